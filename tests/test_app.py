@@ -1,0 +1,33 @@
+"""The home page and the model picker, through Streamlit's AppTest (no browser)."""
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+ROOT = Path(__file__).resolve().parent.parent
+TIMEOUT = 180  # TensorFlow import and model load on a cold process
+
+
+@pytest.fixture
+def app():
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT)
+    return at.run()
+
+
+def test_home_shows_predictions_for_the_sample(app):
+    assert not app.exception, app.exception
+    assert app.title[0].value == "vizcore"
+    table = app.dataframe[0].value
+    assert table.iloc[0]["class"] == "military uniform"
+    assert app.metric[0].value == "efficientnet_lite0"
+
+
+def test_zoo_model_offline_shows_a_clear_error(app):
+    app.sidebar.selectbox(key="model_name").set_value("vgg16").run()
+    assert not app.exception
+    assert any("Could not download the ImageNet weights for VGG16" in e.value for e in app.error)
+
+
+def test_other_sample_photo(app):
+    app.selectbox(key="home_sample").set_value("coffee").run()
+    assert app.dataframe[0].value.iloc[0]["class"] == "espresso"

@@ -1,0 +1,57 @@
+"""The CLI as a user runs it: a real subprocess, exit codes, JSON on stdout, one line on stderr."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLES = ROOT / "assets" / "samples"
+
+
+def vizcore(*args: str, timeout: int = 300) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "vizcore", *args], cwd=ROOT, capture_output=True, text=True,
+                          timeout=timeout, env={**os.environ})
+
+
+def assert_one_line_error(result: subprocess.CompletedProcess, words: str):
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and words in lines[0] and "Traceback" not in result.stderr, result.stderr
+    assert result.stdout == ""
+
+
+def test_predict_json():
+    result = vizcore("predict", "efficientnet_lite0", str(SAMPLES / "grace_hopper.jpg"), "--json", "--top", "3")
+    assert result.returncode == 0, result.stderr
+    payload = json.loads(result.stdout)
+    assert payload["model"] == "efficientnet_lite0" and len(payload["predictions"]) == 3
+    first = payload["predictions"][0]
+    assert first["index"] == 652 and first["label"] == "military uniform" and abs(first["probability"] - 0.46) < 0.02
+
+
+def test_layers_json():
+    result = vizcore("layers", "efficientnet_lite0", "--json")
+    payload = json.loads(result.stdout)
+    assert payload["model"] == "efficientnet_lite0"
+    assert {"name": "top_conv", "channels": 1280, "kind": "Conv2D"} in payload["layers"]
+
+
+def test_models_json_lists_offline_status():
+    payload = json.loads(vizcore("models", "--json").stdout)
+    status = {row["name"]: row["status"] for row in payload["models"]}
+    assert status["efficientnet_lite0"] == "bundled" and "vgg16" in status
+
+
+@pytest.mark.parametrize("args, words", [
+    (["predict", "efficientnet_lite0", "pytest.ini"], "not an image"),
+    (["predict", "efficientnet_lite0", "missing.png"], "No image file"),
+    (["predict", "nope", "assets/samples/cat.jpg"], "Unknown model 'nope'"),
+    (["layers", "vgg16"], "Could not download the ImageNet weights for VGG16"),
+    (["predict", "efficientnet_lite0", "assets/samples/cat.jpg", "--top", "0"], "top must be at least 1"),
+    (["predict"], "the following arguments are required"),
+])
+def test_bad_input_is_one_line(args, words):
+    assert_one_line_error(vizcore(*args), words)
