@@ -7,8 +7,10 @@ its layers with spatial output.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import io
+import json
 import importlib
 import os
 import threading
@@ -204,26 +206,34 @@ def bundled_weights_path(spec: ModelSpec) -> Path:
 
 
 def load_bundled(spec: ModelSpec) -> VizModel:
-    """Build a bundled Lite model; convert its weights once, then reuse the cached .weights.h5."""
+    """Build a bundled Lite model; convert its weights once, then reuse the cached .weights.h5.
+
+    The cache is keyed by the source file's hash; the block table is cached beside the weights,
+    so a warm start never reads the .pth.
+    """
     source = bundled_weights_path(spec)
     digest = hashlib.sha256(source.read_bytes()).hexdigest()[:16]
     cached = weights_cache_dir() / "weights" / f"{spec.name}-{digest}.weights.h5"
-    state = read_state_dict(source)
-    blocks = efficientnet_lite.blocks_from_state_dict(state)
-    model = efficientnet_lite.build(blocks, name=spec.name)
-    if cached.is_file():
+    table = cached.with_name(cached.name.replace(".weights.h5", ".blocks.json"))
+    if cached.is_file() and table.is_file():
+        blocks = [efficientnet_lite.BlockConfig(**fields) for fields in json.loads(table.read_text())]
+        model = efficientnet_lite.build(blocks, name=spec.name)
         model.load_weights(cached)
     else:
+        state = read_state_dict(source)
+        blocks = efficientnet_lite.blocks_from_state_dict(state)
+        model = efficientnet_lite.build(blocks, name=spec.name)
         efficientnet_lite.load_torch_weights(model, state, blocks)
-        _save_atomically(model, cached)
+        _save_atomically(lambda path: model.save_weights(path), cached)
+        _save_atomically(lambda path: path.write_text(json.dumps([dataclasses.asdict(b) for b in blocks])), table)
     return VizModel(spec.name, model, spec.input_size, labels_module.imagenet_labels(), spec.scaling)
 
 
-def _save_atomically(model: keras.Model, path: Path) -> None:
-    """Write weights to a temporary file and rename, so concurrent starts never see half a file."""
+def _save_atomically(write: Callable[[Path], None], path: Path) -> None:
+    """Write to a temporary file and rename, so concurrent starts never see half a file."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.stem}.{os.getpid()}.{threading.get_ident()}.weights.h5")
-    model.save_weights(partial)
+    partial = path.with_name(f".{os.getpid()}.{threading.get_ident()}.{path.name}")
+    write(partial)
     os.replace(partial, path)
 
 
