@@ -1,0 +1,457 @@
+"""DeepDream: gradient ascent on a photo so that a mix of layers sees more of what excites it.
+
+``dream(vm, image, layers)`` takes an RGB uint8 image (H, W, 3) and a layer mix
+``{layer name: weight}`` and returns an iterator of :class:`DreamFrame`; each frame's image is
+RGB uint8 of shape (H, W, 3), whatever the octave. It follows the Keras DeepDream example
+(Chollet): the loss is the weighted sum of mean squared activations over non-border pixels, the
+gradient is normalised by its mean absolute value, and octaves go from small to full size with
+the detail lost by shrinking re-injected at each upscale. Large photos can be dreamed in tiles with
+a random roll (the TensorFlow DeepDream tutorial), so memory is bounded by the tile size.
+
+The image is optimised in the model's input space; ``lr`` is measured in half the input range, so
+lr 0.01 means the same on a model that takes −1…1 and on one that takes 0…255 (caffe).
+Validation happens when ``dream`` is called, before the first frame: bad requests raise
+:class:`RequestError` with the received value in the message.
+"""
+from __future__ import annotations
+
+import io
+import math
+import threading
+import weakref
+from typing import Iterator, Mapping, NamedTuple, Sequence
+
+from . import _quiet  # noqa: F401  (imports TensorFlow quietly, first)
+import keras
+import numpy as np
+import tensorflow as tf
+from PIL import Image
+
+from .errors import RequestError
+from .models import SCALINGS, VizModel
+
+STEPS = 20            # gradient ascent steps per octave
+LR = 0.01             # step size, in half the model's input range (the Keras example's 0.01 on −1…1)
+OCTAVES = 3           # number of scales, smallest first
+OCTAVE_SCALE = 1.4    # size ratio between successive octaves
+BORDER = 2            # feature-map pixels left out of the loss on each side (they dream edge artefacts)
+NOISE_SIZE = (448, 448)  # (height, width) of a noise start: large enough for three octaves of every default mix
+GIF_SIDE = 480        # longer side of the animated GIF's frames
+GIF_FRAMES = 90       # at most this many frames in the GIF (evenly subsampled)
+
+# Default mixes. EfficientNet-Lite uses ReLU6, which saturates: a unit clipped at 6 has no
+# gradient left, so the mixes use the linear residual sums (`_add`) that end stages 4 and 5 (both
+# at stride 16) instead of the activations. Stage 4 dreams swirls, fur and ripples; stage 5 eyes and
+# snouts everywhere; together they give the classic DeepDream look on photos and on noise. The
+# stride-32 stage 6 barely shows at these sizes and, its mean square being the largest, it drowns
+# the other two once mixed in (the Keras example weights deeper layers more for the opposite
+# reason); stage 3 alone gives fine worm-like texture. Weights grow with depth as in the Keras
+# example (mixed4–mixed7 at 1.0–2.5). Stride 16 also keeps three octaves possible on photos of
+# 130 pixels and more. Trial: `python bench/bench_dream.py --mixes` renders the candidates side by side.
+DEFAULT_LAYERS: dict[str, dict[str, float]] = {
+    "efficientnet_lite0": {"block4c_add": 1.0, "block5c_add": 1.5},
+    "efficientnet_lite1": {"block4d_add": 1.0, "block5d_add": 1.5},
+    "efficientnet_lite2": {"block4d_add": 1.0, "block5d_add": 1.5},
+    # The references: the Keras example's InceptionV3 mix and the VGG19 notebook's.
+    "inception_v3": {"mixed4": 1.0, "mixed5": 1.5, "mixed6": 2.0, "mixed7": 2.5},
+    "vgg19": {"block2_pool": 0.5, "block5_pool": 1.2},
+    "vgg16": {"block2_pool": 0.5, "block5_pool": 1.2},
+    # The same idea (middle-to-deep residual outputs, weights growing with depth) for the rest.
+    "resnet50v2": {"conv3_block4_out": 1.0, "conv4_block3_out": 1.5, "conv4_block6_out": 2.0},
+    "xception": {"block5_sepconv1_act": 1.0, "block8_sepconv1_act": 1.5, "block11_sepconv1_act": 2.0},
+    "mobilenet_v2": {"block_5_add": 1.0, "block_9_add": 1.5, "block_12_add": 2.0},
+    "efficientnet_b0": {"block4c_add": 1.0, "block5c_add": 1.5, "block6d_add": 2.0},
+}
+
+
+class DreamFrame(NamedTuple):
+    """One view of a running dream."""
+    octave: int          # 1 is the smallest scale, ``octaves`` the input's size
+    step: int            # ascent steps done in this octave (1-based)
+    image: np.ndarray    # RGB uint8 at the input's size, the detail of later octaves already added
+    loss: float          # the dream loss before this step's update
+
+
+# --- the mix and the request -----------------------------------------------------------------
+
+def default_layers(vm: VizModel) -> dict[str, float]:
+    """The layer mix that dreams well on ``vm``: its registry default, else three middle-to-deep layers."""
+    names = {info.name for info in vm.conv_layers()}
+    mix = DEFAULT_LAYERS.get(vm.name, {})
+    if mix and all(name in names for name in mix):
+        return dict(mix)
+    layers = [info.name for info in vm.conv_layers()]
+    picks = dict.fromkeys(layers[min(len(layers) - 1, int(len(layers) * f))] for f in (0.5, 0.65, 0.8))
+    return {name: weight for name, weight in zip(picks, (1.0, 1.5, 2.0))}
+
+
+def parse_layer_mix(text: str) -> dict[str, float]:
+    """``"block4c_add:1.0,block5c_add:1.5"`` → a mix; a name without ``:weight`` gets 1.0."""
+    mix: dict[str, float] = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        name, _, weight = item.partition(":")
+        try:
+            mix[name.strip()] = float(weight) if weight.strip() else 1.0
+        except ValueError:
+            raise RequestError(f"Layer weight {weight!r} for {name!r} is not a number "
+                               "(write the mix as LAYER:WEIGHT,LAYER:WEIGHT).") from None
+    return mix
+
+
+def check_mix(vm: VizModel, layers: Mapping[str, float]) -> tuple[tuple[str, ...], np.ndarray]:
+    """Validate a layer mix; returns the layer names and their weights (zero weights dropped)."""
+    if not layers:
+        raise RequestError("The layer mix is empty: pick at least one layer to dream with.")
+    for name, weight in layers.items():
+        vm.layer(name)  # unknown or non-spatial layers raise RequestError
+        if not math.isfinite(weight) or weight < 0:
+            raise RequestError(f"Layer weight {weight} for {name} must be zero or positive.")
+    names = sorted(name for name, weight in layers.items() if weight > 0)  # one compiled step per set
+    if not names:
+        raise RequestError(f"Every layer weight is zero ({', '.join(layers)}): give one a positive weight.")
+    return tuple(names), np.array([layers[name] for name in names], np.float32)
+
+
+def check_settings(*, steps: int, lr: float, octaves: int, octave_scale: float, max_loss: float | None,
+                   tile: int | None, every: int) -> None:
+    """Raise RequestError for settings out of range, echoing the value received."""
+    rules = [(steps >= 1, f"steps must be at least 1, got {steps}"),
+             (math.isfinite(lr) and lr > 0, f"lr (learning rate) must be positive, got {lr}"),
+             (octaves >= 1, f"octaves must be at least 1, got {octaves}"),
+             (math.isfinite(octave_scale) and octave_scale > 1,
+              f"octave scale must be greater than 1, got {octave_scale}"),
+             (max_loss is None or max_loss > 0, f"max loss must be positive (or left out), got {max_loss}"),
+             (tile is None or tile >= 1, f"tile must be a positive number of pixels, got {tile}"),
+             (every >= 1, f"every must be at least 1, got {every}")]
+    for ok, message in rules:
+        if not ok:
+            raise RequestError(message)
+
+
+def octave_shapes(size: tuple[int, int], octaves: int, octave_scale: float) -> list[tuple[int, int]]:
+    """(height, width) of each octave, smallest first, the last one ``size`` (the Keras example)."""
+    return [tuple(int(side / octave_scale ** i) for side in size) for i in reversed(range(octaves))]
+
+
+# --- compiled steps --------------------------------------------------------------------------
+
+def dream_loss(activations: Sequence[tf.Tensor], weights: tf.Tensor) -> tf.Tensor:
+    """Σ_l w_l · mean(a_l²) over each map's non-border pixels (the Keras DeepDream loss)."""
+    means = [tf.reduce_mean(tf.square(a[:, BORDER:-BORDER, BORDER:-BORDER, :])) for a in activations]
+    return tf.tensordot(weights, tf.stack(means), 1)
+
+
+def normalised(gradients: tf.Tensor) -> tf.Tensor:
+    """Gradients divided by their mean absolute value, so a step moves pixels by about ``lr``."""
+    return gradients / tf.maximum(tf.reduce_mean(tf.abs(gradients)), 1e-12)
+
+
+def _spatial_extractor(vm: VizModel, names: tuple[str, ...]) -> keras.Model:
+    """vm.extractor, rebuilt on an input of any height and width when the model fixes its size."""
+    extractor = vm.extractor(list(names))
+    if tuple(extractor.inputs[0].shape[1:3]) == (None, None):
+        return extractor
+    free_input = keras.Input((None, None, extractor.inputs[0].shape[-1]))
+    # Same layer objects (shared weights, nothing copied); only the graph is new.
+    return keras.models.clone_model(extractor, input_tensors=[free_input], clone_function=lambda layer: layer)
+
+
+class _Dreamer:
+    """The compiled steps for one model and one ordered set of layers (weights are inputs)."""
+
+    def __init__(self, vm: VizModel, names: tuple[str, ...]):
+        self.extractor = _spatial_extractor(vm, names)
+        scaling = SCALINGS[vm.scaling]
+        ends = np.stack([scaling.forward(np.full(3, v, np.float32)) for v in (0.0, 255.0)])
+        self.low, self.high = ends.min(0), ends.max(0)          # valid model inputs, per channel
+        self.half_range = float(np.mean(self.high - self.low)) / 2  # lr unit
+        self.frame = _frame_function(vm.scaling)
+        self.min_side: int | None = None  # filled by minimum_side
+        image = tf.TensorSpec((1, None, None, 3), tf.float32)
+        weights = tf.TensorSpec((len(names),), tf.float32)
+        scalar, pair = tf.TensorSpec((), tf.float32), tf.TensorSpec((2,), tf.int32)
+        starts = tf.TensorSpec((None,), tf.int32)
+        self.gradients = tf.function(self._gradients, input_signature=[image, weights])
+        self.tiled_gradients = tf.function(self._tiled_gradients,
+                                           input_signature=[image, weights, pair, starts, starts, pair])
+        self.step = tf.function(self._step, input_signature=[image, weights, scalar])
+        self.tiled_step = tf.function(self._tiled_step,
+                                      input_signature=[image, weights, scalar, pair, starts, starts, pair])
+
+    def _gradients(self, image, weights):
+        """The dream loss of ``image`` and its raw gradient."""
+        with tf.GradientTape() as tape:
+            tape.watch(image)
+            activations = self.extractor(image, training=False)
+            loss = dream_loss(activations if isinstance(activations, (list, tuple)) else [activations], weights)
+        return loss, tape.gradient(loss, image)
+
+    def _tiled_gradients(self, image, weights, tile_size, starts_y, starts_x, shift):
+        """Mean tile loss and the gradient, tile by tile on the rolled image (the TF tutorial).
+
+        Tiles may overlap (they all have ``tile_size``); overlaps are averaged, not summed.
+        """
+        rolled = tf.roll(image, shift, axis=[1, 2])
+        height, width = tf.shape(image)[1], tf.shape(image)[2]
+        gradients, coverage, total = tf.zeros_like(rolled), tf.zeros_like(rolled[..., :1]), tf.constant(0.0)
+        for y in starts_y:
+            for x in starts_x:
+                tile = rolled[:, y:y + tile_size[0], x:x + tile_size[1]]
+                loss, tile_gradients = self._gradients(tile, weights)
+                padding = [[0, 0], [y, height - y - tile_size[0]], [x, width - x - tile_size[1]], [0, 0]]
+                gradients += tf.pad(tile_gradients, padding)
+                coverage += tf.pad(tf.ones_like(tile[..., :1]), padding)
+                total += loss
+        count = tf.cast(tf.size(starts_y) * tf.size(starts_x), tf.float32)
+        return total / count, tf.roll(gradients / coverage, -shift, axis=[1, 2])
+
+    def _ascend(self, image, gradients, lr):
+        return tf.clip_by_value(image + lr * normalised(gradients), self.low, self.high)
+
+    def _step(self, image, weights, lr):
+        loss, gradients = self._gradients(image, weights)
+        return loss, self._ascend(image, gradients, lr)
+
+    def _tiled_step(self, image, weights, lr, tile_size, starts_y, starts_x, shift):
+        loss, gradients = self._tiled_gradients(image, weights, tile_size, starts_y, starts_x, shift)
+        return loss, self._ascend(image, gradients, lr)
+
+
+_FRAME_FUNCTIONS: dict[str, tf.types.experimental.GenericFunction] = {}
+
+
+def _frame_function(scaling: str):
+    """The compiled model inputs → RGB uint8 frame conversion for one input scaling."""
+    if scaling not in _FRAME_FUNCTIONS:
+        inverse = SCALINGS[scaling].inverse
+
+        @tf.function(input_signature=[tf.TensorSpec((1, None, None, 3), tf.float32),
+                                      tf.TensorSpec((None, None, 3), tf.float32)])
+        def frame(image, detail):
+            """RGB uint8 at the detail's size: the octave's image upscaled plus the detail it lacks."""
+            full = tf.image.resize(image, tf.shape(detail)[:2])[0] + detail
+            return tf.cast(tf.clip_by_value(tf.round(inverse(full)), 0.0, 255.0), tf.uint8)
+        _FRAME_FUNCTIONS[scaling] = frame
+    return _FRAME_FUNCTIONS[scaling]
+
+
+_DREAMERS: "weakref.WeakKeyDictionary[VizModel, dict]" = weakref.WeakKeyDictionary()
+_DREAMERS_LOCK = threading.Lock()
+
+
+def _dreamer(vm: VizModel, names: tuple[str, ...]) -> _Dreamer:
+    """One compiled dreamer per model and layer set, shared by every caller."""
+    with _DREAMERS_LOCK:
+        per_model = _DREAMERS.setdefault(vm, {})
+        if names not in per_model:
+            per_model[names] = _Dreamer(vm, names)
+        return per_model[names]
+
+
+# --- tiles and sizes -------------------------------------------------------------------------
+
+def tile_layout(size: tuple[int, int], tile: int | None, rng: np.random.Generator):
+    """Tile (height, width), tile starts along y and x, and a random roll for an image of ``size``.
+
+    Tiles all have the same size and spread evenly (overlapping a little when the side is no
+    multiple of the tile). Only axes cut into several tiles are rolled: an image that fits one
+    tile has no seams to hide and is dreamed exactly as without tiling.
+    """
+    tile_size, starts, shift = [], [], []
+    for side in size:
+        side_tile = min(tile or side, side)
+        count = math.ceil(side / side_tile)
+        tile_size.append(side_tile)
+        starts.append(np.round(np.linspace(0, side - side_tile, count)).astype(np.int32))
+        shift.append(int(rng.integers(side)) if count > 1 else 0)
+    return (np.array(tile_size, np.int32), starts[0], starts[1], np.array(shift, np.int32))
+
+
+def _map_sizes(extractor: keras.Model, size: tuple[int, int]) -> list[tuple[int, int]] | None:
+    """Each layer's feature-map (height, width) for an input of ``size``; None if it cannot run."""
+    try:
+        shapes = extractor.compute_output_shape((1, *size, 3))
+    except (ValueError, TypeError):
+        return None
+    shapes = shapes if isinstance(shapes, list) else [shapes]
+    return [tuple(shape[1:3]) for shape in shapes]
+
+
+def _fits(extractor: keras.Model, size: tuple[int, int]) -> bool:
+    """Every layer keeps at least one pixel inside its border at this input size."""
+    sizes = _map_sizes(extractor, size)
+    return sizes is not None and all(min(map_size) > 2 * BORDER for map_size in sizes)
+
+
+def minimum_side(vm: VizModel, names: Sequence[str]) -> int:
+    """The smallest square input on which every layer of the mix has non-border pixels."""
+    dreamer = _dreamer(vm, tuple(names))
+    if dreamer.min_side is None:
+        low, high = 1, 4096
+        if not _fits(dreamer.extractor, (high, high)):
+            raise RequestError(f"Layers {', '.join(names)} of {vm.name} have no spatial extent to dream on.")
+        while low < high:
+            middle = (low + high) // 2
+            low, high = (low, middle) if _fits(dreamer.extractor, (middle, middle)) else (middle + 1, high)
+        dreamer.min_side = low
+    return dreamer.min_side
+
+
+def check_size(vm: VizModel, names: Sequence[str], size: tuple[int, int], octaves: int, octave_scale: float,
+               tile: int | None) -> None:
+    """RequestError if the smallest octave (or the tile) is too small for the mix's deepest layer."""
+    smallest = octave_shapes(size, octaves, octave_scale)[0]
+    need = minimum_side(vm, names)
+    if tile is not None and tile < need:
+        raise RequestError(f"tile {tile} is too small for layers {', '.join(names)}: "
+                           f"use tiles of at least {need} pixels.")
+    if min(smallest) < need:
+        photo = math.ceil(need * octave_scale ** (octaves - 1))
+        raise RequestError(
+            f"The photo is {size[1]}×{size[0]} pixels, too small for {octaves} octaves at scale "
+            f"{octave_scale:g}: the smallest octave ({smallest[1]}×{smallest[0]}) must be at least {need} "
+            f"pixels a side for layers {', '.join(names)}. Use fewer octaves, a smaller octave scale, "
+            f"shallower layers or a photo of at least {photo} pixels a side.")
+
+
+# --- the dream -------------------------------------------------------------------------------
+
+def dream(vm: VizModel, image: np.ndarray, layers: Mapping[str, float], *, steps: int = STEPS, lr: float = LR,
+          octaves: int = OCTAVES, octave_scale: float = OCTAVE_SCALE, max_loss: float | None = None,
+          tile: int | None = None, seed: int | None = None, every: int = 1) -> Iterator[DreamFrame]:
+    """DeepDream ``image`` with a layer mix, from the smallest octave to the input's size.
+
+    Args:
+        vm: the model to dream with.
+        image: RGB uint8 (H, W, 3): a photo, or :func:`noise_image` for a dream from nothing.
+        layers: {layer name: weight ≥ 0}; the loss is Σ w_l · mean(a_l²) over non-border pixels.
+        steps: gradient ascent steps per octave.
+        lr: step size in half the model's input range; gradients are normalised by their mean |g|.
+        octaves: number of scales; each is ``octave_scale`` times larger than the previous one.
+        octave_scale: size ratio between octaves, > 1.
+        max_loss: an octave ends early once its loss exceeds this (the Keras example's max_loss).
+        tile: if given, gradients are taken on tiles of at most tile × tile pixels with a random
+            roll (the TensorFlow tutorial), so memory is bounded for large photos.
+        seed: seeds the random roll; the same seed gives the same dream.
+        every: yield a frame every ``every`` steps (the last step always yields).
+
+    Returns:
+        An iterator of DreamFrame(octave, step, image, loss); validation happens on call.
+
+    Raises:
+        RequestError: unknown layer, empty mix, negative weight, lr ≤ 0, steps < 1, octave
+            scale ≤ 1, or a photo (or tile) too small for the octaves and layers.
+    """
+    names, weights = check_mix(vm, layers)
+    check_settings(steps=steps, lr=lr, octaves=octaves, octave_scale=octave_scale, max_loss=max_loss,
+                   tile=tile, every=every)
+    image = _checked_image(image)
+    check_size(vm, names, image.shape[:2], octaves, octave_scale, tile)
+    dreamer = _dreamer(vm, names)
+    ascent = _Ascent(dreamer, weights, lr * dreamer.half_range, tile, np.random.default_rng(seed))
+    return _frames(ascent, tf.constant(vm.preprocess(image)), octave_shapes(image.shape[:2], octaves, octave_scale),
+                   steps, max_loss, every)
+
+
+def _checked_image(image) -> np.ndarray:
+    image = np.asarray(image)
+    if image.ndim != 3 or image.shape[-1] != 3 or image.dtype != np.uint8:
+        raise RequestError(f"The image must be RGB uint8 of shape (H, W, 3), got {image.dtype} {image.shape}.")
+    return image
+
+
+class _Ascent:
+    """One gradient ascent step, tiled or not, with the request's weights, lr and random roll."""
+
+    def __init__(self, dreamer: _Dreamer, weights: np.ndarray, lr: float, tile: int | None,
+                 rng: np.random.Generator):
+        self.dreamer, self.tile, self.rng = dreamer, tile, rng
+        self.weights, self.lr = tf.constant(weights), tf.constant(lr, tf.float32)
+
+    def __call__(self, image: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        if self.tile is None:
+            return self.dreamer.step(image, self.weights, self.lr)
+        layout = tile_layout(tuple(image.shape[1:3]), self.tile, self.rng)
+        return self.dreamer.tiled_step(image, self.weights, self.lr, *layout)
+
+
+def _resize(images: tf.Tensor, shape) -> tf.Tensor:
+    return tf.image.resize(images, shape, antialias=True)
+
+
+def _frames(ascent: _Ascent, original: tf.Tensor, shapes: list[tuple[int, int]], steps: int,
+            max_loss: float | None, every: int) -> Iterator[DreamFrame]:
+    """The octave loop of the Keras example, with the lost detail re-injected before each ascent."""
+    full = tuple(original.shape[1:3])
+    image, previous, done = _resize(original, shapes[0]), shapes[0], 0
+    for octave, shape in enumerate(shapes, 1):
+        if shape != previous:  # upscale, then add back what shrinking the photo had lost
+            image = _resize(image, shape) + _resize(original, shape) - _resize(_resize(original, previous), shape)
+        preview_detail = (original - _resize(_resize(original, shape), full))[0]  # what this octave lacks
+        for step in range(1, steps + 1):
+            loss, image = ascent(image)
+            loss, done = float(loss), done + 1
+            stop = max_loss is not None and loss > max_loss
+            if done % every == 0 or stop or (octave == len(shapes) and step == steps):
+                yield DreamFrame(octave, step, ascent.dreamer.frame(image, preview_detail).numpy(), loss)
+            if stop:
+                break
+        previous = shape
+
+
+def dream_gradients(vm: VizModel, image: np.ndarray, layers: Mapping[str, float], *, tile: int | None = None,
+                    seed: int | None = None) -> tuple[float, np.ndarray]:
+    """The dream loss of an RGB uint8 image and its normalised gradient (model input space), tiled or not."""
+    names, weights = check_mix(vm, layers)
+    dreamer = _dreamer(vm, names)
+    inputs = tf.constant(vm.preprocess(_checked_image(image)))
+    if tile is None:
+        loss, gradients = dreamer.gradients(inputs, tf.constant(weights))
+    else:
+        layout = tile_layout(tuple(inputs.shape[1:3]), tile, np.random.default_rng(seed))
+        loss, gradients = dreamer.tiled_gradients(inputs, tf.constant(weights), *layout)
+    return float(loss), normalised(gradients).numpy()[0]
+
+
+def dream_loss_of(vm: VizModel, image: np.ndarray, layers: Mapping[str, float]) -> float:
+    """The dream loss of an RGB uint8 image (no gradient step)."""
+    return dream_gradients(vm, image, layers)[0]
+
+
+# --- starts and outputs ----------------------------------------------------------------------
+
+def noise_image(height: int = NOISE_SIZE[0], width: int = NOISE_SIZE[1], seed: int | None = None) -> np.ndarray:
+    """A dream start from nothing: mid-grey with soft colour noise, RGB uint8 (height, width, 3)."""
+    if height < 1 or width < 1:
+        raise RequestError(f"Noise size must be positive, got {width}×{height}.")
+    rng = np.random.default_rng(seed)
+    coarse = rng.normal(0.0, 1.0, (max(2, height // 16), max(2, width // 16), 3))
+    blobs = tf.image.resize(coarse[None].astype(np.float32), (height, width), method="bicubic")[0].numpy()
+    grain = rng.normal(0.0, 1.0, (height, width, 3))
+    return np.clip(128.0 + 24.0 * blobs + 8.0 * grain, 0, 255).astype(np.uint8)
+
+
+def png_bytes(image: np.ndarray) -> bytes:
+    """An RGB uint8 image as PNG bytes."""
+    buffer = io.BytesIO()
+    Image.fromarray(image).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def animation_gif(frames: Sequence[np.ndarray], *, max_side: int = GIF_SIDE, max_frames: int = GIF_FRAMES,
+                  duration_ms: int = 80) -> bytes:
+    """An animated GIF (looping, the last frame held) of RGB uint8 frames, subsampled and downscaled."""
+    if not frames:
+        raise RequestError("There are no frames to animate yet: run the dream first.")
+    keep = np.unique(np.round(np.linspace(0, len(frames) - 1, min(len(frames), max_frames))).astype(int))
+    images = [_thumbnail(frames[i], max_side) for i in keep]
+    durations = [duration_ms] * (len(images) - 1) + [max(1500, duration_ms)]
+    buffer = io.BytesIO()
+    images[0].save(buffer, format="GIF", save_all=True, append_images=images[1:], duration=durations, loop=0)
+    return buffer.getvalue()
+
+
+def _thumbnail(image: np.ndarray, max_side: int) -> Image.Image:
+    picture = Image.fromarray(image)
+    picture.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
+    return picture
