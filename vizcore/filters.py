@@ -1,0 +1,449 @@
+"""What each filter of a layer responds to: activation maximisation, all filters in one batch.
+
+``visualize(vm, layer, filters)`` optimises one image per requested filter, image i maximising
+the mean activation of filter ``filters[i]``, with one compiled forward/backward step for the
+whole batch (large requests are split into chunks so memory stays bounded, and every chunk moves
+one step before the next step starts, so the whole grid grows together). It is a generator of
+:class:`FilterFrame`; it never touches a UI, so the page, the CLI and the tests share it.
+
+Two modes:
+
+* ``classic``: the Keras example "Visualizing what convnets learn" (Chollet): a noisy grey
+  start, gradient ascent with an L2-normalised gradient of step ``lr``, a loss that leaves out
+  a 2-px border of the feature map, and deprocessing to centre, std 0.15, clip, crop 25 px.
+* ``robust``: Lucid (Olah et al., "Feature Visualization", Distill 2017): the image is
+  parameterised as a decorrelated-colour 1/f spectrum (:mod:`vizcore.param`), randomly padded,
+  jittered, scaled and rotated every step (:mod:`vizcore.transforms`) and optimised with Adam;
+  for the first steps ReLU gradients are redirected so filters dead at the start can come alive.
+
+A filter is *dead* when its activation has no gradient with respect to the image at the start
+(it never fires on grey noise); ``FilterFrame.dead`` says which ones still are.
+"""
+from __future__ import annotations
+
+import math
+import threading
+import weakref
+from typing import Iterator, NamedTuple, Sequence
+
+import numpy as np
+
+from . import _quiet  # noqa: F401  (imports TensorFlow quietly, first)
+import tensorflow as tf
+from tensorflow.python.framework import ops as tf_ops
+
+from . import param, transforms
+from .errors import RequestError
+from .models import SCALINGS, VizModel
+
+MODES = ("classic", "robust")
+CLASSIC = dict(steps=30, lr=10.0, size=180)  # the Keras example's settings
+ROBUST_STEPS = 256        # Lucid optimises 512 steps; half is nearly as clean on these models
+ROBUST_LR = 0.05          # Adam step on the spectrum (Lucid's default)
+ROBUST_SIZE_AT_224 = 128  # robust image side for a 224-px model; scaled with the model's input size
+CROP = 25                 # classic: pixels cropped from each side of the finished image
+FEATURE_BORDER = 2        # classic: feature-map border left out of the loss
+MIN_TILE = 16             # smallest finished image side
+MIN_SIZE = {"classic": 2 * CROP + MIN_TILE, "robust": 32}
+MAX_SIZE = 512            # largest image side
+MAX_STEPS = 2000          # more than this is a typo, not a plan
+MAX_SEED = 2**31 - 1
+RELU_OVERRIDE_STEPS = 16  # robust: steps with redirected ReLU gradients (Lucid)
+CHUNK_PIXELS = 16 * 180 * 180  # images per compiled call = this / side²: bounds memory (see bench)
+ADAM = dict(beta_1=0.9, beta_2=0.999, epsilon=1e-8)
+
+
+class Settings(NamedTuple):
+    """A run's parameters once defaults are resolved and checked."""
+    mode: str
+    steps: int
+    lr: float
+    size: int
+    seed: int | None
+
+
+class FilterFrame(NamedTuple):
+    """One streamed state of a run.
+
+    images: uint8 (N, h, w, 3), image i made for ``filters[i]``.
+    activations: float32 (N,), each filter's mean activation on its image (at the last step;
+        in the final frame, measured on the finished image).
+    dead: bool (N,), filters without gradient at the start that have not come alive.
+    history: float32 (step, N), the activation at every step so far (the activation curves).
+    """
+    step: int
+    steps: int
+    images: np.ndarray
+    activations: np.ndarray
+    dead: np.ndarray
+    history: np.ndarray
+    filters: tuple[int, ...]
+    cached: bool = False
+
+    @property
+    def done(self) -> bool:
+        return self.step >= self.steps
+
+
+# --- requests --------------------------------------------------------------------------------
+
+def settings(vm: VizModel, mode: str = "classic", *, steps: int | None = None, lr: float | None = None,
+             size: int | None = None, seed: int | None = None) -> Settings:
+    """Resolve the mode's defaults for this model and check every value.
+
+    Classic defaults are the Keras example's (30 steps, lr 10, 180 px); robust defaults are
+    Lucid's (Adam 0.05) with about 128 px for a 224-px model and ``ROBUST_STEPS`` steps.
+
+    Raises:
+        RequestError: unknown mode, steps ≤ 0 or > MAX_STEPS, lr ≤ 0, size out of range, bad seed.
+    """
+    if mode not in MODES:
+        raise RequestError(f"Unknown mode {mode!r}: use one of {', '.join(MODES)}.")
+    defaults = CLASSIC if mode == "classic" else dict(steps=ROBUST_STEPS, lr=ROBUST_LR, size=robust_size(vm))
+    steps = defaults["steps"] if steps is None else steps
+    lr = defaults["lr"] if lr is None else lr
+    size = defaults["size"] if size is None else size
+    _check_int("steps", steps, 1, MAX_STEPS)
+    _check_int("size", size, MIN_SIZE[mode], MAX_SIZE, why=f"{mode} mode" + (
+        f" crops {CROP} px from each side" if mode == "classic" else ""))
+    if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not math.isfinite(lr) or lr <= 0:
+        raise RequestError(f"lr (learning rate) must be a positive number, got {lr!r}")
+    if seed is not None:
+        _check_int("seed", seed, 0, MAX_SEED)
+    return Settings(mode, int(steps), float(lr), int(size), None if seed is None else int(seed))
+
+
+def _check_int(name: str, value, low: int, high: int, why: str = "") -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise RequestError(f"{name} must be a whole number, got {value!r}")
+    if not low <= value <= high:
+        reason = f" ({why})" if why else ""
+        raise RequestError(f"{name} must be between {low} and {high}{reason}, got {value}")
+
+
+def robust_size(vm: VizModel) -> int:
+    """About 128 px for a 224-px model, in proportion for others, a multiple of 8."""
+    return int(8 * round(ROBUST_SIZE_AT_224 * max(vm.input_size) / 224 / 8))
+
+
+def check_filters(vm: VizModel, layer: str, filters: Sequence[int]) -> tuple[int, ...]:
+    """The filter indices, checked against the layer's channel count.
+
+    Raises:
+        RequestError: unknown or non-4-D layer, no filters, an index that is not in the layer.
+    """
+    channels = vm.layer(layer).channels
+    filters = tuple(filters) if not isinstance(filters, (int, np.integer)) else (filters,)
+    if not filters:
+        raise RequestError("No filters requested: give at least one filter index.")
+    for index in filters:
+        if isinstance(index, bool) or not isinstance(index, (int, np.integer)):
+            raise RequestError(f"Filter indices must be whole numbers, got {index!r}")
+        if not 0 <= index < channels:
+            raise RequestError(f"Filter {index} out of range: layer {layer} has {channels} filters (0–{channels - 1}).")
+    return tuple(int(index) for index in filters)
+
+
+def parse_filters(text: str) -> list[int]:
+    """``"0-7, 12, 20-23"`` → [0, 1, …, 7, 12, 20, …, 23]. Raises RequestError if unreadable."""
+    indices = []
+    for part in (p.strip() for p in str(text).split(",")):
+        if not part:
+            continue
+        first, dash, last = part.partition("-")
+        try:
+            low, high = int(first), int(last) if dash else int(first)
+        except ValueError:
+            raise RequestError(f"Cannot read filters {text!r}: use indices and ranges like 0-7,12") from None
+        if high < low:
+            raise RequestError(f"Filter range {part!r} runs backwards: write {high}-{low}")
+        if high - low >= 100_000:
+            raise RequestError(f"Filter range {part!r} is too long")
+        indices.extend(range(low, high + 1))
+    if not indices:
+        raise RequestError(f"No filters in {text!r}: use indices and ranges like 0-7,12")
+    return indices
+
+
+# --- the ascent ------------------------------------------------------------------------------
+
+def visualize(vm: VizModel, layer: str, filters: Sequence[int], *, steps: int | None = None,
+              lr: float | None = None, size: int | None = None, mode: str = "classic",
+              seed: int | None = None, every: int = 1, chunk_size: int | None = None) -> Iterator[FilterFrame]:
+    """Optimise one image per filter, all in one batch, yielding frames as they improve.
+
+    Args:
+        vm: the model.
+        layer: a layer with 4-D output (``vm.conv_layers()``).
+        filters: channel indices; image i maximises filter ``filters[i]``.
+        steps, lr, size: per mode, None takes the defaults of :func:`settings`.
+        mode: ``"classic"`` or ``"robust"`` (see the module docstring).
+        seed: the same seed gives the same images; None draws one.
+        every: yield a frame every ``every`` steps (and always after the last).
+        chunk_size: images per compiled step; None bounds it by ``CHUNK_PIXELS``.
+
+    Yields:
+        FilterFrame after steps ``every``, ``2·every``, … and the last.
+
+    Raises:
+        RequestError: bad layer, filters or parameters (checked before any work).
+    """
+    filters = check_filters(vm, layer, filters)
+    run = settings(vm, mode, steps=steps, lr=lr, size=size, seed=seed)
+    _check_int("every", every, 1, MAX_STEPS)
+    if chunk_size is not None:
+        _check_int("chunk_size", chunk_size, 1, 100_000)
+    seed = run.seed if run.seed is not None else int(np.random.default_rng().integers(MAX_SEED))
+    ascent = (ClassicAscent if mode == "classic" else RobustAscent)(vm, layer, run)
+    return _frames(ascent, filters, run, seed, every, chunk_size or ascent.chunk_size())
+
+
+def _frames(ascent, filters, run: Settings, seed: int, every: int, chunk_size: int) -> Iterator[FilterFrame]:
+    """The loop itself: every chunk takes step k, then a frame if it is due."""
+    chunks = [list(part) for part in np.array_split(np.arange(len(filters)), math.ceil(len(filters) / chunk_size))]
+    chunk_filters = [tf.constant([filters[i] for i in chunk], tf.int32) for chunk in chunks]
+    states = [ascent.start(indices, seed) for indices in chunk_filters]
+    dead_at_start = dead = None
+    if not ascent.real_gradient(1):  # the first steps redirect gradients: probe the real one first
+        dead_at_start = dead = np.concatenate([ascent.dead(s, i) for s, i in zip(states, chunk_filters)])
+    history = np.zeros((run.steps, len(filters)), np.float32)
+    for step in range(1, run.steps + 1):
+        norms = []
+        for number, indices in enumerate(chunk_filters):
+            states[number], activations, grad_norms = ascent.step(states[number], indices, step, seed)
+            history[step - 1, chunks[number]] = activations.numpy()
+            norms.append(grad_norms.numpy())
+        if ascent.real_gradient(step):
+            no_gradient = np.concatenate(norms) == 0
+            dead_at_start = no_gradient if dead_at_start is None else dead_at_start
+            dead = dead_at_start & no_gradient
+        if step % every == 0 or step == run.steps:
+            last = step == run.steps
+            activations = np.concatenate([ascent.measure(s, i).numpy() for s, i in zip(states, chunk_filters)]) \
+                if last else history[step - 1].copy()
+            images = np.concatenate([ascent.pixels(state) for state in states])
+            yield FilterFrame(step, run.steps, images, activations, dead.copy(), history[:step].copy(), filters)
+
+
+def mean_activations(features: tf.Tensor, filters: tf.Tensor, border: int = 0) -> tf.Tensor:
+    """Mean of channel ``filters[i]`` over image i's feature map (N, h, w, C), minus ``border`` px."""
+    chosen = tf.gather(features, filters, axis=3, batch_dims=1)  # (N, h, w)
+    height, width = tf.shape(chosen)[1], tf.shape(chosen)[2]
+    border = tf.where(tf.minimum(height, width) > 2 * border, border, 0)
+    return tf.reduce_mean(chosen[:, border:height - border, border:width - border], axis=(1, 2))
+
+
+_STEP_CACHE: "weakref.WeakKeyDictionary[VizModel, dict]" = weakref.WeakKeyDictionary()
+_STEP_LOCK = threading.Lock()
+
+
+def _compiled(vm: VizModel, key: tuple, build):
+    """A compiled function per model and key, built once per process and shared."""
+    with _STEP_LOCK:
+        functions = _STEP_CACHE.setdefault(vm, {})
+        if key not in functions:
+            functions[key] = build()
+        return functions[key]
+
+
+def _features(vm: VizModel, layer: str, inputs: tf.Tensor) -> tf.Tensor:
+    outputs = vm.extractor([layer])(inputs, training=False)
+    return outputs[0] if isinstance(outputs, (list, tuple)) else outputs
+
+
+IMAGES = tf.TensorSpec([None, None, None, 3], tf.float32)  # any batch and size: traced once
+INDICES = tf.TensorSpec([None], tf.int32)
+SCALAR = tf.TensorSpec([], tf.float32)
+SEED = tf.TensorSpec([2], tf.int32)
+
+
+class ClassicAscent:
+    """Gradient ascent on pixels in [-1, 1] (the Keras example), L2-normalised per image."""
+
+    def __init__(self, vm: VizModel, layer: str, run: Settings):
+        self.vm, self.layer, self.run = vm, layer, run
+        self._step = _compiled(vm, ("classic", layer), self._build_step)
+        self._measure = _compiled(vm, ("classic-measure", layer), self._build_measure)
+
+    def chunk_size(self) -> int:
+        return max(1, CHUNK_PIXELS // self.run.size ** 2)
+
+    def _activations(self, images, filters):
+        inputs = SCALINGS[self.vm.scaling].forward((images + 1.0) * 127.5)
+        return mean_activations(_features(self.vm, self.layer, inputs), filters, FEATURE_BORDER)
+
+    def _build_step(self):
+        @tf.function(input_signature=[IMAGES, INDICES, SCALAR])
+        def classic_step(images, filters, lr):
+            with tf.GradientTape() as tape:
+                tape.watch(images)
+                activations = self._activations(images, filters)
+                total = tf.reduce_sum(activations)  # image i only moves filter i: one backward for all
+            gradients = tape.gradient(total, images)
+            norms = tf.norm(tf.reshape(gradients, [tf.shape(gradients)[0], -1]), axis=1)
+            images = images + lr * tf.math.l2_normalize(gradients, axis=[1, 2, 3])
+            return images, activations, norms
+        return classic_step
+
+    def _build_measure(self):
+        return tf.function(self._activations, input_signature=[IMAGES, INDICES])
+
+    def start(self, filters: tf.Tensor, seed: int) -> tf.Tensor:
+        """A grey image with uniform noise of ±0.125 per filter, seeded by (seed, filter)."""
+        size = self.run.size
+        seeds = tf.stack([tf.fill(tf.shape(filters), seed), filters], axis=1)
+        noise = tf.map_fn(lambda s: tf.random.stateless_uniform([size, size, 3], s), seeds,
+                          fn_output_signature=tf.TensorSpec([size, size, 3], tf.float32))
+        return (noise - 0.5) * 0.25
+
+    def step(self, images, filters, step: int, seed: int):
+        return self._step(images, filters, tf.constant(self.run.lr, tf.float32))
+
+    def real_gradient(self, step: int) -> bool:
+        return True
+
+    def measure(self, images, filters) -> tf.Tensor:
+        return self._measure(images, filters)
+
+    def pixels(self, images) -> np.ndarray:
+        return deprocess(images.numpy(), crop=CROP)
+
+
+def deprocess(images: np.ndarray, crop: int = CROP) -> np.ndarray:
+    """The Keras example's deprocessing: centre, std 0.15 around grey, clip, crop ``crop`` px."""
+    images = images - images.mean(axis=(1, 2, 3), keepdims=True)
+    images = images / (images.std(axis=(1, 2, 3), keepdims=True) + 1e-5) * 0.15 + 0.5
+    if crop:
+        images = images[:, crop:-crop, crop:-crop]
+    return (np.clip(images, 0, 1) * 255).astype(np.uint8)
+
+
+class RobustAscent:
+    """Adam on a decorrelated 1/f spectrum under random transforms (Lucid)."""
+
+    def __init__(self, vm: VizModel, layer: str, run: Settings):
+        self.vm, self.layer, self.run = vm, layer, run
+        self.transform = transforms.standard()
+        self._step = _compiled(vm, ("robust", layer, False), lambda: self._build_step(False))
+        self._revive = _compiled(vm, ("robust", layer, True), lambda: self._build_step(True))
+        self._measure = _compiled(vm, ("robust-measure", layer), self._build_measure)
+
+    def chunk_size(self) -> int:
+        return max(1, CHUNK_PIXELS // (self.run.size + 24) ** 2)  # the pad transform adds 24 px
+
+    def _activations(self, rgb, filters):
+        inputs = SCALINGS[self.vm.scaling].forward(rgb * 255.0)
+        return mean_activations(_features(self.vm, self.layer, inputs), filters)
+
+    def _build_step(self, redirect_relu: bool):
+        SPECTRUM = tf.TensorSpec([None, 2, 3, None, None], tf.float32)
+
+        @tf.function(input_signature=[SPECTRUM, SPECTRUM, SPECTRUM, SCALAR, SEED, INDICES, SCALAR])
+        def robust_step(spectrum, m, v, t, seed, filters, lr):
+            overrides = REDIRECTED_RELU if redirect_relu else {}
+            with tf.compat.v1.get_default_graph().gradient_override_map(overrides):
+                activations = self._activations(self.transform(param.to_rgb(spectrum), seed), filters)
+            loss = -tf.reduce_sum(activations)  # minimised, Lucid's sign convention for the overrides
+            gradient = tf.gradients(loss, spectrum)[0]
+            norms = tf.norm(tf.reshape(gradient, [tf.shape(gradient)[0], -1]), axis=1)
+            spectrum, m, v = adam(spectrum, gradient, m, v, t, lr)
+            return spectrum, m, v, activations, norms
+        return robust_step
+
+    def _build_measure(self):
+        @tf.function(input_signature=[tf.TensorSpec([None, 2, 3, None, None], tf.float32), INDICES])
+        def robust_measure(spectrum, filters):
+            return self._activations(param.to_rgb(spectrum), filters)
+        return robust_measure
+
+    def start(self, filters: tf.Tensor, seed: int):
+        seeds = tf.stack([tf.fill(tf.shape(filters), seed), filters], axis=1)
+        spectrum = param.initial_spectrum(self.run.size, seeds)
+        return spectrum, tf.zeros_like(spectrum), tf.zeros_like(spectrum)
+
+    def _call(self, function, state, filters, step: int, seed: int, lr: float):
+        spectrum, m, v = state
+        transform_seed = transforms.step_seed(seed, -step)  # negative: never an initial (seed, filter)
+        spectrum, m, v, activations, norms = function(spectrum, m, v, tf.constant(float(step)), transform_seed,
+                                                      filters, tf.constant(lr, tf.float32))
+        return (spectrum, m, v), activations, norms
+
+    def step(self, state, filters, step: int, seed: int):
+        function = self._revive if step <= self.revive_steps() else self._step
+        return self._call(function, state, filters, step, seed, self.run.lr)
+
+    def revive_steps(self) -> int:
+        return min(RELU_OVERRIDE_STEPS, self.run.steps // 2)
+
+    def real_gradient(self, step: int) -> bool:
+        return step > self.revive_steps()
+
+    def dead(self, state, filters) -> np.ndarray:
+        _, _, norms = self._call(self._step, state, filters, 0, 0, 0.0)
+        return norms.numpy() == 0
+
+    def measure(self, state, filters) -> tf.Tensor:
+        return self._measure(state[0], filters)
+
+    def pixels(self, state) -> np.ndarray:
+        return np.rint(param.to_rgb(state[0]).numpy() * 255).astype(np.uint8)
+
+
+def adam(value, gradient, m, v, t, lr):
+    """One Adam step (Kingma & Ba, 2015, Algorithm 1) as a pure function of its state."""
+    beta_1, beta_2, epsilon = ADAM["beta_1"], ADAM["beta_2"], ADAM["epsilon"]
+    m = beta_1 * m + (1 - beta_1) * gradient
+    v = beta_2 * v + (1 - beta_2) * tf.square(gradient)
+    step = lr * tf.sqrt(1 - beta_2 ** t) / (1 - beta_1 ** t)
+    return value - step * m / (tf.sqrt(v) + epsilon), m, v
+
+
+# --- redirected ReLU gradients (Lucid's optvis/overrides/redirected_relu_grad.py) ------------------
+
+def _redirected(x, grad, inactive, pushing_out):
+    """Where an image's ReLU passes no gradient at all, let through the part that would wake it."""
+    relu_grad = tf.where(inactive, tf.zeros_like(grad), grad)
+    redirected = tf.where(pushing_out, tf.zeros_like(grad), grad)
+    batch = tf.shape(x)[0]
+    magnitude = tf.norm(tf.reshape(relu_grad, [batch, -1]), axis=1)
+    alive = tf.reshape(magnitude > 0, tf.concat([[batch], tf.ones([tf.rank(x) - 1], tf.int32)], 0))
+    return tf.where(alive, relu_grad, redirected)
+
+
+@tf_ops.RegisterGradient("VizcoreRedirectedRelu")
+def _redirected_relu_grad(op, grad):
+    x = op.inputs[0]
+    return _redirected(x, grad, x < 0.0, (x < 0.0) & (grad > 0.0))
+
+
+@tf_ops.RegisterGradient("VizcoreRedirectedRelu6")
+def _redirected_relu6_grad(op, grad):
+    x = op.inputs[0]
+    return _redirected(x, grad, (x < 0.0) | (x > 6.0), ((x < 0.0) & (grad > 0.0)) | ((x > 6.0) & (grad < 0.0)))
+
+
+REDIRECTED_RELU = {"Relu": "VizcoreRedirectedRelu", "Relu6": "VizcoreRedirectedRelu6"}
+
+
+# --- layout ------------------------------------------------------------------------------------
+
+def grid(images: np.ndarray, cols: int = 8, margin: int = 5, background: int = 0) -> np.ndarray:
+    """Tile images (N, h, w, 3) row by row, ``cols`` per row, ``margin`` px apart (Keras example).
+
+    Returns:
+        uint8 (rows·h + (rows−1)·margin, cols·w + (cols−1)·margin, 3); fewer columns if N < cols.
+    """
+    images = np.asarray(images)
+    if images.ndim != 4 or images.shape[0] == 0:
+        raise RequestError(f"grid needs a batch of images (N, h, w, 3), got shape {images.shape}")
+    if cols < 1 or margin < 0:
+        raise RequestError(f"grid needs cols >= 1 and margin >= 0, got cols={cols}, margin={margin}")
+    count, height, width, channels = images.shape
+    cols = min(cols, count)
+    rows = math.ceil(count / cols)
+    canvas = np.full((rows * height + (rows - 1) * margin, cols * width + (cols - 1) * margin, channels),
+                     background, np.uint8)
+    for index, image in enumerate(images):
+        top, left = (index // cols) * (height + margin), (index % cols) * (width + margin)
+        canvas[top:top + height, left:left + width] = image
+    return canvas
