@@ -31,11 +31,14 @@ def home() -> None:
     st.subheader("Try it on a sample photo")
     image = common.image_picker("home")
     if image is not None:
-        photo, table = st.columns([1, 1])
-        photo.image(image, use_container_width=True)
-        table.dataframe(common.predictions_table(vm, image), hide_index=True, use_container_width=True)
+        photo, bars = st.columns([1, 1])
+        photo.image(image, width="stretch")
+        with bars:
+            st.markdown("**Top predictions**")
+            for row in common.predictions_table(vm, image):
+                st.progress(row["probability"], text=f"{row['class']} — {row['probability']:.1%}")
     with st.expander("Layers (name, channels, kind)"):
-        st.dataframe([info._asdict() for info in layers], hide_index=True, use_container_width=True)
+        st.dataframe([info._asdict() for info in layers], hide_index=True, width="stretch")
 
 
 st.set_page_config(page_title="vizcore", page_icon=":material/visibility:", layout="wide")

@@ -15,6 +15,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # tests/browser.py
 os.environ.setdefault("VIZCORE_CACHE_DIR", tempfile.mkdtemp(prefix="vizcore-test-cache-"))
 os.environ.setdefault("KERAS_HOME", tempfile.mkdtemp(prefix="vizcore-test-keras-"))  # never a real download
 
