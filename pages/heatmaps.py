@@ -113,21 +113,25 @@ def trust_verdict(score: float) -> str:
     return "hiding the hot pixels hurts no more than hiding random ones: read this map with care"
 
 
-def controls(vm, predictions):
+def reset_on_change(key: str, owner: str, default) -> None:
+    """Put widget ``key`` back to ``default`` when ``owner`` (the photo, the model) changes."""
+    if st.session_state.get(f"{key}_owner") != owner:
+        st.session_state[key], st.session_state[f"{key}_owner"] = default, owner
+
+
+def controls(vm, predictions, keys):
     """The class, method, layer, smoothing, colormap and opacity widgets → plain values."""
-    top_index = predictions[0][0]
-    classes = list(range(len(vm.labels)))
+    reset_on_change("heat_class", "/".join(keys), predictions[0][0])  # top-1 for each new photo
+    reset_on_change("heat_layer", keys[0], AUTO_LAYER)
     left, middle, right = st.columns([3, 2, 3])
     class_index = left.selectbox(
-        "Class to explain", classes, index=classes.index(top_index) if top_index in classes else 0,
-        format_func=lambda i: f"{vm.label(i)} · {i}", key=f"heat_class_{st.session_state['heat_image_key']}",
+        "Class to explain", range(len(vm.labels)), format_func=lambda i: f"{vm.label(i)} · {i}", key="heat_class",
         help="Top-1 by default. Type to search any of the classes by name.")
     method = middle.selectbox("Method", list(cam.METHODS), format_func=cam.METHOD_TITLES.get, key="heat_method",
                               help="; ".join(f"{cam.METHOD_TITLES[m]}: {note}" for m, note in METHOD_NOTES.items()))
-    layer_names = [AUTO_LAYER] + [info.name for info in reversed(vm.conv_layers())]
     automatic = cam.default_layer(vm)
     layer = right.selectbox(
-        "Target layer", layer_names, key=f"heat_layer_{model_key(vm)}",
+        "Target layer", [AUTO_LAYER] + [info.name for info in reversed(vm.conv_layers())], key="heat_layer",
         format_func=lambda name: f"Automatic ({automatic})" if name == AUTO_LAYER else name,
         help="Automatic: the last layer with spatial extent. Earlier layers give finer, less semantic maps.")
     with st.expander("Smoothing and Score-CAM options"):
@@ -222,13 +226,12 @@ def main() -> None:
     if image is None:
         st.info("Pick a sample photo or upload one to begin.")
         st.stop()
-    st.session_state["heat_image_key"] = image_key(image)
-    keys = (model_key(vm), st.session_state["heat_image_key"])
+    keys = (model_key(vm), image_key(image))
     predictions = cached_predictions(vm, image, *keys)
     with chart:
         st.markdown(f"**Top {TOP} predictions**")
         st.altair_chart(predictions_chart(predictions), width="stretch")
-    settings = controls(vm, predictions)
+    settings = controls(vm, predictions, keys)
     cmap, alpha = drawing_controls()
     view = st.radio("View", ["Selected method", "Compare methods"], horizontal=True, key="heat_view",
                     label_visibility="collapsed")
