@@ -28,7 +28,7 @@ def home() -> None:
     left.metric("Model", vm.name)
     middle.metric("Input size", f"{vm.input_size[0]}×{vm.input_size[1]}")
     right.metric("Layers with feature maps", len(layers))
-    st.subheader("Try it on a sample photo")
+    st.subheader("Try it on a photo")
     image = common.image_picker("home")
     if image is not None:
         photo, bars = st.columns([1, 1])

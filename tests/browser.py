@@ -94,3 +94,10 @@ def choose(page, label: str, option: str, *, scope=None) -> None:
     box = root.locator('[data-testid="stSelectbox"]').filter(has_text=label).first
     box.get_by_role("combobox").click()
     page.get_by_role("option").filter(has_text=option).first.click()
+
+
+def upload(page, data: bytes, filename: str, *, scope=None, mime: str = "application/octet-stream") -> None:
+    """Put a file into the first Streamlit file uploader (in ``scope``)."""
+    root = scope or page
+    root.locator('[data-testid="stFileUploaderDropzoneInput"]').first.set_input_files(
+        {"name": filename, "mimeType": mime, "buffer": data})
