@@ -36,6 +36,7 @@ OCTAVES = 3           # number of scales, smallest first
 OCTAVE_SCALE = 1.4    # size ratio between successive octaves
 BORDER = 2            # feature-map pixels left out of the loss on each side (they dream edge artefacts)
 NOISE_SIZE = (448, 448)  # (height, width) of a noise start: large enough for three octaves of every default mix
+NOISE_AMPLITUDE = (4.0, 2.0)  # grey levels of a noise start's soft blobs and grain: faint noise dreams cleanest
 GIF_SIDE = 480        # longer side of the animated GIF's frames
 GIF_FRAMES = 90       # at most this many frames in the GIF (evenly subsampled)
 
@@ -421,14 +422,15 @@ def dream_loss_of(vm: VizModel, image: np.ndarray, layers: Mapping[str, float]) 
 # --- starts and outputs ----------------------------------------------------------------------
 
 def noise_image(height: int = NOISE_SIZE[0], width: int = NOISE_SIZE[1], seed: int | None = None) -> np.ndarray:
-    """A dream start from nothing: mid-grey with soft colour noise, RGB uint8 (height, width, 3)."""
+    """A dream start from nothing: mid-grey with faint colour noise, RGB uint8 (height, width, 3)."""
     if height < 1 or width < 1:
         raise RequestError(f"Noise size must be positive, got {width}×{height}.")
     rng = np.random.default_rng(seed)
     coarse = rng.normal(0.0, 1.0, (max(2, height // 16), max(2, width // 16), 3))
     blobs = tf.image.resize(coarse[None].astype(np.float32), (height, width), method="bicubic")[0].numpy()
     grain = rng.normal(0.0, 1.0, (height, width, 3))
-    return np.clip(128.0 + 24.0 * blobs + 8.0 * grain, 0, 255).astype(np.uint8)
+    blob_amplitude, grain_amplitude = NOISE_AMPLITUDE
+    return np.clip(np.rint(128.0 + blob_amplitude * blobs + grain_amplitude * grain), 0, 255).astype(np.uint8)
 
 
 def png_bytes(image: np.ndarray) -> bytes:
@@ -444,14 +446,18 @@ def animation_gif(frames: Sequence[np.ndarray], *, max_side: int = GIF_SIDE, max
     if not frames:
         raise RequestError("There are no frames to animate yet: run the dream first.")
     keep = np.unique(np.round(np.linspace(0, len(frames) - 1, min(len(frames), max_frames))).astype(int))
-    images = [_thumbnail(frames[i], max_side) for i in keep]
+    images = [Image.fromarray(gif_thumbnail(frames[i], max_side)).quantize(  # fast; Pillow's default takes ~1 s a frame
+        256, method=Image.Quantize.FASTOCTREE, dither=Image.Dither.NONE) for i in keep]
     durations = [duration_ms] * (len(images) - 1) + [max(1500, duration_ms)]
     buffer = io.BytesIO()
     images[0].save(buffer, format="GIF", save_all=True, append_images=images[1:], duration=durations, loop=0)
     return buffer.getvalue()
 
 
-def _thumbnail(image: np.ndarray, max_side: int) -> Image.Image:
+def gif_thumbnail(image: np.ndarray, max_side: int = GIF_SIDE) -> np.ndarray:
+    """A frame shrunk to at most ``max_side`` a side, to keep for the GIF (unchanged if small)."""
+    if max(image.shape[:2]) <= max_side:
+        return image
     picture = Image.fromarray(image)
     picture.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
-    return picture
+    return np.asarray(picture)
