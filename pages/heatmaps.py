@@ -23,6 +23,7 @@ from vizcore import cam
 TOP = 5                    # predictions in the bar chart
 SCORE_CAM_TOP_K = 64       # Faster Score-CAM keeps this many channels unless full Score-CAM is ticked
 DEFAULT_ALPHA = 0.4        # heatmap opacity over the photo
+HEATMAP_CACHE_ENTRIES = 48   # cached maps (float32 at photo size: ~1 MB for 600 px, 16 MB at most)
 AUTO_LAYER = ""            # the layer selectbox's "automatic" choice
 DELETION_CHART_HEIGHT = 240  # px
 ACCENT = "#ff6d3a"         # bars and labels: readable on the dark and the light theme
@@ -39,7 +40,7 @@ def cached_predictions(_vm, _image, model_key: str, image_key: str) -> list[tupl
     return [tuple(p) for p in _vm.predict(_image, top=TOP)]
 
 
-@st.cache_data(max_entries=128, show_spinner=False)
+@st.cache_data(max_entries=HEATMAP_CACHE_ENTRIES, show_spinner=False)
 def cached_heatmap(_vm, _image, model_key: str, image_key: str, class_index: int, method: str,
                    layer: str | None, top_k: int | None, augment: bool, eigen_smooth: bool):
     """(CamResult, seconds); the key is everything but the colormap and the opacity."""

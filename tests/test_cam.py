@@ -248,6 +248,14 @@ def test_faithfulness_prefers_the_map_to_its_inverse_in_one_forward_pass(lite0, 
     assert max(trust.cam_drops) > 0.5  # hiding Grace Hopper's uniform hurts "military uniform"
 
 
+def test_faithfulness_stays_in_its_range_on_noise(tiny_model):
+    photo = tiny_photo(seed=7)
+    for seed in range(3):
+        heatmap = np.random.default_rng(seed).random((40, 52)).astype(np.float32)
+        trust = cam.faithfulness(tiny_model, photo, heatmap, 1, seed=seed)
+        assert -1.0 <= trust.score <= 1.0 and 0.0 <= trust.probability <= 1.0
+
+
 @pytest.mark.parametrize("kwargs, message", [
     ({"fractions": (0.0, 0.1)}, "fractions must be shares strictly between 0 and 1"),
     ({"random_draws": 0}, "random_draws must be at least 1"),

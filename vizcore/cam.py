@@ -54,10 +54,10 @@ class CamResult(NamedTuple):
 
 class Faithfulness(NamedTuple):
     """How much the map's hottest pixels matter to the model, compared with random ones."""
-    score: float                    # mean of cam_drops − random_drops: > 0 the map beats chance
+    score: float                    # mean of (cam drop − random drop), drops clipped to [0, 1]: > 0 beats chance
     probability: float              # the class probability on the untouched photo
     fractions: tuple[float, ...]    # shares of the photo removed
-    cam_drops: tuple[float, ...]    # relative probability drop removing the hottest patches
+    cam_drops: tuple[float, ...]    # relative probability drop removing the hottest patches (< 0: it rose)
     random_drops: tuple[float, ...] # ... removing as many random patches (mean of draws)
 
 
@@ -196,13 +196,17 @@ def _logits_head(model: keras.Model):
     """The tensor the pre-softmax scores come from, and the function that makes them."""
     final = model.layers[-1]
     if isinstance(final, keras.layers.Dense) and final.activation is keras.activations.softmax:
-        kernel, bias = final.kernel, final.bias
-        return final.input, (lambda features: tf.matmul(features, kernel) + bias) if bias is not None \
-            else (lambda features: tf.matmul(features, kernel))
+        return final.input, lambda features: _dense_logits(final, features)
     if isinstance(final, keras.layers.Softmax) or (
             isinstance(final, keras.layers.Activation) and final.activation is keras.activations.softmax):
         return final.input, tf.identity
     return model.outputs[0], tf.identity  # the model already outputs logits (or scores)
+
+
+def _dense_logits(dense, features):
+    """The Dense layer's output before its softmax: features · kernel + bias."""
+    logits = tf.matmul(features, dense.kernel)
+    return logits + dense.bias if dense.use_bias else logits
 
 
 _VIEWS: "weakref.WeakKeyDictionary[VizModel, dict]" = weakref.WeakKeyDictionary()
@@ -503,5 +507,7 @@ def _faithfulness_from(probabilities: np.ndarray, fractions, random_draws: int) 
     original = max(float(probabilities[0]), 1e-12)
     drops = (original - probabilities[1:].reshape(len(fractions), 1 + random_draws)) / original
     cam_drops, random_drops = drops[:, 0], drops[:, 1:].mean(axis=1)
-    return Faithfulness(float(np.mean(cam_drops - random_drops)), float(probabilities[0]), tuple(fractions),
+    lost = np.clip(drops, 0.0, 1.0)  # a gain in confidence counts as no loss, so the score stays in [−1, 1]
+    score = float(np.mean(lost[:, 0] - lost[:, 1:].mean(axis=1)))
+    return Faithfulness(score, float(probabilities[0]), tuple(fractions),
                         tuple(map(float, cam_drops)), tuple(map(float, random_drops)))

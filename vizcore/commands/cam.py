@@ -71,6 +71,11 @@ def _report(args, vm, result, trust, out: Path, heatmap_path: Path | None) -> No
                     "overlay": str(out), "heatmap": str(heatmap_path) if heatmap_path else None})
         return
     print(f"{result.label} (class {result.class_index}, {result.score:.1%}) · {result.method} on {result.layer}")
-    print(f"faithfulness {trust.score:+.2f}: removing the hottest {trust.fractions[-1]:.0%} of the photo drops "
-          f"the probability by {trust.cam_drops[-1]:.0%}, as much at random by {trust.random_drops[-1]:.0%}")
+    share = f"{trust.fractions[-1]:.0%}"
+    print(f"faithfulness {trust.score:+.2f}: removing the hottest {share} of the photo {_change(trust.cam_drops[-1])}, "
+          f"removing {share} at random {_change(trust.random_drops[-1])}")
     print(f"wrote {out}" + (f" and {heatmap_path}" if heatmap_path else ""))
+
+
+def _change(drop: float) -> str:
+    return f"lowers the probability by {drop:.0%}" if drop >= 0 else f"raises it by {-drop:.0%}"
