@@ -69,7 +69,10 @@ class FilterFrame(NamedTuple):
     activations: float32 (N,), each filter's mean activation on its image (at the last step;
         in the final frame, measured on the finished image).
     dead: bool (N,), filters without gradient at the start that have not come alive.
-    history: float32 (step, N), the activation at every step so far (the activation curves).
+    history: float32 (step, N), the activation at every step so far (the activation curves;
+        in robust mode measured on the transformed image the step optimised).
+    initial: float32 (N,), each filter's activation on its starting image, measured like the
+        final ``activations``.
     """
     step: int
     steps: int
@@ -77,6 +80,7 @@ class FilterFrame(NamedTuple):
     activations: np.ndarray
     dead: np.ndarray
     history: np.ndarray
+    initial: np.ndarray
     filters: tuple[int, ...]
     cached: bool = False
 
@@ -122,8 +126,8 @@ def _check_int(name: str, value, low: int, high: int, why: str = "") -> None:
 
 
 def robust_size(vm: VizModel) -> int:
-    """About 128 px for a 224-px model, in proportion for others, a multiple of 8."""
-    return int(8 * round(ROBUST_SIZE_AT_224 * max(vm.input_size) / 224 / 8))
+    """About 128 px for a 224-px model, in proportion for others, a multiple of 8 (at least 32)."""
+    return max(MIN_SIZE["robust"], int(8 * round(ROBUST_SIZE_AT_224 * max(vm.input_size) / 224 / 8)))
 
 
 def check_filters(vm: VizModel, layer: str, filters: Sequence[int]) -> tuple[int, ...]:
@@ -203,6 +207,7 @@ def _frames(ascent, filters, run: Settings, seed: int, every: int, chunk_size: i
     chunks = [list(part) for part in np.array_split(np.arange(len(filters)), math.ceil(len(filters) / chunk_size))]
     chunk_filters = [tf.constant([filters[i] for i in chunk], tf.int32) for chunk in chunks]
     states = [ascent.start(indices, seed) for indices in chunk_filters]
+    initial = _measure(ascent, states, chunk_filters)
     dead_at_start = dead = None
     if not ascent.real_gradient(1):  # the first steps redirect gradients: probe the real one first
         dead_at_start = dead = np.concatenate([ascent.dead(s, i) for s, i in zip(states, chunk_filters)])
@@ -219,10 +224,15 @@ def _frames(ascent, filters, run: Settings, seed: int, every: int, chunk_size: i
             dead = dead_at_start & no_gradient
         if step % every == 0 or step == run.steps:
             last = step == run.steps
-            activations = np.concatenate([ascent.measure(s, i).numpy() for s, i in zip(states, chunk_filters)]) \
-                if last else history[step - 1].copy()
+            activations = _measure(ascent, states, chunk_filters) if last else history[step - 1].copy()
             images = np.concatenate([ascent.pixels(state) for state in states])
-            yield FilterFrame(step, run.steps, images, activations, dead.copy(), history[:step].copy(), filters)
+            yield FilterFrame(step, run.steps, images, activations, dead.copy(), history[:step].copy(), initial,
+                              filters)
+
+
+def _measure(ascent, states, chunk_filters) -> np.ndarray:
+    """Each filter's activation on its current, untransformed image."""
+    return np.concatenate([ascent.measure(state, indices).numpy() for state, indices in zip(states, chunk_filters)])
 
 
 def mean_activations(features: tf.Tensor, filters: tf.Tensor, border: int = 0) -> tf.Tensor:

@@ -1,0 +1,180 @@
+"""Filters: what each filter of a layer responds to, one image per filter, streamed as it grows.
+
+Widgets are read into plain values, ``vizcore.atlas.visualize`` (the filter ascent through the
+disk cache) yields frames, this page draws them. The latest frame lives in
+``st.session_state[RESULT]``: pressing Stop (or any widget) interrupts the run and the rerun
+draws that frame, so the images made so far stay on screen. A run computed before, here or by
+``vizcore atlas``, is read from the disk cache and shown at once, marked as cached.
+"""
+from __future__ import annotations
+
+import io
+import time
+
+import altair as alt
+import numpy as np
+import pandas as pd
+import streamlit as st
+from PIL import Image
+
+import vizcore
+from pages import common
+from vizcore import atlas, filters
+
+GRID_SIZES = [1, 4, 16, 64]  # filters per grid
+DEFAULT_COUNT = 16           # 16 classic filters take a few seconds
+COLS = 8                     # grid columns (fewer if fewer filters)
+MARGIN = 5                   # px between tiles
+REDRAW_SECONDS = 0.25        # draw at most this often while running (the last frame is always drawn)
+TILE_WIDTH = 320             # px, the picked tile shown large
+RESULT = "filters_result"    # session_state key of the latest frame and its request
+ACCENT = "#ff6d3a"
+MODE_NOTES = {
+    "classic": "the Keras example: pixels, normalised gradient steps (fast, noisy)",
+    "robust": "Lucid: Fourier + decorrelated colour, random transforms, Adam (cleaner, slower)",
+}
+
+
+def png_bytes(image: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(image).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def default_layer(layers) -> str:
+    """A mid-depth convolution: the middle Conv2D, or the middle layer if there is none."""
+    convolutions = [info for info in layers if info.kind == "Conv2D"] or layers
+    return convolutions[len(convolutions) // 2].name
+
+
+def controls(vm):
+    """Layer, filters, mode and the numbers → (layer, filter list or error text, mode, steps, lr, size, seed)."""
+    layers = vm.conv_layers()
+    names = [info.name for info in layers]
+    channels = {info.name: info.channels for info in layers}
+    layer_col, mode_col = st.columns([3, 2])
+    layer = layer_col.selectbox("Layer", names, index=names.index(default_layer(layers)), key=f"filters_layer_{vm.name}",
+                                format_func=lambda name: f"{name} · {channels[name]} filters",
+                                help="Layers with feature maps, from input to output; the number is its channel count.")
+    mode = mode_col.radio("Mode", filters.MODES, horizontal=True, key="filters_mode",
+                          captions=[MODE_NOTES[m] for m in filters.MODES])
+    pick_col, which_col, count_col = st.columns([1, 2, 2])
+    pick = pick_col.radio("Filters", ["Grid", "List"], key="filters_pick", horizontal=True)
+    if pick == "Grid":
+        start = which_col.number_input("First filter", min_value=0, value=0, step=1, key="filters_start")
+        count = count_col.segmented_control("Grid size", GRID_SIZES, default=DEFAULT_COUNT, key="filters_count",
+                                            required=True)
+        chosen = list(range(int(start), min(int(start) + int(count), max(channels[layer], int(start) + 1))))
+    else:
+        text = which_col.text_input("Filter indices", "0-7, 12", key="filters_list",
+                                    help="Indices and ranges, e.g. 0-7, 12, 40-43.")
+        try:
+            chosen = filters.parse_filters(text)
+        except vizcore.RequestError as error:
+            chosen = str(error)
+        count_col.caption(f"Layer {layer} has filters 0–{channels[layer] - 1}.")
+    defaults = filters.settings(vm, mode)
+    steps_col, lr_col, size_col, seed_col = st.columns(4)
+    steps = steps_col.number_input("Steps", 1, filters.MAX_STEPS, defaults.steps, key=f"filters_steps_{mode}")
+    lr = lr_col.number_input("Learning rate", 0.0, 1000.0, defaults.lr, key=f"filters_lr_{mode}",
+                             format="%.3f", help="Classic: the length of each normalised step; robust: Adam's step.")
+    size = size_col.number_input("Image size (px)", 8, 2 * filters.MAX_SIZE, defaults.size, key=f"filters_size_{mode}",
+                                 help="Classic crops 25 px from each side of the finished image.")
+    seed = seed_col.number_input("Seed", 0, filters.MAX_SEED, 0, key="filters_seed", help="Same seed, same images.")
+    return layer, chosen, mode, int(steps), float(lr), int(size), int(seed)
+
+
+def status_line(frame, stopped: bool) -> str:
+    dead = int(frame.dead.sum())
+    parts = [f"Step {frame.step} / {frame.steps}", f"mean activation {float(np.mean(frame.activations)):.3f}"]
+    if dead:
+        parts.append(f"{dead} dead")
+    if frame.cached:
+        parts.insert(0, ":green-badge[:material/inventory_2: cached]")
+    elif stopped:
+        parts.insert(0, ":orange-badge[:material/stop_circle: stopped]")
+    return " · ".join(parts)
+
+
+def draw(frame, places, *, stopped: bool = False) -> None:
+    """The status line, the progress bar and the grid of one frame."""
+    places["status"].markdown(status_line(frame, stopped))
+    places["progress"].progress(frame.step / frame.steps)
+    first, last = frame.filters[0], frame.filters[-1]
+    span = f"filters {first}–{last}" if list(frame.filters) == list(range(first, last + 1)) else f"{len(frame.filters)} filters"
+    places["grid"].image(filters.grid(frame.images, cols=COLS, margin=MARGIN), width="stretch",
+                         caption=f"{span}, row by row")
+
+
+def activation_chart(frame, position: int) -> alt.Chart:
+    history = frame.history[:, position]
+    table = pd.DataFrame({"step": np.arange(1, len(history) + 1), "mean activation": history})
+    return alt.Chart(table).mark_line(color=ACCENT).encode(
+        x=alt.X("step:Q", title="step", axis=alt.Axis(format="d", tickMinStep=1)), y=alt.Y("mean activation:Q", title="mean activation")).properties(height=260)
+
+
+def inspector(frame, request) -> None:
+    """Pick a tile: it large, its activation curve; and the grid's download."""
+    vm_name, layer = request[0], request[1]
+    positions = list(range(len(frame.filters)))
+    tile_col, chart_col = st.columns([1, 2])
+    position = tile_col.selectbox("Filter to look at", positions, key="filters_tile",
+                                  format_func=lambda p: f"filter {frame.filters[p]}")
+    tile_col.image(frame.images[position], width=TILE_WIDTH,
+                   caption=f"{layer} · filter {frame.filters[position]} · activation {frame.activations[position]:.3f}")
+    if frame.dead[position]:
+        tile_col.warning("Dead filter: it had no gradient on the starting image and never came alive, "
+                         "so this image shows nothing it responds to. Robust mode tries to revive such filters.")
+    chart_col.altair_chart(activation_chart(frame, position), width="stretch")
+    chart_col.download_button("Download grid PNG", png_bytes(filters.grid(frame.images, cols=COLS, margin=MARGIN)),
+                              file_name=f"{vm_name}-{layer}-filters.png", mime="image/png",
+                              icon=":material/download:", key="filters_download")
+
+
+def run(vm, request, places) -> None:
+    """Stream a run into the placeholders, keeping the latest frame in session_state."""
+    _, layer, chosen, mode, steps, lr, size, seed = request
+    frames = atlas.visualize(vm, layer, chosen, mode=mode, steps=steps, lr=lr, size=size, seed=seed)
+    drawn = 0.0
+    for frame in frames:
+        st.session_state[RESULT] = {"request": request, "frame": frame}
+        if frame.done or time.perf_counter() - drawn >= REDRAW_SECONDS:
+            draw(frame, places)
+            drawn = time.perf_counter()
+
+
+def page() -> None:
+    st.title("Filters")
+    st.caption("One image per filter, grown from noise by gradient ascent until the filter fires as much as it can.")
+    vm = common.current_model()
+    if vm is None:
+        st.stop()
+    layer, chosen, mode, steps, lr, size, seed = controls(vm)
+    if isinstance(chosen, str):
+        st.error(chosen)
+        st.stop()
+    request = (vm.name, layer, tuple(chosen), mode, steps, lr, size, seed)
+    try:  # bad parameters show here, before Run
+        cached = atlas.load(vm, layer, filters.check_filters(vm, layer, chosen),
+                            filters.settings(vm, mode, steps=steps, lr=lr, size=size, seed=seed))
+    except vizcore.VizcoreError as error:
+        st.error(str(error))
+        st.stop()
+    buttons = st.container(horizontal=True)
+    clicked = buttons.button("Run", type="primary", icon=":material/play_arrow:", key="filters_run",
+                             disabled=cached is not None, help="Already computed: shown below." if cached else None)
+    buttons.button("Stop", icon=":material/stop:", key="filters_stop", help="Keep the images made so far.")
+    places = {"status": st.empty(), "progress": st.empty(), "grid": st.empty()}
+    if clicked:
+        run(vm, request, places)
+    stored = st.session_state.get(RESULT)
+    frame = cached or (stored["frame"] if stored and stored["request"] == request else None)
+    if frame is None:
+        places["status"].info("Press **Run** to grow one image per filter.")
+        return
+    if not clicked:
+        draw(frame, places, stopped=not frame.done)
+    inspector(frame, request)
+
+
+page()

@@ -1,0 +1,335 @@
+"""Filter visualisation: ascent works, frames stream, batches and chunks agree, bad input is refused."""
+import json
+
+import numpy as np
+import pytest
+
+from conftest import test_steps as capped_steps
+from vizcore import RequestError, atlas, filters
+from vizcore.filters import visualize
+
+LITE_LAYER = "block3a_expand_conv"  # a linear convolution: no filter is dead
+
+
+def last(frames):
+    *_, final = frames
+    return final
+
+
+@pytest.fixture(scope="module")
+def dead_model():
+    """A 1×1 convolution whose filter 0 needs a bright image to fire (bias −2) and filter 1 always fires."""
+    import keras
+    from vizcore.models import VizModel
+
+    inputs = keras.Input((None, None, 3))
+    conv = keras.layers.Conv2D(2, 1, activation="relu", name="conv")
+    outputs = keras.layers.Dense(2, activation="softmax", name="predictions")(
+        keras.layers.GlobalAveragePooling2D()(conv(inputs)))
+    model = keras.Model(inputs, outputs)
+    conv.set_weights([np.ones((1, 1, 3, 2), np.float32), np.array([-2.0, 0.0], np.float32)])
+    return VizModel("dead", model, (32, 32), ("a", "b"), "unit")
+
+
+# --- ascent raises each filter's activation -----------------------------------------------------
+
+def rises(history: np.ndarray, window: int = 5) -> np.ndarray:
+    """Per filter: is the objective's mean over the last steps above its mean over the first ones?"""
+    return history[-window:].mean(axis=0) > history[:window].mean(axis=0)
+
+
+def test_classic_ascent_raises_every_live_filter_on_the_tiny_model(tiny_model):
+    final = last(visualize(tiny_model, "conv_3", range(10), size=66, steps=capped_steps(20), seed=1))
+    live = ~final.dead
+    assert live.sum() >= 5, final.dead
+    assert np.all(final.activations[live] > final.initial[live] * 1.5), (final.initial, final.activations)
+    assert np.all(final.activations[final.dead] == 0)
+
+
+def test_robust_ascent_raises_every_filter_on_the_tiny_model(tiny_model):
+    final = last(visualize(tiny_model, "conv_3", range(10), mode="robust", size=32, steps=capped_steps(40), seed=1))
+    assert np.all(final.activations > final.initial), (final.initial, final.activations)
+    assert np.mean(final.activations / np.maximum(final.initial, 1e-9)) > 1.2
+
+
+def test_classic_ascent_raises_every_filter_on_the_bundled_model(lite0):
+    final = last(visualize(lite0, LITE_LAYER, range(8), steps=capped_steps(10), size=96, seed=0))
+    assert not final.dead.any()
+    assert np.all(final.activations > final.initial + 1.0), (final.initial, final.activations)
+    assert final.images.shape == (8, 96 - 2 * filters.CROP, 96 - 2 * filters.CROP, 3)
+    assert final.images.dtype == np.uint8
+
+
+def test_robust_ascent_raises_every_filter_on_the_bundled_model(lite0):
+    final = last(visualize(lite0, LITE_LAYER, range(8), mode="robust", steps=capped_steps(64), size=64, seed=0))
+    # the objective is the activation under random transforms: it rises for every filter; on the
+    # untransformed image too, except for a filter that a flat grey start already excites (filter 1)
+    assert np.all(rises(final.history, 8)), final.history
+    assert np.sum(final.activations > final.initial + 1.0) >= 7, (final.initial, final.activations)
+    assert final.images.shape == (8, 64, 64, 3)
+
+
+@pytest.mark.parametrize("mode, size, steps", [("classic", 96, 10), ("robust", 64, 32)])
+def test_image_i_excites_filter_i_more_than_the_other_images_do(lite0, mode, size, steps):
+    final = last(visualize(lite0, LITE_LAYER, range(8), mode=mode, size=size, steps=capped_steps(steps), seed=0))
+    features = np.asarray(lite0.extractor([LITE_LAYER])([lite0.preprocess(final.images)]))
+    response = features[..., :8].mean(axis=(1, 2))  # response[image j, filter k]
+    assert np.array_equal(response.argmax(axis=0), np.arange(8)), np.round(response, 1)
+
+
+# --- dead filters -------------------------------------------------------------------------------
+
+def test_classic_reports_a_dead_filter(dead_model):
+    final = last(visualize(dead_model, "conv", [0, 1], size=66, steps=5, seed=0))
+    assert final.dead.tolist() == [True, False]
+    assert final.activations[0] == 0 and final.activations[1] > final.initial[1]
+
+
+def test_robust_revives_a_dead_filter(dead_model):
+    frames = list(visualize(dead_model, "conv", [0, 1], mode="robust", size=32, steps=40, seed=0))
+    revive_steps = filters.RELU_OVERRIDE_STEPS
+    assert frames[0].dead.tolist() == [True, False]           # known dead while gradients are redirected
+    assert frames[revive_steps].dead.tolist() == [False, False]  # the first real gradient: alive
+    assert frames[-1].initial[0] == 0 and frames[-1].activations[0] > 0
+
+
+# --- streaming, determinism, chunks ---------------------------------------------------------------
+
+def test_frames_stream_every_k_steps_and_after_the_last(tiny_model):
+    frames = list(visualize(tiny_model, "conv_2", [0, 3, 5], steps=7, every=3, size=66, seed=0))
+    assert [frame.step for frame in frames] == [3, 6, 7]
+    assert [frame.done for frame in frames] == [False, False, True]
+    assert all(frame.filters == (0, 3, 5) and frame.images.shape == (3, 16, 16, 3) for frame in frames)
+    assert frames[-1].history.shape == (7, 3) and frames[0].history.shape == (3, 3)
+    np.testing.assert_array_equal(frames[0].activations, frames[0].history[-1])
+
+
+@pytest.mark.parametrize("mode, size", [("classic", 66), ("robust", 48)])
+def test_same_seed_same_images_other_seed_other_images(tiny_model, mode, size):
+    run = dict(mode=mode, size=size, steps=capped_steps(6))
+    first = last(visualize(tiny_model, "conv_3", range(4), seed=3, **run))
+    again = last(visualize(tiny_model, "conv_3", range(4), seed=3, **run))
+    other = last(visualize(tiny_model, "conv_3", range(4), seed=4, **run))
+    np.testing.assert_array_equal(first.images, again.images)
+    assert not np.array_equal(first.images, other.images)
+
+
+def test_a_filter_gets_the_same_start_wherever_it_sits_in_the_request(tiny_model):
+    together = last(visualize(tiny_model, "conv_3", [2, 7], size=66, steps=1, seed=5))
+    alone = last(visualize(tiny_model, "conv_3", [7], size=66, steps=1, seed=5))
+    np.testing.assert_allclose(together.initial[1], alone.initial[0], rtol=1e-5)
+
+
+@pytest.mark.parametrize("mode, size, steps", [("classic", 96, 10), ("robust", 64, 12)])
+def test_chunked_and_single_batch_runs_agree(lite0, mode, size, steps):
+    run = dict(mode=mode, size=size, steps=capped_steps(steps), seed=2)
+    single = last(visualize(lite0, LITE_LAYER, range(7), chunk_size=7, **run))
+    chunked = last(visualize(lite0, LITE_LAYER, range(7), chunk_size=3, **run))
+    # batch sizes change oneDNN's summation order, nothing else: pixels agree to rounding
+    difference = np.abs(single.images.astype(float) - chunked.images)
+    assert difference.mean() < 1.0 and np.percentile(difference, 99) <= 12, (difference.mean(), difference.max())
+    np.testing.assert_allclose(single.activations, chunked.activations, rtol=0.02, atol=0.05)
+    np.testing.assert_array_equal(single.dead, chunked.dead)
+
+
+def test_the_step_is_traced_once_for_every_size_and_batch(tiny_model):
+    for size, count in [(66, 2), (80, 5), (70, 1)]:
+        last(visualize(tiny_model, "conv_1", range(count), size=size, steps=2, seed=0))
+    step = filters._STEP_CACHE[tiny_model][("classic", "conv_1")]
+    assert step.experimental_get_tracing_count() == 1
+
+
+def test_large_requests_are_chunked_by_default(lite0):
+    classic = filters.ClassicAscent(lite0, LITE_LAYER, filters.settings(lite0, "classic"))
+    robust = filters.RobustAscent(lite0, LITE_LAYER, filters.settings(lite0, "robust"))
+    assert 1 <= classic.chunk_size() == filters.CHUNK_PIXELS // 180 ** 2 < 64
+    assert 1 <= robust.chunk_size() < 64
+
+
+# --- grid ---------------------------------------------------------------------------------------
+
+def test_grid_places_tiles_row_by_row_with_margins():
+    tiles = np.stack([np.full((4, 6, 3), 10 * (i + 1), np.uint8) for i in range(10)])
+    canvas = filters.grid(tiles, cols=4, margin=2, background=255)
+    assert canvas.shape == (3 * 4 + 2 * 2, 4 * 6 + 3 * 2, 3) and canvas.dtype == np.uint8
+    for index in range(10):
+        top, left = (index // 4) * 6, (index % 4) * 8
+        assert np.all(canvas[top:top + 4, left:left + 6] == 10 * (index + 1))
+    assert np.all(canvas[4:6] == 255) and np.all(canvas[:, 6:8] == 255)  # margins
+    assert np.all(canvas[12:, 16:] == 255)                                # the empty last cells
+
+
+def test_grid_of_fewer_images_than_columns_and_the_keras_layout():
+    assert filters.grid(np.zeros((3, 5, 5, 3), np.uint8), cols=8, margin=1).shape == (5, 17, 3)
+    assert filters.grid(np.zeros((64, 130, 130, 3), np.uint8)).shape == (8 * 130 + 35, 8 * 130 + 35, 3)
+
+
+@pytest.mark.parametrize("images, options", [(np.zeros((0, 4, 4, 3)), {}), (np.zeros((4, 4, 3)), {}),
+                                             (np.zeros((2, 4, 4, 3)), {"cols": 0})])
+def test_grid_refuses_bad_input(images, options):
+    with pytest.raises(RequestError):
+        filters.grid(images, **options)
+
+
+# --- the disk cache -------------------------------------------------------------------------------
+
+@pytest.fixture
+def cache_dir(tmp_path, monkeypatch):
+    monkeypatch.setenv("VIZCORE_CACHE_DIR", str(tmp_path))
+    return tmp_path
+
+
+def test_a_cache_hit_returns_identical_pixels(tiny_model, cache_dir):
+    run = dict(mode="classic", size=66, steps=4, seed=9)
+    computed = list(atlas.visualize(tiny_model, "conv_2", [1, 2, 3], **run))
+    assert not any(frame.cached for frame in computed)
+    stored = list((cache_dir / "atlas" / "tiny" / "conv_2").glob("*.npz"))
+    assert len(stored) == 1
+    cached = list(atlas.visualize(tiny_model, "conv_2", [1, 2, 3], **run))
+    assert len(cached) == 1 and cached[0].cached and cached[0].done
+    for field in ("images", "activations", "dead", "history", "initial"):
+        np.testing.assert_array_equal(getattr(cached[0], field), getattr(computed[-1], field))
+    assert cached[0].filters == (1, 2, 3)
+
+
+def test_the_cache_key_covers_filters_and_parameters(tiny_model, cache_dir):
+    base = dict(mode="classic", size=66, steps=2, seed=0)
+    last(atlas.visualize(tiny_model, "conv_2", [1, 2], **base))
+    for layer, indices, change in [("conv_2", [2, 1], {}), ("conv_3", [1, 2], {}), ("conv_2", [1, 2], {"seed": 1}),
+                                   ("conv_2", [1, 2], {"steps": 3}), ("conv_2", [1, 2], {"size": 70}),
+                                   ("conv_2", [1, 2], {"lr": 5.0}), ("conv_2", [1, 2], {"mode": "robust"})]:
+        assert atlas.load(tiny_model, layer, indices, filters.settings(tiny_model, **{**base, **change})) is None
+
+
+def test_random_runs_stopped_runs_and_corrupt_files_are_not_served(tiny_model, cache_dir):
+    last(atlas.visualize(tiny_model, "conv_1", [0], size=66, steps=2, seed=None))
+    frames = atlas.visualize(tiny_model, "conv_1", [0], size=66, steps=3, seed=0)
+    next(frames)
+    frames.close()  # stopped after one step
+    assert not list(cache_dir.rglob("*.npz"))
+    last(atlas.visualize(tiny_model, "conv_1", [0], size=66, steps=2, seed=0))
+    (path,) = cache_dir.rglob("*.npz")
+    path.write_bytes(path.read_bytes()[:100])
+    again = list(atlas.visualize(tiny_model, "conv_1", [0], size=66, steps=2, seed=0))
+    assert not again[-1].cached and again[-1].done
+
+
+# --- bad input ------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("layer, indices, options, words", [
+    ("nope", [0], {}, "has no layer 'nope'"),
+    ("predictions", [0], {}, "no spatial (4-D) output"),
+    ("conv_3", [10], {}, "Filter 10 out of range: layer conv_3 has 10 filters"),
+    ("conv_3", [-1], {}, "Filter -1 out of range"),
+    ("conv_3", [], {}, "No filters requested"),
+    ("conv_3", [1.5], {}, "whole numbers"),
+    ("conv_3", [0], {"steps": 0}, "steps must be between 1 and 2000, got 0"),
+    ("conv_3", [0], {"steps": 10**6}, "steps must be between 1 and 2000"),
+    ("conv_3", [0], {"size": 60}, "classic mode crops 25 px"),
+    ("conv_3", [0], {"size": 16, "mode": "robust"}, "size must be between 32 and 512"),
+    ("conv_3", [0], {"size": 4096}, "size must be between"),
+    ("conv_3", [0], {"lr": 0}, "lr (learning rate) must be a positive number, got 0"),
+    ("conv_3", [0], {"lr": float("nan")}, "positive number"),
+    ("conv_3", [0], {"mode": "fancy"}, "Unknown mode 'fancy'"),
+    ("conv_3", [0], {"seed": -3}, "seed must be between"),
+    ("conv_3", [0], {"every": 0}, "every must be between"),
+])
+def test_bad_requests_raise_a_clear_request_error(tiny_model, layer, indices, options, words):
+    with pytest.raises(RequestError) as error:
+        visualize(tiny_model, layer, indices, **options)  # refused before any work, not at the first frame
+    assert words in str(error.value)
+
+
+@pytest.mark.parametrize("text, expected", [("0-3", [0, 1, 2, 3]), ("5, 1,2-3", [5, 1, 2, 3]), ("7", [7])])
+def test_parse_filters(text, expected):
+    assert filters.parse_filters(text) == expected
+
+
+@pytest.mark.parametrize("text", ["", "a", "3-1", "1-x", "0-999999"])
+def test_parse_filters_refuses_unreadable_lists(text):
+    with pytest.raises(RequestError):
+        filters.parse_filters(text)
+
+
+def test_robust_defaults_follow_the_model_input_size(tiny_model, lite0):
+    assert filters.settings(lite0, "robust")[1:4] == (filters.ROBUST_STEPS, filters.ROBUST_LR, 128)
+    assert filters.settings(lite0, "classic")[1:4] == (30, 10.0, 180)
+    assert filters.settings(tiny_model, "robust").size == filters.MIN_SIZE["robust"]  # 32-px model: the floor
+    assert filters.settings(lite0, "robust", steps=5, lr=0.1, size=96, seed=4) == ("robust", 5, 0.1, 96, 4)
+
+
+# --- CLI ------------------------------------------------------------------------------------------
+
+def cli(capsys, *args):
+    from vizcore.cli import main
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture
+def tiny_file(tiny_model, tmp_path):
+    path = tmp_path / "tiny.keras"
+    tiny_model.keras.save(path)
+    return str(path)
+
+
+def test_cli_filters_writes_grid_tiles_and_json(tiny_file, cache_dir, tmp_path, capsys):
+    from PIL import Image
+    code, out, err = cli(capsys, "filters", tiny_file, "conv_3", "--filters", "0-2,5", "--steps", "3", "--size", "66",
+                         "--out", str(tmp_path / "grid.png"), "--tiles", str(tmp_path / "tiles"), "--json")
+    assert code == 0, err
+    payload = json.loads(out)
+    assert payload["layer"] == "conv_3" and payload["steps"] == 3 and payload["cached"] is False
+    assert [row["index"] for row in payload["filters"]] == [0, 1, 2, 5]
+    assert all(set(row) == {"index", "activation", "dead"} for row in payload["filters"])
+    assert Image.open(tmp_path / "grid.png").size == (4 * 16 + 3 * 5, 16)
+    assert sorted(p.name for p in (tmp_path / "tiles").iterdir()) == [f"conv_3_{i:04d}.png" for i in (0, 1, 2, 5)]
+    assert "3/3" in err  # the progress bar
+    code, out, _ = cli(capsys, "filters", tiny_file, "conv_3", "--filters", "0-2,5", "--steps", "3", "--size", "66",
+                       "--out", str(tmp_path / "grid2.png"), "--json")
+    assert json.loads(out)["cached"] is True
+    assert (tmp_path / "grid.png").read_bytes() == (tmp_path / "grid2.png").read_bytes()
+
+
+def test_cli_atlas_shards_by_layer(tiny_file, cache_dir, tmp_path, capsys):
+    outputs = []
+    for shard in ("0/2", "1/2"):
+        code, out, err = cli(capsys, "atlas", tiny_file, "--out", str(tmp_path / "atlas"), "--steps", "2",
+                             "--size", "66", "--shard", shard, "--json")
+        assert code == 0, err
+        outputs.append([row["layer"] for row in json.loads(out)["layers"]])
+    assert outputs == [["conv_1", "conv_3"], ["conv_2"]]
+    assert sorted(p.name for p in (tmp_path / "atlas").glob("*.png")) == ["conv_1.png", "conv_2.png", "conv_3.png"]
+    summary = json.loads((tmp_path / "atlas" / "conv_2.json").read_text())
+    assert len(summary["filters"]) == 8 and summary["mode"] == "classic"
+
+
+@pytest.mark.parametrize("args, words", [
+    (["filters", "{model}", "conv_9", "--out", "g.png"], "has no layer 'conv_9'"),
+    (["filters", "{model}", "conv_3", "--filters", "0-10", "--out", "g.png"], "Filter 10 out of range"),
+    (["filters", "{model}", "conv_3", "--steps", "0", "--out", "g.png"], "steps must be between"),
+    (["filters", "{model}", "conv_3", "--lr", "-1", "--out", "g.png"], "lr (learning rate) must be a positive"),
+    (["filters", "{model}", "conv_3", "--size", "20", "--out", "g.png"], "size must be between"),
+    (["filters", "{model}", "conv_3", "--filters", "x", "--out", "g.png"], "Cannot read filters"),
+    (["atlas", "{model}", "--out", "d", "--shard", "2/2"], "--shard I/N needs"),
+    (["atlas", "{model}", "--out", "d", "--layers", "conv_1", "nope"], "has no layer 'nope'"),
+])
+def test_cli_bad_input_is_one_line_and_exit_2(tiny_file, cache_dir, capsys, args, words):
+    code, out, err = cli(capsys, *[arg.format(model=tiny_file) for arg in args])
+    assert code == 2 and out == ""
+    assert len(err.strip().splitlines()) == 1 and words in err, err
+
+
+def test_cli_as_a_user_runs_it(cache_dir, tmp_path):
+    import os
+    import subprocess
+    import sys
+    result = subprocess.run([sys.executable, "-m", "vizcore", "filters", "efficientnet_lite0", "block2a_expand_conv",
+                             "--filters", "0-3", "--steps", "2", "--size", "66", "--out", str(tmp_path / "g.png"), "--json"],
+                            capture_output=True, text=True, timeout=300, env={**os.environ})
+    assert result.returncode == 0, result.stderr
+    assert [row["index"] for row in json.loads(result.stdout)["filters"]] == [0, 1, 2, 3]
+    result = subprocess.run([sys.executable, "-m", "vizcore", "filters", "efficientnet_lite0", "avg_pool", "--out", "g.png"],
+                            capture_output=True, text=True, timeout=300, env={**os.environ})
+    assert result.returncode == 2 and "no spatial (4-D) output" in result.stderr and "Traceback" not in result.stderr

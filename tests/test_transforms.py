@@ -1,0 +1,113 @@
+"""Transforms and the Fourier parameterisation: shapes, determinism, gradients."""
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from vizcore import param, transforms
+
+SEED = transforms.step_seed(7, 3)
+
+
+def batch(n=2, size=32):
+    return tf.random.stateless_uniform([n, size, size, 3], [1, 2])
+
+
+@pytest.mark.parametrize("transform, expected_side", [
+    (transforms.pad(12), 56),
+    (transforms.jitter(8), 24),
+    (transforms.rotate([15]), 32),
+    (transforms.scale([0.5]), 16),
+    (transforms.compose([transforms.pad(4), transforms.jitter(2)]), 38),
+])
+def test_each_transform_keeps_the_batch_and_changes_the_size_as_documented(transform, expected_side):
+    out = transform(batch(), SEED)
+    assert out.shape == (2, expected_side, expected_side, 3)
+
+
+def test_pad_fills_with_the_value_and_keeps_the_middle():
+    images = batch()
+    out = transforms.pad(3, value=0.25)(images, SEED).numpy()
+    assert np.all(out[:, :3] == 0.25) and np.all(out[:, :, -3:] == 0.25)
+    np.testing.assert_array_equal(out[:, 3:-3, 3:-3], images.numpy())
+
+
+def test_jitter_is_a_crop_of_the_input():
+    images = batch().numpy()
+    out = transforms.jitter(4)(tf.constant(images), SEED).numpy()
+    matches = [(dy, dx) for dy in range(5) for dx in range(5)
+               if np.array_equal(images[:, dy:dy + 28, dx:dx + 28], out)]
+    assert len(matches) == 1
+
+
+def test_rotate_by_zero_and_scale_by_one_are_the_identity():
+    images = batch()
+    np.testing.assert_allclose(transforms.rotate([0])(images, SEED), images, atol=1e-5)
+    np.testing.assert_allclose(transforms.scale([1.0])(images, SEED), images, atol=1e-5)
+
+
+def test_rotate_by_90_degrees_turns_the_image():
+    images = batch(1, 9)
+    np.testing.assert_allclose(transforms.rotate([90])(images, SEED)[0], np.rot90(images[0].numpy(), k=1), atol=1e-4)
+
+
+def test_same_seed_same_perturbation_other_seed_other_one():
+    robust, images = transforms.standard(), batch()
+    first, again = robust(images, SEED), robust(images, SEED)
+    np.testing.assert_array_equal(first, again)
+    others = [robust(images, transforms.step_seed(7, step)) for step in range(4, 12)]
+    assert any(other.shape != first.shape or not np.array_equal(other, first) for other in others)
+
+
+def test_every_image_of_a_batch_gets_the_same_perturbation():
+    images = batch(3)
+    together = transforms.standard()(images, SEED)
+    alone = transforms.standard()(images[1:2], SEED)
+    np.testing.assert_allclose(together[1:2], alone, atol=1e-6)
+
+
+def test_gradients_flow_through_the_standard_transforms():
+    images = tf.Variable(batch())
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_sum(transforms.standard()(images, SEED))
+    gradient = tape.gradient(loss, images)
+    assert gradient is not None and float(tf.reduce_sum(tf.abs(gradient))) > 0
+
+
+def test_traced_once_for_any_shape_and_seed():
+    function = tf.function(transforms.standard(), input_signature=[
+        tf.TensorSpec([None, None, None, 3]), tf.TensorSpec([2], tf.int32)])
+    for size in (32, 48):
+        for step in range(3):
+            function(batch(2, size), transforms.step_seed(0, step))
+    assert function.experimental_get_tracing_count() == 1
+
+
+@pytest.mark.parametrize("make", [lambda: transforms.pad(-1), lambda: transforms.jitter(-2),
+                                  lambda: transforms.scale([]), lambda: transforms.scale([0.0]),
+                                  lambda: transforms.rotate([])])
+def test_bad_transform_arguments(make):
+    with pytest.raises(ValueError):
+        make()
+
+
+def test_fourier_parameterisation_gives_valid_rgb_reproducibly():
+    seeds = tf.constant([[0, 3], [0, 5]])
+    spectrum = param.initial_spectrum(40, seeds)
+    assert spectrum.shape == (2, *param.spectrum_shape(40))
+    rgb = param.to_rgb(spectrum).numpy()
+    assert rgb.shape == (2, 40, 40, 3) and rgb.min() >= 0 and rgb.max() <= 1
+    alone = param.initial_spectrum(40, seeds[1:])  # an image's start does not depend on its batch
+    np.testing.assert_array_equal(alone[0], spectrum[1])
+
+
+def test_frequency_scale_matches_numpy_fft_frequencies():
+    size = 10
+    fy, fx = np.fft.fftfreq(size)[:, None], np.fft.rfftfreq(size)[None, :]
+    expected = size / np.maximum(np.sqrt(fx ** 2 + fy ** 2), 1 / size)
+    np.testing.assert_allclose(param.frequency_scale(size), expected, rtol=1e-5)
+
+
+def test_a_random_spectrum_has_more_power_at_low_frequencies():
+    image = param.to_rgb(10 * param.initial_spectrum(64, tf.constant([[1, 1]]))).numpy()[0].mean(axis=2)
+    power = np.abs(np.fft.rfft2(image - image.mean())) ** 2
+    assert power[1:4, 1:4].mean() > 10 * power[20:30, 20:30].mean()

@@ -1,0 +1,121 @@
+"""A disk cache of finished filter runs: an atlas of the model on the user's own machine.
+
+A run is keyed by the model (its name and a digest of its weights), the layer, the filter
+indices and the resolved :class:`vizcore.filters.Settings` (mode, steps, lr, size, seed), and
+stored as one ``.npz`` under ``weights_cache_dir() / "atlas" / MODEL / LAYER``. A layer computed
+once (on the Filters page, by ``vizcore filters`` or ``vizcore atlas``) shows at once after a
+restart. Runs without a seed are random, so they are neither looked up nor stored.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import threading
+import weakref
+import zipfile
+from pathlib import Path
+from typing import Iterator, Sequence
+
+import numpy as np
+
+from . import filters as filters_module
+from .filters import FilterFrame, Settings
+from .models import VizModel, weights_cache_dir
+
+FORMAT = 1  # bump whenever the algorithm changes the pixels a run produces
+
+_FINGERPRINTS: "weakref.WeakKeyDictionary[VizModel, str]" = weakref.WeakKeyDictionary()
+_LOCK = threading.Lock()
+
+
+def atlas_dir() -> Path:
+    """Where finished runs live: ``$VIZCORE_CACHE_DIR/atlas`` or the user cache."""
+    return weights_cache_dir() / "atlas"
+
+
+def model_fingerprint(vm: VizModel) -> str:
+    """A digest of the model's name, input scaling and weights (computed once per model)."""
+    with _LOCK:
+        if vm not in _FINGERPRINTS:
+            digest = hashlib.sha256(f"{vm.name}|{vm.scaling}".encode())
+            for weight in vm.keras.weights:
+                digest.update(weight.path.encode())
+                digest.update(np.ascontiguousarray(weight.numpy()).tobytes())
+            _FINGERPRINTS[vm] = digest.hexdigest()[:20]
+        return _FINGERPRINTS[vm]
+
+
+def _request(vm: VizModel, layer: str, filters: Sequence[int], run: Settings) -> dict:
+    return {"format": FORMAT, "model": vm.name, "weights": model_fingerprint(vm), "layer": layer,
+            "filters": [int(i) for i in filters], **run._asdict()}
+
+
+def run_path(vm: VizModel, layer: str, filters: Sequence[int], run: Settings) -> Path:
+    """The file a run is stored in."""
+    request = json.dumps(_request(vm, layer, filters, run), sort_keys=True)
+    key = hashlib.sha256(request.encode()).hexdigest()[:24]
+    return atlas_dir() / _safe(vm.name) / _safe(layer) / f"{key}.npz"
+
+
+def _safe(name: str) -> str:
+    return re.sub(r"[^\w.-]", "_", name) or "_"
+
+
+def load(vm: VizModel, layer: str, filters: Sequence[int], run: Settings) -> FilterFrame | None:
+    """The stored final frame of this exact run (``cached=True``), or None."""
+    if run.seed is None:
+        return None
+    path = run_path(vm, layer, filters, run)
+    try:
+        with np.load(path, allow_pickle=False) as stored:
+            if json.loads(str(stored["request"])) != _request(vm, layer, filters, run):
+                return None
+            images, activations = stored["images"], stored["activations"]
+            dead, history, initial = stored["dead"], stored["history"], stored["initial"]
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):  # missing, half-written by a crash or corrupt: a miss
+        return None
+    return FilterFrame(run.steps, run.steps, images, activations, dead, history, initial, tuple(filters), cached=True)
+
+
+def save(vm: VizModel, layer: str, run: Settings, frame: FilterFrame) -> Path | None:
+    """Store a finished run (written to a temporary file, then renamed); None if it has no seed."""
+    if run.seed is None or not frame.done:
+        return None
+    path = run_path(vm, layer, frame.filters, run)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.stem}.{os.getpid()}.{threading.get_ident()}.npz")
+    with open(partial, "wb") as file:
+        np.savez_compressed(file, request=json.dumps(_request(vm, layer, frame.filters, run)), images=frame.images,
+                            activations=frame.activations, dead=frame.dead, history=frame.history,
+                            initial=frame.initial)
+    os.replace(partial, path)
+    return path
+
+
+def visualize(vm: VizModel, layer: str, filters: Sequence[int], *, mode: str = "classic", steps: int | None = None,
+              lr: float | None = None, size: int | None = None, seed: int | None = None, every: int = 1,
+              use_cache: bool = True) -> Iterator[FilterFrame]:
+    """:func:`vizcore.filters.visualize` through the cache: a stored run is one cached frame.
+
+    A run that finishes is stored; a run stopped early is not.
+
+    Raises:
+        RequestError: as :func:`vizcore.filters.visualize`, before any work.
+    """
+    filters = filters_module.check_filters(vm, layer, filters)
+    run = filters_module.settings(vm, mode, steps=steps, lr=lr, size=size, seed=seed)
+    cached = load(vm, layer, filters, run) if use_cache else None
+    if cached is not None:
+        return iter([cached])
+    frames = filters_module.visualize(vm, layer, filters, mode=run.mode, steps=run.steps, lr=run.lr,
+                                      size=run.size, seed=run.seed, every=every)
+    return _storing(vm, layer, run, frames)
+
+
+def _storing(vm: VizModel, layer: str, run: Settings, frames: Iterator[FilterFrame]) -> Iterator[FilterFrame]:
+    for frame in frames:
+        if frame.done:
+            save(vm, layer, run, frame)
+        yield frame
