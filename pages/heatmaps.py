@@ -25,7 +25,7 @@ SCORE_CAM_TOP_K = 64       # Faster Score-CAM keeps this many channels unless fu
 DEFAULT_ALPHA = 0.4        # heatmap opacity over the photo
 HEATMAP_CACHE_ENTRIES = 48   # cached maps (float32 at photo size: ~1 MB for 600 px, 16 MB at most)
 AUTO_LAYER = ""            # the layer selectbox's "automatic" choice
-DELETION_CHART_HEIGHT = 240  # px
+DELETION_CHART_HEIGHT = 260  # px
 ACCENT = "#ff6d3a"         # bars and labels: readable on the dark and the light theme
 METHOD_NOTES = {           # one line under each method's name
     "gradcam": "gradient averaged per channel",
@@ -91,7 +91,7 @@ def deletion_chart(trust: cam.Faithfulness) -> alt.Chart:
         x=alt.X("removed:Q", axis=alt.Axis(format="%"), title="share of the photo removed"),
         y=alt.Y("drop:Q", axis=alt.Axis(format="%"), title="confidence drop"),
         color=alt.Color("pixels removed:N", scale=alt.Scale(domain=["hottest first", "at random"], range=[ACCENT, "#7f8c9b"]),
-                        legend=alt.Legend(orient="top", title=None))).properties(height=DELETION_CHART_HEIGHT)
+                        legend=alt.Legend(orient="right", title=None))).properties(height=DELETION_CHART_HEIGHT)
 
 
 def trust_line(trust: cam.Faithfulness) -> str:
@@ -126,7 +126,7 @@ def controls(vm, predictions, keys):
     reset_on_change("heat_layer", keys[0], AUTO_LAYER)
     left, middle, right = st.columns([3, 2, 3])
     class_index = left.selectbox(
-        "Class to explain", range(len(vm.labels)), format_func=lambda i: f"{vm.label(i)} · {i}", key="heat_class",
+        "Class to explain", range(int(vm.keras.outputs[0].shape[-1])), format_func=lambda i: f"{vm.label(i)} · {i}", key="heat_class",
         help="Top-1 by default. Type to search any of the classes by name.")
     method = middle.selectbox("Method", list(cam.METHODS), format_func=cam.METHOD_TITLES.get, key="heat_method",
                               help="; ".join(f"{cam.METHOD_TITLES[m]}: {note}" for m, note in METHOD_NOTES.items()))
