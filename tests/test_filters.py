@@ -87,9 +87,9 @@ def test_classic_reports_a_dead_filter(dead_model):
 
 def test_robust_revives_a_dead_filter(dead_model):
     frames = list(visualize(dead_model, "conv", [0, 1], mode="robust", size=32, steps=40, seed=0))
-    revive_steps = filters.RELU_OVERRIDE_STEPS
-    assert frames[0].dead.tolist() == [True, False]           # known dead while gradients are redirected
-    assert frames[revive_steps].dead.tolist() == [False, False]  # the first real gradient: alive
+    # step 1 takes the real gradient: filter 0 has none; the next steps redirect ReLU gradients
+    assert all(frame.dead.tolist() == [True, False] for frame in frames[:filters.RELU_OVERRIDE_STEPS + 1])
+    assert frames[-1].dead.tolist() == [False, False]  # real gradients again, and filter 0 has one: alive
     assert frames[-1].initial[0] == 0 and frames[-1].activations[0] > 0
 
 
@@ -102,6 +102,7 @@ def test_frames_stream_every_k_steps_and_after_the_last(tiny_model):
     assert all(frame.filters == (0, 3, 5) and frame.images.shape == (3, 16, 16, 3) for frame in frames)
     assert frames[-1].history.shape == (7, 3) and frames[0].history.shape == (3, 3)
     np.testing.assert_array_equal(frames[0].activations, frames[0].history[-1])
+    assert frames[0].initial is None and frames[-1].initial.shape == (3,)
 
 
 @pytest.mark.parametrize("mode, size", [("classic", 66), ("robust", 48)])
@@ -333,3 +334,76 @@ def test_cli_as_a_user_runs_it(cache_dir, tmp_path):
     result = subprocess.run([sys.executable, "-m", "vizcore", "filters", "efficientnet_lite0", "avg_pool", "--out", "g.png"],
                             capture_output=True, text=True, timeout=300, env={**os.environ})
     assert result.returncode == 2 and "no spatial (4-D) output" in result.stderr and "Traceback" not in result.stderr
+
+
+# --- the page -------------------------------------------------------------------------------------
+
+PAGE_TIMEOUT = 300  # TensorFlow import, model load and a short run on a cold process
+
+
+@pytest.fixture
+def page():
+    from pathlib import Path
+    from streamlit.testing.v1 import AppTest
+    at = AppTest.from_file(str(Path(__file__).resolve().parent.parent / "app.py"), default_timeout=PAGE_TIMEOUT)
+    at.run()
+    return at.switch_page("pages/filters.py").run()
+
+
+def small_run(at, layer="block2a_expand_conv", seed=4321):
+    at.selectbox(key="filters_layer_efficientnet_lite0").set_value(layer)
+    at.get("button_group")[0].set_value(4)
+    at.number_input(key="filters_steps_classic").set_value(3)
+    at.number_input(key="filters_size_classic").set_value(66)
+    at.number_input(key="filters_seed").set_value(seed)
+    return at
+
+
+def test_page_runs_streams_and_then_serves_the_run_from_the_cache(page):
+    assert not page.exception, page.exception
+    labels = page.selectbox(key="filters_layer_efficientnet_lite0").options
+    assert "block2a_expand_conv · 96 filters" in labels
+    assert any("Press **Run**" in info.value for info in page.info)
+    small_run(page).button(key="filters_run").click().run()
+    assert not page.exception and not page.error, (page.exception, page.error)
+    assert page.markdown[0].value.startswith("Step 3 / 3 · mean activation")
+    assert len(page.get("image")) == 2  # the grid and the picked tile
+    assert page.selectbox(key="filters_tile").options == [f"filter {i}" for i in range(4)]
+    assert page.get("download_button") and page.get("vega_lite_chart")
+    frame = page.session_state["filters_result"]["frame"]
+    assert frame.done and frame.filters == (0, 1, 2, 3) and frame.images.shape == (4, 16, 16, 3)
+    page.run()  # any later view: the stored run appears at once, marked as cached
+    assert "cached" in page.markdown[0].value and page.button(key="filters_run").disabled
+    page.selectbox(key="filters_tile").set_value(2).run()
+    assert "filter 2" in page.get("image")[1].proto.imgs[0].caption
+
+
+def test_page_keeps_the_images_of_a_stopped_run(page):
+    small_run(page, seed=98765).button(key="filters_run").click().run()
+    frame = page.session_state["filters_result"]["frame"]
+    stopped = frame._replace(step=1, history=frame.history[:1])  # what a Stop after the first step leaves
+    from vizcore import atlas as atlas_module
+    import shutil
+    shutil.rmtree(atlas_module.atlas_dir(), ignore_errors=True)  # not in the cache: the session's frame shows
+    page.session_state["filters_result"] = {**page.session_state["filters_result"], "frame": stopped}
+    page.button(key="filters_stop").click().run()
+    assert not page.exception
+    assert "stopped" in page.markdown[0].value and "Step 1 / 3" in page.markdown[0].value
+    assert len(page.get("image")) == 2 and not page.button(key="filters_run").disabled
+
+
+@pytest.mark.parametrize("change, words", [
+    (lambda at: at.number_input(key="filters_size_classic").set_value(40), "classic mode crops 25 px"),
+    (lambda at: at.number_input(key="filters_lr_classic").set_value(0.0), "must be a positive number"),
+    (lambda at: at.number_input(key="filters_start").set_value(500), "Filter 500 out of range"),
+    (lambda at: at.radio(key="filters_pick").set_value("List").run().text_input(key="filters_list").set_value("0-999"),
+     "Filter 96 out of range"),
+    (lambda at: at.radio(key="filters_pick").set_value("List").run().text_input(key="filters_list").set_value("a-b"),
+     "Cannot read filters"),
+])
+def test_page_shows_bad_input_as_an_error(page, change, words):
+    page.selectbox(key="filters_layer_efficientnet_lite0").set_value("block2a_expand_conv")
+    change(page)
+    page.run()
+    assert not page.exception
+    assert any(words in error.value for error in page.error), [error.value for error in page.error]

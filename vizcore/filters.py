@@ -72,7 +72,7 @@ class FilterFrame(NamedTuple):
     history: float32 (step, N), the activation at every step so far (the activation curves;
         in robust mode measured on the transformed image the step optimised).
     initial: float32 (N,), each filter's activation on its starting image, measured like the
-        final ``activations``.
+        final ``activations``; in the final frame only (None before).
     """
     step: int
     steps: int
@@ -80,7 +80,7 @@ class FilterFrame(NamedTuple):
     activations: np.ndarray
     dead: np.ndarray
     history: np.ndarray
-    initial: np.ndarray
+    initial: np.ndarray | None
     filters: tuple[int, ...]
     cached: bool = False
 
@@ -207,10 +207,8 @@ def _frames(ascent, filters, run: Settings, seed: int, every: int, chunk_size: i
     chunks = [list(part) for part in np.array_split(np.arange(len(filters)), math.ceil(len(filters) / chunk_size))]
     chunk_filters = [tf.constant([filters[i] for i in chunk], tf.int32) for chunk in chunks]
     states = [ascent.start(indices, seed) for indices in chunk_filters]
-    initial = _measure(ascent, states, chunk_filters)
-    dead_at_start = dead = None
-    if not ascent.real_gradient(1):  # the first steps redirect gradients: probe the real one first
-        dead_at_start = dead = np.concatenate([ascent.dead(s, i) for s, i in zip(states, chunk_filters)])
+    starts = list(states) if not ascent.first_step_measures_start else None  # measured at the end
+    initial = dead_at_start = dead = None
     history = np.zeros((run.steps, len(filters)), np.float32)
     for step in range(1, run.steps + 1):
         norms = []
@@ -220,11 +218,13 @@ def _frames(ascent, filters, run: Settings, seed: int, every: int, chunk_size: i
             norms.append(grad_norms.numpy())
         if ascent.real_gradient(step):
             no_gradient = np.concatenate(norms) == 0
-            dead_at_start = no_gradient if dead_at_start is None else dead_at_start
+            dead_at_start = no_gradient if dead_at_start is None else dead_at_start  # step 1: the start
             dead = dead_at_start & no_gradient
         if step % every == 0 or step == run.steps:
             last = step == run.steps
             activations = _measure(ascent, states, chunk_filters) if last else history[step - 1].copy()
+            if last:
+                initial = history[0].copy() if starts is None else _measure(ascent, starts, chunk_filters)
             images = np.concatenate([ascent.pixels(state) for state in states])
             yield FilterFrame(step, run.steps, images, activations, dead.copy(), history[:step].copy(), initial,
                               filters)
@@ -265,6 +265,8 @@ IMAGES = tf.TensorSpec([None, None, None, 3], tf.float32)  # any batch and size:
 INDICES = tf.TensorSpec([None], tf.int32)
 SCALAR = tf.TensorSpec([], tf.float32)
 SEED = tf.TensorSpec([2], tf.int32)
+FLAG = tf.TensorSpec([], tf.bool)
+SPECTRUM = tf.TensorSpec([None, 2, 3, None, None], tf.float32)  # see vizcore.param
 
 
 class ClassicAscent:
@@ -309,6 +311,8 @@ class ClassicAscent:
     def step(self, images, filters, step: int, seed: int):
         return self._step(images, filters, tf.constant(self.run.lr, tf.float32))
 
+    first_step_measures_start = True  # step 1 measures the untransformed start: no extra forward pass
+
     def real_gradient(self, step: int) -> bool:
         return True
 
@@ -316,16 +320,21 @@ class ClassicAscent:
         return self._measure(images, filters)
 
     def pixels(self, images) -> np.ndarray:
-        return deprocess(images.numpy(), crop=CROP)
+        return deprocess(images, crop=CROP)
 
 
-def deprocess(images: np.ndarray, crop: int = CROP) -> np.ndarray:
-    """The Keras example's deprocessing: centre, std 0.15 around grey, clip, crop ``crop`` px."""
-    images = images - images.mean(axis=(1, 2, 3), keepdims=True)
-    images = images / (images.std(axis=(1, 2, 3), keepdims=True) + 1e-5) * 0.15 + 0.5
-    if crop:
-        images = images[:, crop:-crop, crop:-crop]
-    return (np.clip(images, 0, 1) * 255).astype(np.uint8)
+def deprocess(images, crop: int = CROP) -> np.ndarray:
+    """The Keras example's deprocessing: centre, std 0.15 around grey, clip, crop ``crop`` px → uint8."""
+    return _deprocess(tf.convert_to_tensor(images, tf.float32), tf.constant(crop, tf.int32)).numpy()
+
+
+@tf.function(input_signature=[IMAGES, tf.TensorSpec([], tf.int32)])
+def _deprocess(images, crop):
+    mean, variance = tf.nn.moments(images, axes=[1, 2, 3], keepdims=True)
+    images = (images - mean) / (tf.sqrt(variance) + 1e-5) * 0.15 + 0.5
+    height, width = tf.shape(images)[1], tf.shape(images)[2]
+    images = images[:, crop:height - crop, crop:width - crop]
+    return tf.cast(tf.clip_by_value(images, 0.0, 1.0) * 255.0, tf.uint8)  # truncates, as astype(uint8)
 
 
 class RobustAscent:
@@ -334,8 +343,7 @@ class RobustAscent:
     def __init__(self, vm: VizModel, layer: str, run: Settings):
         self.vm, self.layer, self.run = vm, layer, run
         self.transform = transforms.standard()
-        self._step = _compiled(vm, ("robust", layer, False), lambda: self._build_step(False))
-        self._revive = _compiled(vm, ("robust", layer, True), lambda: self._build_step(True))
+        self._step = _compiled(vm, ("robust", layer), self._build_step)
         self._measure = _compiled(vm, ("robust-measure", layer), self._build_measure)
 
     def chunk_size(self) -> int:
@@ -345,14 +353,14 @@ class RobustAscent:
         inputs = SCALINGS[self.vm.scaling].forward(rgb * 255.0)
         return mean_activations(_features(self.vm, self.layer, inputs), filters)
 
-    def _build_step(self, redirect_relu: bool):
-        SPECTRUM = tf.TensorSpec([None, 2, 3, None, None], tf.float32)
-
-        @tf.function(input_signature=[SPECTRUM, SPECTRUM, SPECTRUM, SCALAR, SEED, INDICES, SCALAR])
-        def robust_step(spectrum, m, v, t, seed, filters, lr):
-            overrides = REDIRECTED_RELU if redirect_relu else {}
-            with tf.compat.v1.get_default_graph().gradient_override_map(overrides):
-                activations = self._activations(self.transform(param.to_rgb(spectrum), seed), filters)
+    def _build_step(self):
+        @tf.function(input_signature=[SPECTRUM, SPECTRUM, SPECTRUM, SCALAR, SEED, INDICES, SCALAR, FLAG])
+        def robust_step(spectrum, m, v, t, seed, filters, lr, redirect_relu):
+            graph = tf.compat.v1.get_default_graph()
+            graph.vizcore_redirect_relu = redirect_relu  # read by the ReLU gradients below, at run time
+            images = self.transform(param.to_rgb(spectrum), seed)
+            with graph.gradient_override_map(REDIRECTED_RELU):
+                activations = self._activations(images, filters)
             loss = -tf.reduce_sum(activations)  # minimised, Lucid's sign convention for the overrides
             gradient = tf.gradients(loss, spectrum)[0]
             norms = tf.norm(tf.reshape(gradient, [tf.shape(gradient)[0], -1]), axis=1)
@@ -361,7 +369,7 @@ class RobustAscent:
         return robust_step
 
     def _build_measure(self):
-        @tf.function(input_signature=[tf.TensorSpec([None, 2, 3, None, None], tf.float32), INDICES])
+        @tf.function(input_signature=[SPECTRUM, INDICES])
         def robust_measure(spectrum, filters):
             return self._activations(param.to_rgb(spectrum), filters)
         return robust_measure
@@ -371,26 +379,23 @@ class RobustAscent:
         spectrum = param.initial_spectrum(self.run.size, seeds)
         return spectrum, tf.zeros_like(spectrum), tf.zeros_like(spectrum)
 
-    def _call(self, function, state, filters, step: int, seed: int, lr: float):
+    def _call(self, state, filters, step: int, seed: int, lr: float, redirect_relu: bool):
+        """One Adam step of the whole chunk; the transforms' seed is (seed, −step)."""
         spectrum, m, v = state
         transform_seed = transforms.step_seed(seed, -step)  # negative: never an initial (seed, filter)
-        spectrum, m, v, activations, norms = function(spectrum, m, v, tf.constant(float(step)), transform_seed,
-                                                      filters, tf.constant(lr, tf.float32))
+        spectrum, m, v, activations, norms = self._step(
+            spectrum, m, v, tf.constant(float(step)), transform_seed, filters, tf.constant(lr, tf.float32),
+            tf.constant(redirect_relu))
         return (spectrum, m, v), activations, norms
 
     def step(self, state, filters, step: int, seed: int):
-        function = self._revive if step <= self.revive_steps() else self._step
-        return self._call(function, state, filters, step, seed, self.run.lr)
-
-    def revive_steps(self) -> int:
-        return min(RELU_OVERRIDE_STEPS, self.run.steps // 2)
+        return self._call(state, filters, step, seed, self.run.lr, not self.real_gradient(step))
 
     def real_gradient(self, step: int) -> bool:
-        return step > self.revive_steps()
+        """Step 1 takes the real gradient (it tells the dead filters); the next ones redirect ReLUs."""
+        return step == 1 or step > 1 + min(RELU_OVERRIDE_STEPS, self.run.steps // 2)
 
-    def dead(self, state, filters) -> np.ndarray:
-        _, _, norms = self._call(self._step, state, filters, 0, 0, 0.0)
-        return norms.numpy() == 0
+    first_step_measures_start = False  # its steps measure transformed images
 
     def measure(self, state, filters) -> tf.Tensor:
         return self._measure(state[0], filters)
@@ -409,27 +414,39 @@ def adam(value, gradient, m, v, t, lr):
 
 
 # --- redirected ReLU gradients (Lucid's optvis/overrides/redirected_relu_grad.py) ------------------
+# Registered once; a graph built under ``gradient_override_map(REDIRECTED_RELU)`` sets
+# ``graph.vizcore_redirect_relu`` to a boolean tensor that switches them on and off at run time.
 
-def _redirected(x, grad, inactive, pushing_out):
-    """Where an image's ReLU passes no gradient at all, let through the part that would wake it."""
-    relu_grad = tf.where(inactive, tf.zeros_like(grad), grad)
-    redirected = tf.where(pushing_out, tf.zeros_like(grad), grad)
-    batch = tf.shape(x)[0]
-    magnitude = tf.norm(tf.reshape(relu_grad, [batch, -1]), axis=1)
-    alive = tf.reshape(magnitude > 0, tf.concat([[batch], tf.ones([tf.rank(x) - 1], tf.int32)], 0))
-    return tf.where(alive, relu_grad, redirected)
+def _redirected(op, grad, relu_grad, pushing_out):
+    """Where an image's ReLU passes no gradient at all, let through the part that would wake it.
+
+    Lucid's sign convention: ``grad`` is the gradient of a loss to minimise, so a negative input
+    with a positive gradient is being pushed further down and stays blocked.
+    """
+    x = op.inputs[0]
+
+    def redirected():
+        passing = tf.where(pushing_out, tf.zeros_like(grad), grad)
+        batch = tf.shape(x)[0]
+        magnitude = tf.norm(tf.reshape(relu_grad, [batch, -1]), axis=1)
+        alive = tf.reshape(magnitude > 0, tf.concat([[batch], tf.ones([tf.rank(x) - 1], tf.int32)], 0))
+        return tf.where(alive, relu_grad, passing)
+    switch = getattr(op.graph, "vizcore_redirect_relu", None)
+    return relu_grad if switch is None else tf.cond(switch, redirected, lambda: relu_grad)
 
 
 @tf_ops.RegisterGradient("VizcoreRedirectedRelu")
 def _redirected_relu_grad(op, grad):
     x = op.inputs[0]
-    return _redirected(x, grad, x < 0.0, (x < 0.0) & (grad > 0.0))
+    relu_grad = tf.raw_ops.ReluGrad(gradients=grad, features=op.outputs[0])
+    return _redirected(op, grad, relu_grad, (x < 0.0) & (grad > 0.0))
 
 
 @tf_ops.RegisterGradient("VizcoreRedirectedRelu6")
 def _redirected_relu6_grad(op, grad):
     x = op.inputs[0]
-    return _redirected(x, grad, (x < 0.0) | (x > 6.0), ((x < 0.0) & (grad > 0.0)) | ((x > 6.0) & (grad < 0.0)))
+    relu_grad = tf.raw_ops.Relu6Grad(gradients=grad, features=x)
+    return _redirected(op, grad, relu_grad, ((x < 0.0) & (grad > 0.0)) | ((x > 6.0) & (grad < 0.0)))
 
 
 REDIRECTED_RELU = {"Relu": "VizcoreRedirectedRelu", "Relu6": "VizcoreRedirectedRelu6"}

@@ -85,11 +85,56 @@ def rotate(degrees: Sequence[float]) -> Transform:
         # output (x, y) samples input (cos·x − sin·y + a, sin·x + cos·y + b): a rotation about the centre
         offset_x = centre_x - cos * centre_x + sin * centre_y
         offset_y = centre_y - sin * centre_x - cos * centre_y
-        matrix = tf.stack([cos, -sin, offset_x, sin, cos, offset_y, 0.0, 0.0])
-        return tf.raw_ops.ImageProjectiveTransformV3(
-            images=images, transforms=tf.tile(matrix[None], [shape[0], 1]), output_shape=shape[1:3],
-            fill_value=0.0, interpolation="BILINEAR", fill_mode="REFLECT")
+        return warp(images, tf.stack([cos, -sin, offset_x, sin, cos, offset_y]), shape[1], shape[2])
     return apply
+
+
+def warp(images: tf.Tensor, matrix: tf.Tensor, height, width) -> tf.Tensor:
+    """Bilinear resampling shared by the whole batch: output (x, y) reads the input at
+    (m0·x + m1·y + m2, m3·x + m4·y + m5); outside, the image is mirrored.
+
+    Four gathers on the batch packed as (pixels, N·3), and as gradient the inverse warp (as
+    TensorFlow does for ``ImageProjectiveTransformV3``): about twice as fast on a CPU, forward
+    and backward, as that op, which works image by image.
+    """
+    in_height, in_width = tf.shape(images)[1], tf.shape(images)[2]
+
+    @tf.custom_gradient
+    def resample(images):
+        def gradient(upstream):
+            linear = tf.stack([[matrix[0], matrix[1]], [matrix[3], matrix[4]]])
+            inverse = tf.linalg.inv(linear)
+            offset = -tf.linalg.matvec(inverse, tf.stack([matrix[2], matrix[5]]))
+            back = tf.stack([inverse[0, 0], inverse[0, 1], offset[0], inverse[1, 0], inverse[1, 1], offset[1]])
+            return _bilinear(upstream, back, in_height, in_width) / tf.abs(tf.linalg.det(linear))
+        return _bilinear(images, matrix, height, width), gradient
+    return resample(images)
+
+
+def _bilinear(images: tf.Tensor, matrix: tf.Tensor, height, width) -> tf.Tensor:
+    shape = tf.shape(images)
+    batch, in_height, in_width, channels = shape[0], shape[1], shape[2], shape[3]
+    packed = tf.reshape(tf.transpose(images, [1, 2, 0, 3]), [in_height * in_width, batch * channels])
+    ys, xs = tf.meshgrid(tf.range(height, dtype=tf.float32), tf.range(width, dtype=tf.float32), indexing="ij")
+    source_x = tf.reshape(matrix[0] * xs + matrix[1] * ys + matrix[2], [-1])
+    source_y = tf.reshape(matrix[3] * xs + matrix[4] * ys + matrix[5], [-1])
+    left, top = tf.floor(source_x), tf.floor(source_y)
+    across, down = (source_x - left)[:, None], (source_y - top)[:, None]
+    left, top = tf.cast(left, tf.int32), tf.cast(top, tf.int32)
+
+    def pixels(row, column):
+        return tf.gather(packed, _mirror(row, in_height) * in_width + _mirror(column, in_width))
+
+    resampled = ((1 - down) * ((1 - across) * pixels(top, left) + across * pixels(top, left + 1))
+                 + down * ((1 - across) * pixels(top + 1, left) + across * pixels(top + 1, left + 1)))
+    return tf.transpose(tf.reshape(resampled, [height, width, batch, channels]), [2, 0, 1, 3])
+
+
+def _mirror(index: tf.Tensor, size: tf.Tensor) -> tf.Tensor:
+    """Fold any index into [0, size) by mirroring at the edges (d c b a | a b c d | d c b a)."""
+    period = 2 * size
+    index = tf.math.floormod(index, period)
+    return tf.where(index >= size, period - 1 - index, index)
 
 
 def compose(transforms: Sequence[Transform]) -> Transform:
