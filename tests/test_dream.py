@@ -83,7 +83,7 @@ def test_tiled_and_untiled_gradients_agree_on_a_photo_smaller_than_the_tile(drea
 def test_tiles_cover_the_photo_and_roll_only_cut_axes(dream):
     rng = np.random.default_rng(0)
     tile_size, starts_y, starts_x, shift = dream.tile_layout((300, 1000), 400, rng)
-    assert list(tile_size) == [300, 400] and list(starts_y) == [0] and shift[0] == 0
+    assert tile_size == (300, 400) and list(starts_y) == [0] and shift[0] == 0
     assert starts_x[0] == 0 and starts_x[-1] + 400 == 1000 and np.all(np.diff(starts_x) <= 400)
     assert 0 <= shift[1] < 1000
 

@@ -16,6 +16,7 @@ Validation happens when ``dream`` is called, before the first frame: bad request
 from __future__ import annotations
 
 import io
+import itertools
 import math
 import threading
 import weakref
@@ -164,20 +165,19 @@ class _Dreamer:
         self.extractor = _spatial_extractor(vm, names)
         scaling = SCALINGS[vm.scaling]
         ends = np.stack([scaling.forward(np.full(3, v, np.float32)) for v in (0.0, 255.0)])
-        self.low, self.high = ends.min(0), ends.max(0)          # valid model inputs, per channel
-        self.half_range = float(np.mean(self.high - self.low)) / 2  # lr unit
+        # One range for every channel (their union, for caffe): a scalar clip is free, a per-channel one ~3 % of a step.
+        self.low, self.high = float(ends.min()), float(ends.max())
+        self.half_range = float(np.mean(ends.max(0) - ends.min(0))) / 2  # the unit of lr
         self.frame = _frame_function(vm.scaling)
         self.min_side: int | None = None  # filled by minimum_side
-        image = tf.TensorSpec((1, None, None, 3), tf.float32)
-        weights = tf.TensorSpec((len(names),), tf.float32)
-        scalar, pair = tf.TensorSpec((), tf.float32), tf.TensorSpec((2,), tf.int32)
-        starts = tf.TensorSpec((None,), tf.int32)
+        inverse = scaling.inverse
+        image, detail = tf.TensorSpec((1, None, None, 3), tf.float32), tf.TensorSpec((None, None, 3), tf.float32)
+        weights, scalar = tf.TensorSpec((len(names),), tf.float32), tf.TensorSpec((), tf.float32)
         self.gradients = tf.function(self._gradients, input_signature=[image, weights])
-        self.tiled_gradients = tf.function(self._tiled_gradients,
-                                           input_signature=[image, weights, pair, starts, starts, pair])
         self.step = tf.function(self._step, input_signature=[image, weights, scalar])
-        self.tiled_step = tf.function(self._tiled_step,
-                                      input_signature=[image, weights, scalar, pair, starts, starts, pair])
+        self.step_and_frame = tf.function(  # one call per streamed step: the step, then its frame
+            lambda image, weights, lr, detail: self._step_and_frame(image, weights, lr, detail, inverse),
+            input_signature=[image, weights, scalar, detail])
 
     def _gradients(self, image, weights):
         """The dream loss of ``image`` and its raw gradient."""
@@ -187,52 +187,60 @@ class _Dreamer:
             loss = dream_loss(activations if isinstance(activations, (list, tuple)) else [activations], weights)
         return loss, tape.gradient(loss, image)
 
-    def _tiled_gradients(self, image, weights, tile_size, starts_y, starts_x, shift):
-        """Mean tile loss and the gradient, tile by tile on the rolled image (the TF tutorial).
-
-        Tiles may overlap (they all have ``tile_size``); overlaps are averaged, not summed.
-        """
-        rolled = tf.roll(image, shift, axis=[1, 2])
-        height, width = tf.shape(image)[1], tf.shape(image)[2]
-        gradients, coverage, total = tf.zeros_like(rolled), tf.zeros_like(rolled[..., :1]), tf.constant(0.0)
-        for y in starts_y:
-            for x in starts_x:
-                tile = rolled[:, y:y + tile_size[0], x:x + tile_size[1]]
-                loss, tile_gradients = self._gradients(tile, weights)
-                padding = [[0, 0], [y, height - y - tile_size[0]], [x, width - x - tile_size[1]], [0, 0]]
-                gradients += tf.pad(tile_gradients, padding)
-                coverage += tf.pad(tf.ones_like(tile[..., :1]), padding)
-                total += loss
-        count = tf.cast(tf.size(starts_y) * tf.size(starts_x), tf.float32)
-        return total / count, tf.roll(gradients / coverage, -shift, axis=[1, 2])
-
-    def _ascend(self, image, gradients, lr):
-        return tf.clip_by_value(image + lr * normalised(gradients), self.low, self.high)
-
     def _step(self, image, weights, lr):
+        """One ascent step (the Keras example's gradient_ascent_step, kept in the valid input range)."""
         loss, gradients = self._gradients(image, weights)
-        return loss, self._ascend(image, gradients, lr)
+        return loss, tf.clip_by_value(image + lr * normalised(gradients), self.low, self.high)
 
-    def _tiled_step(self, image, weights, lr, tile_size, starts_y, starts_x, shift):
-        loss, gradients = self._tiled_gradients(image, weights, tile_size, starts_y, starts_x, shift)
-        return loss, self._ascend(image, gradients, lr)
+    def _step_and_frame(self, image, weights, lr, detail, inverse):
+        loss, image = self._step(image, weights, lr)
+        return loss, image, _frame(image, detail, inverse)
+
+    def tiled_gradients(self, image: np.ndarray, weights: tf.Tensor, layout) -> tuple[float, np.ndarray]:
+        """Mean tile loss and the raw gradient of a (1, H, W, 3) array, tile by tile (the TF tutorial).
+
+        The image is rolled first and the gradient rolled back, so tile seams move at every step.
+        Each tile's gradient is one compiled call; Python only adds it in place, so memory beyond
+        a few copies of the image is bounded by the tile. Overlapping tiles are averaged.
+        """
+        tile_size, starts_y, starts_x, shift = layout
+        rolled = np.roll(image, shift, axis=(1, 2))
+        gradients = np.zeros_like(rolled)
+        coverage, losses = np.zeros((*rolled.shape[:3], 1), np.float32), []
+        for y, x in itertools.product(starts_y, starts_x):
+            window = np.s_[:, y:y + tile_size[0], x:x + tile_size[1]]
+            loss, tile_gradients = self.gradients(rolled[window], weights)
+            gradients[window] += tile_gradients.numpy()
+            coverage[window] += 1.0
+            losses.append(float(loss))
+        gradients /= coverage
+        return float(np.mean(losses)), np.roll(gradients, [-s for s in shift], axis=(1, 2))
+
+    def tiled_step(self, image: np.ndarray, weights: tf.Tensor, lr: float, layout) -> tuple[float, np.ndarray]:
+        """One ascent step on tiles, updating ``image`` in place."""
+        loss, gradients = self.tiled_gradients(image, weights, layout)
+        gradients *= lr / max(float(np.abs(gradients).mean()), 1e-12)
+        image += gradients
+        np.clip(image, self.low, self.high, out=image)
+        return loss, image
+
+
+def _frame(image: tf.Tensor, detail: tf.Tensor, inverse) -> tf.Tensor:
+    """RGB uint8 at the detail's size: the octave's image upscaled plus the detail it lacks."""
+    full = tf.image.resize(image, tf.shape(detail)[:2])[0] + detail
+    return tf.saturate_cast(tf.round(inverse(full)), tf.uint8)
 
 
 _FRAME_FUNCTIONS: dict[str, tf.types.experimental.GenericFunction] = {}
 
 
 def _frame_function(scaling: str):
-    """The compiled model inputs → RGB uint8 frame conversion for one input scaling."""
+    """The compiled frame conversion for one input scaling (shared by every mix)."""
     if scaling not in _FRAME_FUNCTIONS:
         inverse = SCALINGS[scaling].inverse
-
-        @tf.function(input_signature=[tf.TensorSpec((1, None, None, 3), tf.float32),
-                                      tf.TensorSpec((None, None, 3), tf.float32)])
-        def frame(image, detail):
-            """RGB uint8 at the detail's size: the octave's image upscaled plus the detail it lacks."""
-            full = tf.image.resize(image, tf.shape(detail)[:2])[0] + detail
-            return tf.cast(tf.clip_by_value(tf.round(inverse(full)), 0.0, 255.0), tf.uint8)
-        _FRAME_FUNCTIONS[scaling] = frame
+        _FRAME_FUNCTIONS[scaling] = tf.function(
+            lambda image, detail: _frame(image, detail, inverse),
+            input_signature=[tf.TensorSpec((1, None, None, 3), tf.float32), tf.TensorSpec((None, None, 3), tf.float32)])
     return _FRAME_FUNCTIONS[scaling]
 
 
@@ -265,7 +273,7 @@ def tile_layout(size: tuple[int, int], tile: int | None, rng: np.random.Generato
         tile_size.append(side_tile)
         starts.append(np.round(np.linspace(0, side - side_tile, count)).astype(np.int32))
         shift.append(int(rng.integers(side)) if count > 1 else 0)
-    return (np.array(tile_size, np.int32), starts[0], starts[1], np.array(shift, np.int32))
+    return tuple(tile_size), starts[0], starts[1], tuple(shift)
 
 
 def _map_sizes(extractor: keras.Model, size: tuple[int, int]) -> list[tuple[int, int]] | None:
@@ -366,17 +374,28 @@ class _Ascent:
 
     def __init__(self, dreamer: _Dreamer, weights: np.ndarray, lr: float, tile: int | None,
                  rng: np.random.Generator):
-        self.dreamer, self.tile, self.rng = dreamer, tile, rng
-        self.weights, self.lr = tf.constant(weights), tf.constant(lr, tf.float32)
+        self.dreamer, self.tile, self.rng, self.lr = dreamer, tile, rng, lr
+        self.weights = tf.constant(weights)
 
-    def __call__(self, image: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    def __call__(self, image, detail: tf.Tensor | None = None) -> tuple[float, object, np.ndarray | None]:
+        """(loss before the step, image after it, and its frame when ``detail`` is given, else None)."""
         if self.tile is None:
-            return self.dreamer.step(image, self.weights, self.lr)
-        layout = tile_layout(tuple(image.shape[1:3]), self.tile, self.rng)
-        return self.dreamer.tiled_step(image, self.weights, self.lr, *layout)
+            if detail is None:
+                loss, image = self.dreamer.step(image, self.weights, self.lr)
+                return float(loss), image, None
+            loss, image, frame = self.dreamer.step_and_frame(image, self.weights, self.lr, detail)
+            return float(loss), image, frame.numpy()
+        if not isinstance(image, np.ndarray):  # tiles update a NumPy copy in place
+            image = np.array(image, np.float32)
+        layout = tile_layout(image.shape[1:3], self.tile, self.rng)
+        loss, image = self.dreamer.tiled_step(image, self.weights, self.lr, layout)
+        return loss, image, None if detail is None else self.dreamer.frame(image, detail).numpy()
 
 
-def _resize(images: tf.Tensor, shape) -> tf.Tensor:
+def _resize(images, shape) -> tf.Tensor:
+    """Images (1, H, W, 3) at ``shape``; unchanged (no copy) when already that size."""
+    if tuple(images.shape[1:3]) == tuple(shape):
+        return images
     return tf.image.resize(images, shape, antialias=True)
 
 
@@ -384,17 +403,22 @@ def _frames(ascent: _Ascent, original: tf.Tensor, shapes: list[tuple[int, int]],
             max_loss: float | None, every: int) -> Iterator[DreamFrame]:
     """The octave loop of the Keras example, with the lost detail re-injected before each ascent."""
     full = tuple(original.shape[1:3])
-    image, previous, done = _resize(original, shapes[0]), shapes[0], 0
+    shrunk = {shape: _resize(original, shape) for shape in shapes}  # the photo at each octave's size
+    image, previous, done = shrunk[shapes[0]], shapes[0], 0
     for octave, shape in enumerate(shapes, 1):
         if shape != previous:  # upscale, then add back what shrinking the photo had lost
-            image = _resize(image, shape) + _resize(original, shape) - _resize(_resize(original, previous), shape)
-        preview_detail = (original - _resize(_resize(original, shape), full))[0]  # what this octave lacks
+            lost_detail = shrunk[shape] - _resize(shrunk[previous], shape)
+            image = tf.clip_by_value(_resize(image, shape) + lost_detail, ascent.dreamer.low, ascent.dreamer.high)
+        preview_detail = (original - _resize(shrunk[shape], full))[0]  # what this octave lacks
         for step in range(1, steps + 1):
-            loss, image = ascent(image)
-            loss, done = float(loss), done + 1
+            done += 1
+            wanted = done % every == 0 or (octave == len(shapes) and step == steps)
+            loss, image, frame = ascent(image, preview_detail if wanted else None)
             stop = max_loss is not None and loss > max_loss
-            if done % every == 0 or stop or (octave == len(shapes) and step == steps):
-                yield DreamFrame(octave, step, ascent.dreamer.frame(image, preview_detail).numpy(), loss)
+            if stop and frame is None:
+                frame = ascent.dreamer.frame(image, preview_detail).numpy()
+            if frame is not None:
+                yield DreamFrame(octave, step, frame, loss)
             if stop:
                 break
         previous = shape
@@ -405,13 +429,14 @@ def dream_gradients(vm: VizModel, image: np.ndarray, layers: Mapping[str, float]
     """The dream loss of an RGB uint8 image and its normalised gradient (model input space), tiled or not."""
     names, weights = check_mix(vm, layers)
     dreamer = _dreamer(vm, names)
-    inputs = tf.constant(vm.preprocess(_checked_image(image)))
+    inputs = vm.preprocess(_checked_image(image))
     if tile is None:
         loss, gradients = dreamer.gradients(inputs, tf.constant(weights))
+        loss, gradients = float(loss), gradients.numpy()
     else:
-        layout = tile_layout(tuple(inputs.shape[1:3]), tile, np.random.default_rng(seed))
-        loss, gradients = dreamer.tiled_gradients(inputs, tf.constant(weights), *layout)
-    return float(loss), normalised(gradients).numpy()[0]
+        layout = tile_layout(inputs.shape[1:3], tile, np.random.default_rng(seed))
+        loss, gradients = dreamer.tiled_gradients(inputs, tf.constant(weights), layout)
+    return loss, (gradients / max(float(np.abs(gradients).mean()), 1e-12))[0]
 
 
 def dream_loss_of(vm: VizModel, image: np.ndarray, layers: Mapping[str, float]) -> float:
