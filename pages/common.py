@@ -76,8 +76,22 @@ def _user_model_sidebar():
     return cached_user_model(upload.getvalue(), scaling, labels.getvalue() if labels else None)
 
 
+def _through_app_navigation() -> None:
+    """Make sure the page runs under app.py's st.navigation (with the model picker).
+
+    Streamlit's legacy multipage mode runs a pages/ file on its own when a fresh server's very
+    first request is a page URL (say /filters), before app.py ever called st.navigation. Switch
+    that mode off, as st.navigation itself does, and rerun: the rerun goes through app.py.
+    """
+    from streamlit.runtime.pages_manager import PagesManager
+    if PagesManager.uses_pages_directory:
+        PagesManager.uses_pages_directory = False
+        st.rerun()
+
+
 def current_model():
     """The model picked in the sidebar, or None after showing why there is none."""
+    _through_app_navigation()
     error = st.session_state.get("model_error")
     if error:
         st.error(error)

@@ -123,7 +123,8 @@ class VizModel:
                 for name in key:
                     self.layer(name)
                 outputs = [self.keras.get_layer(name).output for name in key]
-                self._extractors[key] = keras.Model(self.keras.inputs, outputs)
+                inputs = self.keras.inputs[0] if len(self.keras.inputs) == 1 else self.keras.inputs
+                self._extractors[key] = keras.Model(inputs, outputs)
             return self._extractors[key]
 
     @property
