@@ -9,6 +9,7 @@ draws that frame, so the images made so far stay on screen. A run computed befor
 from __future__ import annotations
 
 import io
+import threading
 import time
 
 import altair as alt
@@ -33,6 +34,22 @@ MODE_NOTES = {
     "classic": "the Keras example: pixels, normalised gradient steps (fast, noisy)",
     "robust": "Lucid: Fourier + decorrelated colour, random transforms, Adam (cleaner, slower)",
 }
+
+
+@st.cache_resource(show_spinner=False, max_entries=64)
+def warm_up(_vm, model_key: str, layer: str, mode: str) -> threading.Thread:
+    """Trace the layer's compiled steps in the background, once per process, while the user sets up."""
+    thread = threading.Thread(target=_prepare_quietly, args=(_vm, layer, mode), daemon=True,
+                              name=f"vizcore-prepare-{layer}-{mode}")
+    thread.start()
+    return thread
+
+
+def _prepare_quietly(vm, layer: str, mode: str) -> None:
+    try:
+        filters.prepare(vm, layer, mode)
+    except Exception:  # only a head start: the run itself reports any problem
+        pass
 
 
 def png_bytes(image: np.ndarray) -> bytes:
@@ -153,6 +170,7 @@ def page() -> None:
     if isinstance(chosen, str):
         st.error(chosen)
         st.stop()
+    warm_up(vm, f"{vm.name}:{id(vm)}", layer, mode)
     request = (vm.name, layer, tuple(chosen), mode, steps, lr, size, seed)
     try:  # bad parameters show here, before Run
         cached = atlas.load(vm, layer, filters.check_filters(vm, layer, chosen),

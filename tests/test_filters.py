@@ -72,7 +72,7 @@ def test_robust_ascent_raises_every_filter_on_the_bundled_model(lite0):
 @pytest.mark.parametrize("mode, size, steps", [("classic", 96, 10), ("robust", 64, 32)])
 def test_image_i_excites_filter_i_more_than_the_other_images_do(lite0, mode, size, steps):
     final = last(visualize(lite0, LITE_LAYER, range(8), mode=mode, size=size, steps=capped_steps(steps), seed=0))
-    features = np.asarray(lite0.extractor([LITE_LAYER])([lite0.preprocess(final.images)]))
+    features = np.asarray(lite0.extractor([LITE_LAYER])(lite0.preprocess(final.images)))
     response = features[..., :8].mean(axis=(1, 2))  # response[image j, filter k]
     assert np.array_equal(response.argmax(axis=0), np.arange(8)), np.round(response, 1)
 

@@ -41,11 +41,10 @@ def frequency_scale(size: tf.Tensor) -> tf.Tensor:
     return n / tf.maximum(frequencies, 1.0 / n) ** DECAY_POWER
 
 
-def initial_spectrum(size: int, seeds: tf.Tensor) -> tf.Tensor:
+def initial_spectrum(size: int, seeds) -> tf.Tensor:
     """Random spectra, one per [2] seed in ``seeds`` (shape (N, 2)), so each image is reproducible alone."""
     shape = spectrum_shape(size)
-    return tf.map_fn(lambda seed: SPECTRUM_SD * tf.random.stateless_normal(shape, seed), seeds,
-                     fn_output_signature=tf.TensorSpec(shape, tf.float32))
+    return tf.stack([SPECTRUM_SD * tf.random.stateless_normal(shape, seed) for seed in np.asarray(seeds)])
 
 
 def to_rgb(spectrum: tf.Tensor) -> tf.Tensor:
