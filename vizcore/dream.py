@@ -15,6 +15,7 @@ Validation happens when ``dream`` is called, before the first frame: bad request
 """
 from __future__ import annotations
 
+import functools
 import io
 import itertools
 import math
@@ -173,10 +174,11 @@ class _Dreamer:
         inverse = scaling.inverse
         image, detail = tf.TensorSpec((1, None, None, 3), tf.float32), tf.TensorSpec((None, None, 3), tf.float32)
         weights, scalar = tf.TensorSpec((len(names),), tf.float32), tf.TensorSpec((), tf.float32)
-        self.gradients = tf.function(self._gradients, input_signature=[image, weights])
-        self.step = tf.function(self._step, input_signature=[image, weights, scalar])
+        # Wrapped in partial: TF counts retracings per code object, and every dreamer traces once.
+        self.gradients = tf.function(functools.partial(_Dreamer._gradients, self), input_signature=[image, weights])
+        self.step = tf.function(functools.partial(_Dreamer._step, self), input_signature=[image, weights, scalar])
         self.step_and_frame = tf.function(  # one call per streamed step: the step, then its frame
-            lambda image, weights, lr, detail: self._step_and_frame(image, weights, lr, detail, inverse),
+            functools.partial(_Dreamer._step_and_frame, self, inverse=inverse),
             input_signature=[image, weights, scalar, detail])
 
     def _gradients(self, image, weights):
@@ -192,37 +194,44 @@ class _Dreamer:
         loss, gradients = self._gradients(image, weights)
         return loss, tf.clip_by_value(image + lr * normalised(gradients), self.low, self.high)
 
-    def _step_and_frame(self, image, weights, lr, detail, inverse):
+    def _step_and_frame(self, image, weights, lr, detail, *, inverse):
         loss, image = self._step(image, weights, lr)
         return loss, image, _frame(image, detail, inverse)
 
     def tiled_gradients(self, image: np.ndarray, weights: tf.Tensor, layout) -> tuple[float, np.ndarray]:
         """Mean tile loss and the raw gradient of a (1, H, W, 3) array, tile by tile (the TF tutorial).
 
-        The image is rolled first and the gradient rolled back, so tile seams move at every step.
-        Each tile's gradient is one compiled call; Python only adds it in place, so memory beyond
-        a few copies of the image is bounded by the tile. Overlapping tiles are averaged.
+        The tiles are cut from the image rolled by ``shift`` (wrapping around), so their seams move
+        at every step; the roll is done by indexing, never by copying the image. Each tile's
+        gradient is one compiled call, added back in place, so memory beyond two copies of the
+        image is bounded by the tile. Overlapping tiles are averaged.
         """
         tile_size, starts_y, starts_x, shift = layout
-        rolled = np.roll(image, shift, axis=(1, 2))
-        gradients = np.zeros_like(rolled)
-        coverage, losses = np.zeros((*rolled.shape[:3], 1), np.float32), []
+        height, width = image.shape[1:3]
+        gradients = np.zeros_like(image)
+        coverage, losses = np.zeros((height, width, 1), np.float32), []
         for y, x in itertools.product(starts_y, starts_x):
-            window = np.s_[:, y:y + tile_size[0], x:x + tile_size[1]]
-            loss, tile_gradients = self.gradients(rolled[window], weights)
-            gradients[window] += tile_gradients.numpy()
+            window = np.ix_((np.arange(y, y + tile_size[0]) - shift[0]) % height,
+                            (np.arange(x, x + tile_size[1]) - shift[1]) % width)
+            loss, tile_gradients = self.gradients(image[0][window][None], weights)
+            gradients[0][window] += tile_gradients.numpy()[0]
             coverage[window] += 1.0
             losses.append(float(loss))
         gradients /= coverage
-        return float(np.mean(losses)), np.roll(gradients, [-s for s in shift], axis=(1, 2))
+        return float(np.mean(losses)), gradients
 
     def tiled_step(self, image: np.ndarray, weights: tf.Tensor, lr: float, layout) -> tuple[float, np.ndarray]:
         """One ascent step on tiles, updating ``image`` in place."""
         loss, gradients = self.tiled_gradients(image, weights, layout)
-        gradients *= lr / max(float(np.abs(gradients).mean()), 1e-12)
+        gradients *= lr / max(_mean_abs(gradients), 1e-12)
         image += gradients
         np.clip(image, self.low, self.high, out=image)
         return loss, image
+
+
+def _mean_abs(array: np.ndarray) -> float:
+    """mean(|array|), band by band so that no full-size temporary is made."""
+    return sum(float(np.abs(band).sum()) for band in np.array_split(array[0], 16)) / array.size
 
 
 def _frame(image: tf.Tensor, detail: tf.Tensor, inverse) -> tf.Tensor:
@@ -436,7 +445,7 @@ def dream_gradients(vm: VizModel, image: np.ndarray, layers: Mapping[str, float]
     else:
         layout = tile_layout(inputs.shape[1:3], tile, np.random.default_rng(seed))
         loss, gradients = dreamer.tiled_gradients(inputs, tf.constant(weights), layout)
-    return loss, (gradients / max(float(np.abs(gradients).mean()), 1e-12))[0]
+    return loss, (gradients / max(_mean_abs(gradients), 1e-12))[0]
 
 
 def dream_loss_of(vm: VizModel, image: np.ndarray, layers: Mapping[str, float]) -> float:
