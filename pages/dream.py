@@ -26,6 +26,7 @@ TILE_OFF = "Off"
 TILE_CHOICES = (TILE_OFF, 256, 384, 512, 768)  # tile sides (px) for big photos
 LOSS_CHART_HEIGHT = 180    # px
 RUN_KEY = "dream_run"      # session_state: the current or last run
+REQUEST_KEY = "dream_requested"  # session_state: Run was pressed (survives a rerun before the page draws)
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
@@ -67,6 +68,11 @@ def settings() -> dict:
     seed = st.number_input("Seed", 0, 2**31 - 1, 0, key="dream_seed", help="Fixes the tiles' shift and the noise.")
     return {"steps": steps, "lr": lr, "octaves": octaves, "octave_scale": octave_scale,
             "max_loss": max_loss or None, "tile": None if tile == TILE_OFF else int(tile), "seed": int(seed)}
+
+
+def request_run() -> None:
+    """Run's callback: a flag in the session, so a rerun before the page draws does not lose the click."""
+    st.session_state[REQUEST_KEY] = True
 
 
 def new_run(key: str, before: np.ndarray, options: dict) -> dict:
@@ -145,13 +151,14 @@ def page() -> None:
         mix = layer_mix(vm)
         options = settings()
         run_column, stop_column = st.columns(2)
-        run_clicked = run_column.button("Run", type="primary", icon=":material/play_arrow:", width="stretch",
-                                        key="dream_run_button")
+        run_column.button("Run", type="primary", icon=":material/play_arrow:", width="stretch", key="dream_run_button",
+                          on_click=request_run)
         stop_column.button("Stop", icon=":material/stop:", width="stretch", key="dream_stop",
                            help="Stop the dream and keep the current frame.")
     with results:
         before, after = st.columns(2)
         slots = {"before": before.empty(), "after": after.empty(), "progress": st.empty(), "chart": st.empty()}
+    run_clicked = st.session_state.pop(REQUEST_KEY, False)
     if source is None:
         results.info("Upload a photo, pick a sample or dream from noise.")
         return
