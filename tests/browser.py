@@ -92,7 +92,9 @@ def choose(page, label: str, option: str, *, scope=None) -> None:
     """Pick ``option`` in the Streamlit selectbox labelled ``label`` (in ``scope``, default the page)."""
     root = scope or page
     box = root.locator('[data-testid="stSelectbox"]').filter(has_text=label).first
-    box.get_by_role("combobox").click()
+    field = box.get_by_role("combobox")
+    field.click()
+    field.fill(option)  # long lists are virtualised: type to filter them
     page.get_by_role("option").filter(has_text=option).first.click()
 
 
@@ -101,3 +103,19 @@ def upload(page, data: bytes, filename: str, *, scope=None, mime: str = "applica
     root = scope or page
     root.locator('[data-testid="stFileUploaderDropzoneInput"]').first.set_input_files(
         {"name": filename, "mimeType": mime, "buffer": data})
+
+
+def set_number(page, label: str, value, *, scope=None) -> None:
+    """Type a value into the Streamlit number input labelled ``label`` and commit it."""
+    field = (scope or page).get_by_label(label, exact=True).first
+    field.fill(str(value))
+    field.press("Enter")
+
+
+def slide(page, label: str, *keys: str, scope=None) -> None:
+    """Move the Streamlit slider labelled ``label`` with the keyboard (Home, End, ArrowRight, ...)."""
+    box = (scope or page).locator('[data-testid="stSlider"]').filter(has_text=label).first
+    handle = box.get_by_role("slider").first
+    handle.focus()
+    for key in keys:
+        handle.press(key)
