@@ -76,7 +76,8 @@ def request_run() -> None:
 
 
 def new_run(key: str, before: np.ndarray, options: dict) -> dict:
-    return {"key": key, "before": before, "after": before, "frames": [dream.gif_thumbnail(before)], "losses": [],
+    return {"key": key, "before": before, "after": before, "losses": [],
+            "gif_frames": dream.GifFrames(before, options["octaves"] * options["steps"]),
             "label": "", "status": "running", "total": options["octaves"] * options["steps"], "steps": options["steps"],
             "octaves": options["octaves"], "seconds": 0.0}
 
@@ -84,7 +85,7 @@ def new_run(key: str, before: np.ndarray, options: dict) -> dict:
 def record(run: dict, frame: dream.DreamFrame, seconds: float) -> None:
     """Keep the frame in the session's run, so an interrupted script leaves it behind."""
     run["after"], run["seconds"] = frame.image, seconds
-    run["frames"].append(dream.gif_thumbnail(frame.image))
+    run["gif_frames"].add(frame.image)
     run["losses"].append({"step": len(run["losses"]) + 1, "loss": frame.loss, "octave": f"octave {frame.octave}"})
     run["position"] = (frame.octave - 1) * run["steps"] + frame.step
     run["label"] = (f"Octave {frame.octave}/{run['octaves']} · step {frame.step}/{run['steps']} · "
@@ -128,9 +129,9 @@ def run_dream(vm, image: np.ndarray, mix: dict, options: dict, key: str, slots: 
 
 def downloads(run: dict) -> None:
     """PNG of the frame shown and an animated GIF of the run (built once, kept in the run)."""
-    if "png" not in run or run.get("png_frames") != len(run["frames"]):
-        run["png"], run["gif"] = dream.png_bytes(run["after"]), dream.animation_gif(run["frames"])
-        run["png_frames"] = len(run["frames"])
+    if run.get("downloads_at") != run["gif_frames"].count:
+        run["png"], run["gif"] = dream.png_bytes(run["after"]), run["gif_frames"].gif()
+        run["downloads_at"] = run["gif_frames"].count
     left, right = st.columns(2)
     left.download_button("Download PNG", run["png"], file_name="dream.png", mime="image/png",
                          icon=":material/download:", width="stretch", key="dream_download_png")

@@ -189,6 +189,16 @@ def test_parse_layer_mix(dream, text, mix):
     assert dream.parse_layer_mix(text) == mix
 
 
+def test_gif_frames_keep_about_gif_frames_thumbnails_and_the_latest(dream):
+    start = np.zeros((900, 600, 3), np.uint8)
+    kept = dream.GifFrames(start, total_steps=10 * dream.GIF_FRAMES)
+    for step in range(1, 10 * dream.GIF_FRAMES + 4):  # a run that went 3 steps past a kept one
+        kept.add(np.full_like(start, step % 256))
+    frames = kept.frames()
+    assert len(frames) == 1 + dream.GIF_FRAMES + 1 and max(frames[0].shape[:2]) == dream.GIF_SIDE
+    assert frames[-1][0, 0, 0] == (10 * dream.GIF_FRAMES + 3) % 256  # the latest frame closes the GIF
+
+
 def test_animation_gif_loops_over_the_frames(dream):
     frames = [np.full((600, 300, 3), value, np.uint8) for value in (0, 80, 160, 240)]
     gif = Image.open(io.BytesIO(dream.animation_gif(frames, max_side=200)))
@@ -218,7 +228,8 @@ def test_page_dreams_and_offers_the_png_and_the_gif(page):
     assert len(page.get("download_button")) == 2
     run = page.session_state["dream_run"]
     assert run["after"].shape == run["before"].shape and not np.array_equal(run["after"], run["before"])
-    assert len(run["frames"]) == 1 + 4 and [row["octave"] for row in run["losses"]] == ["octave 1"] * 2 + ["octave 2"] * 2
+    assert len(run["gif_frames"].frames()) == 1 + 4
+    assert [row["octave"] for row in run["losses"]] == ["octave 1"] * 2 + ["octave 2"] * 2
 
 
 def test_page_stop_keeps_the_frame_reached(page):

@@ -39,8 +39,8 @@ OCTAVE_SCALE = 1.4    # size ratio between successive octaves
 BORDER = 2            # feature-map pixels left out of the loss on each side (they dream edge artefacts)
 NOISE_SIZE = (448, 448)  # (height, width) of a noise start: large enough for three octaves of every default mix
 NOISE_AMPLITUDE = (4.0, 2.0)  # grey levels of a noise start's soft blobs and grain: faint noise dreams cleanest
-GIF_SIDE = 480        # longer side of the animated GIF's frames
-GIF_FRAMES = 90       # at most this many frames in the GIF (evenly subsampled)
+GIF_SIDE = 400        # longer side of the animated GIF's frames
+GIF_FRAMES = 60       # at most this many frames in the GIF (evenly subsampled)
 
 # Default mixes. EfficientNet-Lite uses ReLU6, which saturates: a unit clipped at 6 has no
 # gradient left, so the mixes use the linear residual sums (`_add`) that end stages 4 and 5 (both
@@ -155,8 +155,9 @@ def _spatial_extractor(vm: VizModel, names: tuple[str, ...]) -> keras.Model:
     if tuple(extractor.inputs[0].shape[1:3]) == (None, None):
         return extractor
     free_input = keras.Input((None, None, extractor.inputs[0].shape[-1]))
+    same_structure = [free_input] if isinstance(extractor.input, (list, tuple)) else free_input
     # Same layer objects (shared weights, nothing copied); only the graph is new.
-    return keras.models.clone_model(extractor, input_tensors=[free_input], clone_function=lambda layer: layer)
+    return keras.models.clone_model(extractor, input_tensors=same_structure, clone_function=lambda layer: layer)
 
 
 class _Dreamer:
@@ -486,6 +487,29 @@ def animation_gif(frames: Sequence[np.ndarray], *, max_side: int = GIF_SIDE, max
     buffer = io.BytesIO()
     images[0].save(buffer, format="GIF", save_all=True, append_images=images[1:], duration=durations, loop=0)
     return buffer.getvalue()
+
+
+class GifFrames:
+    """The frames kept for a run's GIF: the start, every ``stride``-th step (about GIF_FRAMES), the latest.
+
+    Thumbnails only, so a long run at full size does not pile up in memory.
+    """
+
+    def __init__(self, start: np.ndarray, total_steps: int):
+        self.stride = max(1, math.ceil(total_steps / GIF_FRAMES))
+        self.kept, self.latest, self.count = [gif_thumbnail(start)], None, 0
+
+    def add(self, image: np.ndarray) -> None:
+        self.count += 1
+        if self.count % self.stride == 0:
+            self.kept.append(gif_thumbnail(image))
+        self.latest = None if self.count % self.stride == 0 else image
+
+    def frames(self) -> list[np.ndarray]:
+        return self.kept + ([gif_thumbnail(self.latest)] if self.latest is not None else [])
+
+    def gif(self) -> bytes:
+        return animation_gif(self.frames())
 
 
 def gif_thumbnail(image: np.ndarray, max_side: int = GIF_SIDE) -> np.ndarray:

@@ -44,7 +44,8 @@ def run(args: argparse.Namespace) -> int:
     layers = dream.parse_layer_mix(args.layers) if args.layers is not None else dream.default_layers(vm)
     frames = dream.dream(vm, image, layers, steps=args.steps, lr=args.lr, octaves=args.octaves,
                          octave_scale=args.octave_scale, max_loss=args.max_loss, tile=args.tile, seed=args.seed)
-    started, history, thumbnails, last = time.perf_counter(), [], [], None
+    started, history, last = time.perf_counter(), [], None
+    gif_frames = dream.GifFrames(image, args.octaves * args.steps) if gif_path else None
     bar = ProgressBar(args.octaves * args.steps, label="dream")
     for index, frame in enumerate(frames, 1):
         bar.update((frame.octave - 1) * args.steps + frame.step,
@@ -52,13 +53,13 @@ def run(args: argparse.Namespace) -> int:
         history.append({"octave": frame.octave, "step": frame.step, "loss": round(frame.loss, 4)})
         if frames_dir:
             (frames_dir / f"frame_{index:04d}.png").write_bytes(dream.png_bytes(frame.image))
-        if gif_path:
-            thumbnails.append(dream.gif_thumbnail(frame.image))
+        if gif_frames:
+            gif_frames.add(frame.image)
         last = frame
     bar.close()
     out.write_bytes(dream.png_bytes(last.image))
     if gif_path:
-        gif_path.write_bytes(dream.animation_gif([dream.gif_thumbnail(image)] + thumbnails))
+        gif_path.write_bytes(gif_frames.gif())
     _report(args, vm, layers, image, history, time.perf_counter() - started, out, frames_dir, gif_path)
     return 0
 
