@@ -4,7 +4,8 @@ Time: ``vizcore.dream.dream`` run to the end with every frame taken (streaming: 
 frame is upscaled, the lost detail added, deprocessed to uint8 and handed over) against the
 Keras example's bare ``gradient_ascent_step`` (loss, gradient, normalise, update; nothing else) on
 the same octave sizes and step counts. Both in one process, alternating step by step after a
-warm-up (the machine is shared, so whole-run alternation is too coarse), median of the repeats. Memory: each dream runs in a fresh subprocess; after loading the model and
+warm-up (the machine is shared, so whole-run alternation is too coarse), median of the repeats.
+Memory: each dream runs in a fresh subprocess; after loading the model and
 tracing on a small image, VmHWM is reset, so the figure is the dream's own peak above the
 process (ru_maxrss, the whole process's peak, is reported too).
 Usage: python bench/bench_dream.py [--quick] [--mixes]   (--mixes renders the default-mix trial)
@@ -56,7 +57,8 @@ before = rss_mb()
 start = time.perf_counter()
 for frame in dream.dream(vm, photo, mix, steps=steps, octaves=octaves, tile=tile, seed=0):
     pass
-print(json.dumps({"seconds": time.perf_counter() - start, "rss_before_mb": before, "own_peak_mb": high_water_mb() - before,
+print(json.dumps({"seconds": time.perf_counter() - start, "rss_before_mb": before,
+                  "own_peak_mb": high_water_mb() - before,
                   "process_peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
                   "shape": list(frame.image.shape)}))
 """
@@ -130,7 +132,8 @@ def step_rows(vm, quick: bool) -> list[dict]:
         count = octaves * case_steps
         print(f"{title}: bare {statistics.median(b for _, b in runs) / count * 1000:.1f} ms/step, "
               f"dream {statistics.median(d for d, _ in runs) / count * 1000:.1f} ms/step, ratio {ratio:.3f}")
-        rows.append(row(f"dream step / bare gradient step, {title}", ratio, "×", f"≤ {STEP_GOAL}", ratio <= STEP_GOAL))
+        rows.append(row(f"dream step / bare gradient step, {title}", ratio, "×", f"≤ {STEP_GOAL}",
+                        ratio <= STEP_GOAL))
     return rows
 
 
@@ -158,7 +161,8 @@ def memory_rows(quick: bool) -> list[dict]:
         row(f"peak RSS of the process (load Lite0, dream 1024×768 tiled {TILE})", tiled["process_peak_mb"], "MB",
             f"≤ {PROCESS_GOAL_MB} (loading the model sets most of it)", tiled["process_peak_mb"] <= PROCESS_GOAL_MB),
         row(f"dream's own peak memory, 1024×768 tiled {TILE}", tiled["own_peak_mb"], "MB",
-            f"below the untiled dream's ({untiled['own_peak_mb']:.0f} MB)", tiled["own_peak_mb"] < untiled["own_peak_mb"]),
+            f"below the untiled dream's ({untiled['own_peak_mb']:.0f} MB)",
+            tiled["own_peak_mb"] < untiled["own_peak_mb"]),
         row(f"dream's own peak memory, 2048×1536 tiled {TILE}", big_tiled["own_peak_mb"], "MB",
             f"≤ {BIG_SHARE_GOAL} × the untiled dream's ({big_untiled['own_peak_mb']:.0f} MB)",
             big_tiled["own_peak_mb"] <= BIG_SHARE_GOAL * big_untiled["own_peak_mb"]),

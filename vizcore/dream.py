@@ -6,7 +6,8 @@ RGB uint8 of shape (H, W, 3), whatever the octave. It follows the Keras DeepDrea
 (Chollet): the loss is the weighted sum of mean squared activations over non-border pixels, the
 gradient is normalised by its mean absolute value, and octaves go from small to full size with
 the detail lost by shrinking re-injected at each upscale. Large photos can be dreamed in tiles with
-a random roll (the TensorFlow DeepDream tutorial), so memory is bounded by the tile size.
+a random roll (the TensorFlow DeepDream tutorial): the network's memory is then bounded by the
+tile, leaving only a few float copies of the photo itself.
 
 The image is optimised in the model's input space; ``lr`` is measured in half the input range, so
 lr 0.01 means the same on a model that takes −1…1 and on one that takes 0…255 (caffe).

@@ -26,7 +26,8 @@ def register(subparsers) -> None:
     parser.add_argument("--max-loss", type=float, metavar="X", help="end an octave once its loss exceeds X")
     parser.add_argument("--tile", type=int, metavar="PX", help="dream in tiles of PX pixels (bounded memory)")
     parser.add_argument("--seed", type=int, help="seed for the tiles' random roll and the noise start")
-    parser.add_argument("--noise-size", default="448x448", metavar="WxH", help="size of a noise start (default 448x448)")
+    parser.add_argument("--noise-size", default="448x448", metavar="WxH",
+                        help="size of a noise start (default 448x448)")
     parser.add_argument("--out", required=True, metavar="dream.png", help="where to write the dream")
     parser.add_argument("--frames", metavar="DIR", help="also write every frame as DIR/frame_0001.png, …")
     parser.add_argument("--gif", metavar="run.gif", help="also write an animated GIF of the run")
