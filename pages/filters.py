@@ -28,7 +28,9 @@ COLS = 8                     # grid columns (fewer if fewer filters)
 MARGIN = 5                   # px between tiles
 REDRAW_SECONDS = 0.25        # draw at most this often while running (the last frame is always drawn)
 TILE_WIDTH = 320             # px, the picked tile shown large
+SMOOTHING = 25               # the activation curve's running mean spans 1/SMOOTHING of the steps
 RESULT = "filters_result"    # session_state key of the latest frame and its request
+RUN_REQUESTED = "filters_run_requested"  # session_state flag set by the Run button
 ACCENT = "#ff6d3a"
 MODE_NOTES = {
     "classic": "the Keras example: pixels, normalised gradient steps (fast, noisy)",
@@ -39,7 +41,7 @@ MODE_NOTES = {
 @st.cache_resource(show_spinner=False, max_entries=64)
 def warm_up(_vm, model_key: str, layer: str, mode: str) -> threading.Thread:
     """Trace the layer's compiled steps in the background, once per process, while the user sets up."""
-    thread = threading.Thread(target=_prepare_quietly, args=(_vm, layer, mode), daemon=True,
+    thread = threading.Thread(target=_prepare_quietly, args=(_vm, layer, mode), daemon=False,  # joined at exit
                               name=f"vizcore-prepare-{layer}-{mode}")
     thread.start()
     return thread
@@ -124,15 +126,21 @@ def draw(frame, places, *, stopped: bool = False) -> None:
 
 
 def activation_chart(frame, position: int) -> alt.Chart:
+    """The filter's activation at every step, and its running mean (robust steps are noisy)."""
     history = frame.history[:, position]
-    table = pd.DataFrame({"step": np.arange(1, len(history) + 1), "mean activation": history})
-    return alt.Chart(table).mark_line(color=ACCENT).encode(
-        x=alt.X("step:Q", title="step", axis=alt.Axis(format="d", tickMinStep=1)), y=alt.Y("mean activation:Q", title="mean activation")).properties(height=260)
+    window = max(1, len(history) // SMOOTHING)
+    table = pd.DataFrame({"step": np.arange(1, len(history) + 1), "activation": history,
+                          "running mean": pd.Series(history).rolling(window, min_periods=1).mean()})
+    x = alt.X("step:Q", title="step", axis=alt.Axis(format="d", tickMinStep=1))
+    raw = alt.Chart(table).mark_line(color=ACCENT, opacity=0.35 if window > 1 else 1.0).encode(
+        x=x, y=alt.Y("activation:Q", title="mean activation"))
+    smooth = alt.Chart(table).mark_line(color=ACCENT, strokeWidth=2.5).encode(x=x, y="running mean:Q")
+    return (raw + smooth if window > 1 else raw).properties(height=260)
 
 
 def inspector(frame, request) -> None:
-    """Pick a tile: it large, its activation curve; and the grid's download."""
-    vm_name, layer = request[0], request[1]
+    """Pick a tile: it large, with its activation curve."""
+    layer = request[1]
     positions = list(range(len(frame.filters)))
     tile_col, chart_col = st.columns([1, 2])
     position = tile_col.selectbox("Filter to look at", positions, key="filters_tile",
@@ -143,9 +151,13 @@ def inspector(frame, request) -> None:
         tile_col.warning("Dead filter: it had no gradient on the starting image and never came alive, "
                          "so this image shows nothing it responds to. Robust mode tries to revive such filters.")
     chart_col.altair_chart(activation_chart(frame, position), width="stretch")
-    chart_col.download_button("Download grid PNG", png_bytes(filters.grid(frame.images, cols=COLS, margin=MARGIN)),
-                              file_name=f"{vm_name}-{layer}-filters.png", mime="image/png",
-                              icon=":material/download:", key="filters_download")
+
+
+def download(frame, request) -> None:
+    vm_name, layer, mode = request[0], request[1], request[3]
+    st.download_button("Download grid PNG", png_bytes(filters.grid(frame.images, cols=COLS, margin=MARGIN)),
+                       file_name=f"{vm_name}-{layer}-{mode}-filters.png", mime="image/png",
+                       icon=":material/download:", key="filters_download")
 
 
 def run(vm, request, places) -> None:
@@ -158,6 +170,10 @@ def run(vm, request, places) -> None:
         if frame.done or time.perf_counter() - drawn >= REDRAW_SECONDS:
             draw(frame, places)
             drawn = time.perf_counter()
+
+
+def _request_run() -> None:
+    st.session_state[RUN_REQUESTED] = True
 
 
 def page() -> None:
@@ -179,8 +195,9 @@ def page() -> None:
         st.error(str(error))
         st.stop()
     buttons = st.container(horizontal=True)
-    clicked = buttons.button("Run", type="primary", icon=":material/play_arrow:", key="filters_run",
-                             disabled=cached is not None, help="Already computed: shown below." if cached else None)
+    buttons.button("Run", type="primary", icon=":material/play_arrow:", key="filters_run", on_click=_request_run,
+                   disabled=cached is not None, help="Already computed: shown below." if cached else None)
+    clicked = st.session_state.pop(RUN_REQUESTED, False)  # set by the button's callback: survives a rerun
     buttons.button("Stop", icon=":material/stop:", key="filters_stop", help="Keep the images made so far.")
     places = {"status": st.empty(), "progress": st.empty(), "grid": st.empty()}
     if clicked:
@@ -192,6 +209,7 @@ def page() -> None:
         return
     if not clicked:
         draw(frame, places, stopped=not frame.done)
+    download(frame, request)
     inspector(frame, request)
 
 
