@@ -22,8 +22,8 @@ WEIGHT_MAX = 3.0           # largest layer weight on the sliders
 STEPS_MAX = 100            # longest octave on the steps slider
 OCTAVES_MAX = 6            # most octaves on the slider
 LR_CHOICES = (0.002, 0.005, 0.01, 0.02, 0.03, 0.05, 0.1)  # learning rates offered
-TILE_OFF = "Off"
-TILE_CHOICES = (TILE_OFF, 256, 384, 512, 768)  # tile sides (px) for big photos
+TILE_AUTO, TILE_OFF = "Auto", "Off"
+TILE_CHOICES = (TILE_AUTO, TILE_OFF, 256, 384, 512, 768)  # tile sides (px) for big photos
 LOSS_CHART_HEIGHT = 180    # px
 RUN_KEY = "dream_run"      # session_state: the current or last run
 REQUEST_KEY = "dream_requested"  # session_state: Run was pressed (survives a rerun before the page draws)
@@ -64,10 +64,19 @@ def settings() -> dict:
     max_loss = left.number_input("Max loss (0 = none)", 0.0, value=0.0, step=50.0, key="dream_max_loss",
                                  help="End an octave once its loss passes this.")
     tile = right.selectbox("Tile", TILE_CHOICES, key="dream_tile",
-                           help="Dream big photos tile by tile (with a random shift) to bound memory.")
+                           format_func=lambda t: f"{t} px" if isinstance(t, int) else t,
+                           help=f"Dream big photos tile by tile (with a random shift) to bound memory. "
+                                f"Auto: {dream.AUTO_TILE} px tiles above {dream.AUTO_TILE_ABOVE} px.")
     seed = st.number_input("Seed", 0, 2**31 - 1, 0, key="dream_seed", help="Fixes the tiles' shift and the noise.")
     return {"steps": steps, "lr": lr, "octaves": octaves, "octave_scale": octave_scale,
-            "max_loss": max_loss or None, "tile": None if tile == TILE_OFF else int(tile), "seed": int(seed)}
+            "max_loss": max_loss or None, "tile": tile, "seed": int(seed)}
+
+
+def resolved_tile(tile, image: np.ndarray) -> int | None:
+    """The tile choice for this image (Auto: vizcore.dream.auto_tile)."""
+    if tile == TILE_AUTO:
+        return dream.auto_tile(image.shape[:2])
+    return None if tile == TILE_OFF else int(tile)
 
 
 def request_run() -> None:
@@ -164,6 +173,7 @@ def page() -> None:
         results.info("Upload a photo, pick a sample or dream from noise.")
         return
     image = noise_start(options["seed"]) if isinstance(source, str) else source
+    options["tile"] = resolved_tile(options["tile"], image)
     key = f"{vm.name}:{id(vm)}:{image_key(image)}"
     run = st.session_state.get(RUN_KEY)
     if run_clicked:

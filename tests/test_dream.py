@@ -268,6 +268,11 @@ def test_page_bad_settings_show_an_error(page, change, words):
     assert any(words in error.value for error in page.error), [e.value for e in page.error]
 
 
+def test_page_tiles_large_photos_by_default(page, dream):
+    assert page.selectbox(key="dream_tile").value == "Auto"
+    assert dream.auto_tile((768, 1100)) == dream.AUTO_TILE and dream.auto_tile((600, 512)) is None
+
+
 def test_page_dreams_from_noise(page):
     page.radio(key="dream_source").set_value("Noise").run()
     page.slider(key="dream_octaves").set_value(1)

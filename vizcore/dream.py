@@ -40,6 +40,8 @@ OCTAVE_SCALE = 1.4    # size ratio between successive octaves
 BORDER = 2            # feature-map pixels left out of the loss on each side (they dream edge artefacts)
 NOISE_SIZE = (448, 448)  # (height, width) of a noise start: large enough for three octaves of every default mix
 NOISE_AMPLITUDE = (4.0, 2.0)  # grey levels of a noise start's soft blobs and grain: faint noise dreams cleanest
+AUTO_TILE = 512       # the tile side auto_tile picks for photos whose longer side exceeds AUTO_TILE_ABOVE
+AUTO_TILE_ABOVE = 1024  # px
 GIF_SIDE = 400        # longer side of the animated GIF's frames
 GIF_FRAMES = 60       # at most this many frames in the GIF (evenly subsampled)
 
@@ -289,6 +291,11 @@ def tile_layout(size: tuple[int, int], tile: int | None, rng: np.random.Generato
         starts.append(np.round(np.linspace(0, side - side_tile, count)).astype(np.int32))
         shift.append(int(rng.integers(side)) if count > 1 else 0)
     return tuple(tile_size), starts[0], starts[1], tuple(shift)
+
+
+def auto_tile(size: tuple[int, int]) -> int | None:
+    """A tile side for a photo of ``size`` (height, width): AUTO_TILE above AUTO_TILE_ABOVE pixels, else none."""
+    return AUTO_TILE if max(size) > AUTO_TILE_ABOVE else None
 
 
 def _map_sizes(extractor: keras.Model, size: tuple[int, int]) -> list[tuple[int, int]] | None:
