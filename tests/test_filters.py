@@ -407,3 +407,20 @@ def test_page_shows_bad_input_as_an_error(page, change, words):
     page.run()
     assert not page.exception
     assert any(words in error.value for error in page.error), [error.value for error in page.error]
+
+
+def test_prepare_traces_ahead_so_a_run_traces_nothing(tiny_model):
+    filters.prepare(tiny_model, "conv_1", "robust")
+    step = filters._STEP_CACHE[tiny_model][("robust", "conv_1")]
+    assert step.experimental_get_tracing_count() == 1
+    last(visualize(tiny_model, "conv_1", range(3), mode="robust", size=40, steps=3, seed=0))
+    assert step.experimental_get_tracing_count() == 1
+    with pytest.raises(RequestError):
+        filters.prepare(tiny_model, "nope", "classic")
+
+
+def test_compiled_steps_are_kept_for_recent_layers_only(tiny_model, monkeypatch):
+    monkeypatch.setattr(filters, "MAX_COMPILED", 2)
+    for layer in ("conv_1", "conv_2", "conv_3"):
+        filters.ClassicAscent(tiny_model, layer, filters.settings(tiny_model, "classic"))  # step and measure
+    assert list(filters._STEP_CACHE[tiny_model]) == [("classic", "conv_3"), ("classic-measure", "conv_3")]

@@ -24,6 +24,7 @@ from __future__ import annotations
 import math
 import threading
 import weakref
+from collections import OrderedDict
 from typing import Iterator, NamedTuple, Sequence
 
 import numpy as np
@@ -259,16 +260,20 @@ def mean_activations(features: tf.Tensor, filters: tf.Tensor, border: int = 0) -
     return tf.reduce_mean(chosen[:, border:height - border, border:width - border], axis=(1, 2))
 
 
-_STEP_CACHE: "weakref.WeakKeyDictionary[VizModel, dict]" = weakref.WeakKeyDictionary()
+_STEP_CACHE: "weakref.WeakKeyDictionary[VizModel, OrderedDict]" = weakref.WeakKeyDictionary()
 _STEP_LOCK = threading.Lock()
+MAX_COMPILED = 24  # compiled functions kept per model (each holds a traced graph), least recently used dropped
 
 
 def _compiled(vm: VizModel, key: tuple, build):
-    """A compiled function per model and key, built once per process and shared."""
+    """A compiled function per model and key, built once and shared while it is among the recent ones."""
     with _STEP_LOCK:
-        functions = _STEP_CACHE.setdefault(vm, {})
+        functions = _STEP_CACHE.setdefault(vm, OrderedDict())
         if key not in functions:
             functions[key] = build()
+        functions.move_to_end(key)
+        while len(functions) > MAX_COMPILED:
+            functions.popitem(last=False)
         return functions[key]
 
 
