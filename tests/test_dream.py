@@ -117,6 +117,16 @@ def test_a_model_with_a_fixed_input_size_dreams_at_any_size(dream):
     assert frames[-1].image.shape == image.shape and frames[-1].loss > frames[0].loss
 
 
+def test_compiled_dreamers_are_shared_and_bounded(dream, tiny_model, monkeypatch):
+    monkeypatch.setattr(dream, "DREAMERS_KEPT", 2)
+    first = dream._dreamer(tiny_model, ("conv_1",))
+    assert dream._dreamer(tiny_model, ("conv_1",)) is first
+    for names in [("conv_2",), ("conv_1",), ("conv_3",)]:  # conv_1 used again: conv_2 is the oldest
+        dream._dreamer(tiny_model, names)
+    assert list(dream._DREAMERS[tiny_model]) == [("conv_1",), ("conv_3",)]
+    assert dream._dreamer(tiny_model, ("conv_1",)) is first
+
+
 def test_default_mixes_name_real_layers(dream, lite0, tiny_model):
     assert dream.default_layers(lite0) == dream.DEFAULT_LAYERS["efficientnet_lite0"]
     fallback = dream.default_layers(tiny_model)

@@ -22,6 +22,7 @@ import itertools
 import math
 import threading
 import weakref
+from collections import OrderedDict
 from typing import Iterator, Mapping, NamedTuple, Sequence
 
 from . import _quiet  # noqa: F401  (imports TensorFlow quietly, first)
@@ -261,16 +262,20 @@ def _frame_function(scaling: str):
     return _FRAME_FUNCTIONS[scaling]
 
 
-_DREAMERS: "weakref.WeakKeyDictionary[VizModel, dict]" = weakref.WeakKeyDictionary()
+_DREAMERS: "weakref.WeakKeyDictionary[VizModel, OrderedDict]" = weakref.WeakKeyDictionary()
 _DREAMERS_LOCK = threading.Lock()
+DREAMERS_KEPT = 8  # compiled layer sets kept per model (least recently used dropped first)
 
 
 def _dreamer(vm: VizModel, names: tuple[str, ...]) -> _Dreamer:
-    """One compiled dreamer per model and layer set, shared by every caller."""
+    """One compiled dreamer per model and layer set, shared by every caller; the recent ones are kept."""
     with _DREAMERS_LOCK:
-        per_model = _DREAMERS.setdefault(vm, {})
+        per_model = _DREAMERS.setdefault(vm, OrderedDict())
         if names not in per_model:
             per_model[names] = _Dreamer(vm, names)
+            while len(per_model) > DREAMERS_KEPT:
+                per_model.popitem(last=False)
+        per_model.move_to_end(names)
         return per_model[names]
 
 
