@@ -44,6 +44,6 @@ def home() -> None:
 st.set_page_config(page_title="vizcore", page_icon=":material/visibility:", layout="wide")
 pages = [st.Page(home, title="Home", icon=":material/home:", default=True)]
 pages += [st.Page(path, title=title, icon=icon) for path, title, icon in PAGES if Path(path).is_file()]
-navigation = st.navigation(pages)
+navigation = st.navigation(pages, position="top")
 common.model_picker()
 navigation.run()

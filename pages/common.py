@@ -77,16 +77,17 @@ def _user_model_sidebar():
 
 
 def _through_app_navigation() -> None:
-    """Make sure the page runs under app.py's st.navigation (with the model picker).
+    """Make sure the model picker ran, even when app.py did not run first.
 
     Streamlit's legacy multipage mode runs a pages/ file on its own when a fresh server's very
-    first request is a page URL (say /filters), before app.py ever called st.navigation. Switch
-    that mode off, as st.navigation itself does, and rerun: the rerun goes through app.py.
+    first request is a page URL (say /filters), before app.py ever called st.navigation (AppTest
+    does the same on every run). Then draw the picker here, and switch that mode off, as
+    st.navigation itself does, so that later runs go through app.py.
     """
     from streamlit.runtime.pages_manager import PagesManager
     if PagesManager.uses_pages_directory:
         PagesManager.uses_pages_directory = False
-        st.rerun()
+        model_picker()
 
 
 def current_model():

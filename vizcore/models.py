@@ -49,6 +49,7 @@ SCALINGS: dict[str, Scaling] = {
                      lambda x: x[..., ::-1] - _CAFFE_MEAN, lambda y: (y + _CAFFE_MEAN)[..., ::-1]),
     "raw": Scaling("raw 0–255", lambda x: x, lambda y: y),
 }
+MAX_EXTRACTORS = 16  # per model: keras views kept for the layer sets used most recently
 USER_SCALINGS = {"0-1": "unit", "-1-1": "tf", "caffe": "caffe", "raw": "raw"}  # CLI/page words
 
 
@@ -119,9 +120,13 @@ class VizModel:
         """A cached ``keras.Model`` from the input to the given layers' outputs."""
         key = tuple(layer_names)
         with self._lock:
-            if key not in self._extractors:
+            if key in self._extractors:
+                self._extractors[key] = self._extractors.pop(key)  # most recently used last
+            else:
                 for name in key:
                     self.layer(name)
+                while len(self._extractors) >= MAX_EXTRACTORS:
+                    self._extractors.pop(next(iter(self._extractors)))
                 outputs = [self.keras.get_layer(name).output for name in key]
                 inputs = self.keras.inputs[0] if len(self.keras.inputs) == 1 else self.keras.inputs
                 self._extractors[key] = keras.Model(inputs, outputs)
