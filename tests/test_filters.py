@@ -411,10 +411,11 @@ def test_page_shows_bad_input_as_an_error(page, change, words):
 
 def test_prepare_traces_ahead_so_a_run_traces_nothing(tiny_model):
     filters.prepare(tiny_model, "conv_1", "robust")
-    step = filters._STEP_CACHE[tiny_model][("robust", "conv_1")]
-    assert step.experimental_get_tracing_count() == 1
-    last(visualize(tiny_model, "conv_1", range(3), mode="robust", size=40, steps=3, seed=0))
-    assert step.experimental_get_tracing_count() == 1
+    compiled = [filters._STEP_CACHE[tiny_model][key] for key in
+                (("robust", "conv_1"), ("robust-revive", "conv_1"), ("robust-measure", "conv_1"))]
+    assert [function.experimental_get_tracing_count() for function in compiled] == [1, 1, 1]
+    last(visualize(tiny_model, "conv_1", range(3), mode="robust", size=40, steps=30, seed=0))
+    assert [function.experimental_get_tracing_count() for function in compiled] == [1, 1, 1]
     with pytest.raises(RequestError):
         filters.prepare(tiny_model, "nope", "classic")
 

@@ -215,6 +215,7 @@ def prepare(vm: VizModel, layer: str, mode: str = "classic") -> None:
     filters = tf.constant([0], tf.int32)
     state = ascent.start(filters, 0)
     ascent.step(state, filters, 1, 0)
+    ascent.step(state, filters, 2, 0)  # robust: the ReLU-redirecting variant
     ascent.measure(state, filters)
     ascent.pixels(state)
 
@@ -286,7 +287,6 @@ IMAGES = tf.TensorSpec([None, None, None, 3], tf.float32)  # any batch and size:
 INDICES = tf.TensorSpec([None], tf.int32)
 SCALAR = tf.TensorSpec([], tf.float32)
 SEED = tf.TensorSpec([2], tf.int32)
-FLAG = tf.TensorSpec([], tf.bool)
 SPECTRUM = tf.TensorSpec([None, 2, 3, None, None], tf.float32)  # see vizcore.param
 
 
@@ -362,7 +362,8 @@ class RobustAscent:
     def __init__(self, vm: VizModel, layer: str, run: Settings):
         self.vm, self.layer, self.run = vm, layer, run
         self.transform = transforms.standard()
-        self._step = _compiled(vm, ("robust", layer), self._build_step)
+        self._step = _compiled(vm, ("robust", layer), lambda: self._build_step(redirect_relu=False))
+        self._revive = _compiled(vm, ("robust-revive", layer), lambda: self._build_step(redirect_relu=True))
         self._measure = _compiled(vm, ("robust-measure", layer), self._build_measure)
 
     def chunk_size(self) -> int:
@@ -372,16 +373,17 @@ class RobustAscent:
         inputs = SCALINGS[self.vm.scaling].forward(rgb * 255.0)
         return mean_activations(_features(self.vm, self.layer, inputs), filters)
 
-    def _build_step(self):
-        @tf.function(input_signature=[SPECTRUM, SPECTRUM, SPECTRUM, SCALAR, SEED, INDICES, SCALAR, FLAG])
-        def robust_step(spectrum, m, v, t, seed, filters, lr, redirect_relu):
-            graph = tf.compat.v1.get_default_graph()
-            graph.vizcore_redirect_relu = redirect_relu  # read by the ReLU gradients below, at run time
+    def _build_step(self, redirect_relu: bool):
+        """The step, with ReLU gradients redirected or not: two functions, since a run-time switch
+        inside the ReLU gradients would slow every step down by a quarter."""
+        @tf.function(input_signature=[SPECTRUM, SPECTRUM, SPECTRUM, SCALAR, SEED, INDICES, SCALAR])
+        def robust_step(spectrum, m, v, t, seed, filters, lr):
             images = self.transform(param.to_rgb(spectrum), seed)
-            with graph.gradient_override_map(REDIRECTED_RELU):
+            graph = tf.compat.v1.get_default_graph()
+            with graph.gradient_override_map(REDIRECTED_RELU if redirect_relu else {}):
                 activations = self._activations(images, filters)
             loss = -tf.reduce_sum(activations)  # minimised, Lucid's sign convention for the overrides
-            gradient = tf.gradients(loss, spectrum)[0]
+            gradient = tf.gradients(loss, spectrum)[0]  # tf.gradients honours the override map
             norms = tf.norm(tf.reshape(gradient, [tf.shape(gradient)[0], -1]), axis=1)
             spectrum, m, v = adam(spectrum, gradient, m, v, t, lr)
             return spectrum, m, v, activations, norms
@@ -398,17 +400,14 @@ class RobustAscent:
         spectrum = param.initial_spectrum(self.run.size, seeds)
         return spectrum, tf.zeros_like(spectrum), tf.zeros_like(spectrum)
 
-    def _call(self, state, filters, step: int, seed: int, lr: float, redirect_relu: bool):
+    def step(self, state, filters, step: int, seed: int):
         """One Adam step of the whole chunk; the transforms' seed is (seed, −step)."""
         spectrum, m, v = state
+        function = self._step if self.real_gradient(step) else self._revive
         transform_seed = transforms.step_seed(seed, -step)  # negative: never an initial (seed, filter)
-        spectrum, m, v, activations, norms = self._step(
-            spectrum, m, v, tf.constant(float(step)), transform_seed, filters, tf.constant(lr, tf.float32),
-            tf.constant(redirect_relu))
+        spectrum, m, v, activations, norms = function(spectrum, m, v, tf.constant(float(step)), transform_seed,
+                                                      filters, tf.constant(self.run.lr, tf.float32))
         return (spectrum, m, v), activations, norms
-
-    def step(self, state, filters, step: int, seed: int):
-        return self._call(state, filters, step, seed, self.run.lr, not self.real_gradient(step))
 
     def real_gradient(self, step: int) -> bool:
         """Step 1 takes the real gradient (it tells the dead filters); the next ones redirect ReLUs."""
@@ -433,39 +432,32 @@ def adam(value, gradient, m, v, t, lr):
 
 
 # --- redirected ReLU gradients (Lucid's optvis/overrides/redirected_relu_grad.py) ------------------
-# Registered once; a graph built under ``gradient_override_map(REDIRECTED_RELU)`` sets
-# ``graph.vizcore_redirect_relu`` to a boolean tensor that switches them on and off at run time.
 
-def _redirected(op, grad, relu_grad, pushing_out):
+def _redirected(x, grad, relu_grad, pushing_out):
     """Where an image's ReLU passes no gradient at all, let through the part that would wake it.
 
     Lucid's sign convention: ``grad`` is the gradient of a loss to minimise, so a negative input
     with a positive gradient is being pushed further down and stays blocked.
     """
-    x = op.inputs[0]
-
-    def redirected():
-        passing = tf.where(pushing_out, tf.zeros_like(grad), grad)
-        batch = tf.shape(x)[0]
-        magnitude = tf.norm(tf.reshape(relu_grad, [batch, -1]), axis=1)
-        alive = tf.reshape(magnitude > 0, tf.concat([[batch], tf.ones([tf.rank(x) - 1], tf.int32)], 0))
-        return tf.where(alive, relu_grad, passing)
-    switch = getattr(op.graph, "vizcore_redirect_relu", None)
-    return relu_grad if switch is None else tf.cond(switch, redirected, lambda: relu_grad)
+    passing = tf.where(pushing_out, tf.zeros_like(grad), grad)
+    batch = tf.shape(x)[0]
+    magnitude = tf.norm(tf.reshape(relu_grad, [batch, -1]), axis=1)
+    alive = tf.reshape(magnitude > 0, tf.concat([[batch], tf.ones([tf.rank(x) - 1], tf.int32)], 0))
+    return tf.where(alive, relu_grad, passing)
 
 
 @tf_ops.RegisterGradient("VizcoreRedirectedRelu")
 def _redirected_relu_grad(op, grad):
     x = op.inputs[0]
     relu_grad = tf.raw_ops.ReluGrad(gradients=grad, features=op.outputs[0])
-    return _redirected(op, grad, relu_grad, (x < 0.0) & (grad > 0.0))
+    return _redirected(x, grad, relu_grad, (x < 0.0) & (grad > 0.0))
 
 
 @tf_ops.RegisterGradient("VizcoreRedirectedRelu6")
 def _redirected_relu6_grad(op, grad):
     x = op.inputs[0]
     relu_grad = tf.raw_ops.Relu6Grad(gradients=grad, features=x)
-    return _redirected(op, grad, relu_grad, ((x < 0.0) & (grad > 0.0)) | ((x > 6.0) & (grad < 0.0)))
+    return _redirected(x, grad, relu_grad, ((x < 0.0) & (grad > 0.0)) | ((x > 6.0) & (grad < 0.0)))
 
 
 REDIRECTED_RELU = {"Relu": "VizcoreRedirectedRelu", "Relu6": "VizcoreRedirectedRelu6"}
