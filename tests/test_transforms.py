@@ -131,3 +131,12 @@ def test_the_rotation_gradient_is_close_to_the_exact_adjoint():
         gradients.append(tape.gradient(loss, images).numpy()[:, 8:-8, 8:-8].ravel())  # corners move out
     ours, exact = gradients
     assert ours @ exact / np.linalg.norm(ours) / np.linalg.norm(exact) > 0.98
+
+
+@pytest.mark.parametrize("factor, degrees", [(1.1, 0), (0.9, 0), (1.0, 7), (1.1, -10)])
+def test_affine_is_scale_then_rotate_in_one_resampling(factor, degrees):
+    images = tf.image.resize(batch(2, 6), [48, 48], method="bicubic")  # smooth: one or two resamplings agree
+    together = transforms.affine([factor], [degrees])(images, SEED)
+    apart = transforms.rotate([degrees])(transforms.scale([factor])(images, SEED), SEED)
+    assert together.shape == apart.shape
+    np.testing.assert_allclose(together[:, 10:-10, 10:-10], apart[:, 10:-10, 10:-10], atol=0.02)  # corners mirror

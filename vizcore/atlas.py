@@ -24,7 +24,7 @@ from . import filters as filters_module
 from .filters import FilterFrame, Settings
 from .models import VizModel, weights_cache_dir
 
-FORMAT = 1  # bump whenever the algorithm changes the pixels a run produces
+FORMAT = 2  # bump whenever the algorithm changes the pixels a run produces
 
 _FINGERPRINTS: "weakref.WeakKeyDictionary[VizModel, str]" = weakref.WeakKeyDictionary()
 _LOCK = threading.Lock()

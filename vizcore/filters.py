@@ -419,7 +419,13 @@ class RobustAscent:
         return self._measure(state[0], filters)
 
     def pixels(self, state) -> np.ndarray:
-        return np.rint(param.to_rgb(state[0]).numpy() * 255).astype(np.uint8)
+        return _robust_pixels(state[0]).numpy()
+
+
+@tf.function(input_signature=[SPECTRUM])
+def _robust_pixels(spectrum):
+    """Spectra → uint8 RGB, compiled (eagerly, the FFT's many small ops cost more than the FFT)."""
+    return tf.cast(tf.round(param.to_rgb(spectrum) * 255.0), tf.uint8)
 
 
 def adam(value, gradient, m, v, t, lr):

@@ -7,6 +7,7 @@ seed as an argument is traced once. Every image of the batch gets the same pertu
 Lucid), so splitting a batch into chunks changes nothing.
 
     robust = compose([pad(12), jitter(8), scale(SCALES), rotate(ANGLES), jitter(4)])
+    robust = standard()  # the same, with scale and rotate in one resampling: affine(SCALES, ANGLES)
     images = robust(images, seed)
 """
 from __future__ import annotations
@@ -72,20 +73,32 @@ def scale(factors: Sequence[float]) -> Transform:
 
 
 def rotate(degrees: Sequence[float]) -> Transform:
-    """Rotate about the centre by one of ``degrees`` (bilinear, edges reflected)."""
+    """Rotate about the centre by one of ``degrees`` (bilinear, edges mirrored)."""
+    return affine([1.0], degrees)
+
+
+def affine(factors: Sequence[float], degrees: Sequence[float]) -> Transform:
+    """Scale by one of ``factors`` and rotate by one of ``degrees`` about the centre, in one
+    bilinear resampling (Lucid's random_scale then random_rotate, at the cost of one)."""
+    if not factors or min(factors) <= 0:
+        raise ValueError(f"scale factors must be positive, got {list(factors)}")
     if not degrees:
         raise ValueError("rotate needs at least one angle")
 
     def apply(images: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
-        angle = _choice(degrees, seed) * (math.pi / 180)
-        shape = tf.shape(images)
-        height, width = tf.cast(shape[1], tf.float32), tf.cast(shape[2], tf.float32)
-        cos, sin = tf.cos(angle), tf.sin(angle)
-        centre_x, centre_y = (width - 1) / 2, (height - 1) / 2
-        # output (x, y) samples input (cos·x − sin·y + a, sin·x + cos·y + b): a rotation about the centre
-        offset_x = centre_x - cos * centre_x + sin * centre_y
-        offset_y = centre_y - sin * centre_x - cos * centre_y
-        return warp(images, tf.stack([cos, -sin, offset_x, sin, cos, offset_y]), shape[1], shape[2])
+        factor = _choice(factors, tf.random.experimental.stateless_fold_in(seed, 0))
+        angle = _choice(degrees, tf.random.experimental.stateless_fold_in(seed, 1)) * (math.pi / 180)
+        in_size = tf.cast(tf.shape(images)[1:3], tf.float32)
+        out_size = tf.round(in_size * factor)
+        ratio = in_size[1] / out_size[1]  # input pixels per output pixel, as tf.image.resize has it
+        cos, sin = ratio * tf.cos(angle), ratio * tf.sin(angle)
+        in_y, in_x = (in_size[0] - 1) / 2, (in_size[1] - 1) / 2      # centres
+        out_y, out_x = (out_size[0] - 1) / 2, (out_size[1] - 1) / 2
+        # output (x, y) reads input centre + ratio · rotation · ((x, y) − output centre)
+        matrix = tf.stack([cos, -sin, in_x - cos * out_x + sin * out_y,
+                           sin, cos, in_y - sin * out_x - cos * out_y])
+        out_size = tf.cast(out_size, tf.int32)
+        return warp(images, matrix, out_size[0], out_size[1])
     return apply
 
 
@@ -150,4 +163,4 @@ def compose(transforms: Sequence[Transform]) -> Transform:
 
 def standard(pad_value: float = 0.5) -> Transform:
     """Lucid's ``standard_transforms``: pad 12, jitter 8, scale 0.9–1.1, rotate ±10°, jitter 4."""
-    return compose([pad(12, pad_value), jitter(8), scale(SCALES), rotate(ANGLES), jitter(4)])
+    return compose([pad(12, pad_value), jitter(8), affine(SCALES, ANGLES), jitter(4)])
