@@ -4,11 +4,13 @@ first-frame latency, peak memory, XLA, and the batch-size sweep behind CHUNK_PIX
 Speed: ``vizcore.filters.visualize`` (64 filters, 30 steps, 180 px, classic, every frame taken)
 against the Keras example's loop, one filter after another, its ``gradient_ascent_step``
 compiled once with an input signature (so it is traced once, not once per filter). Both in one
-process on the same layer, interleaved after a warm-up, median of the repeats.
-Overhead: the median time between two streamed frames against a bare compiled forward/backward
-(the objective's gradient, nothing else) on the same chunks, for classic and robust mode.
-Latency and memory: fresh subprocesses with the model loaded; the first frame's delay includes
-tracing the step (cold) or not (warm); memory is the process's ru_maxrss.
+process on the same layer, run in turn after a warm-up; wall and CPU time, medians. Other
+processes share this machine's 2 cores, so the load average is reported too.
+Overhead: the time from one streamed frame to the next against a bare compiled forward/backward
+(the objective's gradient, nothing else) on the same chunks, the two taken in turn; robust mode
+is also compared with a bare forward/backward through its Fourier parameterisation.
+Latency and memory: fresh subprocesses with the model loaded; the first frame's delay with and
+without tracing; memory is the run's own peak (VmHWM reset after loading) and the process's.
 Usage: python bench/bench_filters.py [--quick]
 """
 from __future__ import annotations
