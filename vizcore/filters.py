@@ -452,14 +452,23 @@ def _redirected(x, grad, relu_grad, pushing_out):
     return tf.where(alive, relu_grad, passing)
 
 
-@tf_ops.RegisterGradient("VizcoreRedirectedRelu")
+def _register_gradient(name: str):
+    """tf RegisterGradient that tolerates a second import of this module (a dev server's reload)."""
+    try:
+        tf_ops._gradient_registry.lookup(name)
+    except LookupError:
+        return tf_ops.RegisterGradient(name)
+    return lambda function: function
+
+
+@_register_gradient("VizcoreRedirectedRelu")
 def _redirected_relu_grad(op, grad):
     x = op.inputs[0]
     relu_grad = tf.raw_ops.ReluGrad(gradients=grad, features=op.outputs[0])
     return _redirected(x, grad, relu_grad, (x < 0.0) & (grad > 0.0))
 
 
-@tf_ops.RegisterGradient("VizcoreRedirectedRelu6")
+@_register_gradient("VizcoreRedirectedRelu6")
 def _redirected_relu6_grad(op, grad):
     x = op.inputs[0]
     relu_grad = tf.raw_ops.Relu6Grad(gradients=grad, features=x)
