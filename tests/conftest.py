@@ -61,3 +61,22 @@ def grace_hopper() -> np.ndarray:
 def samples() -> dict[str, np.ndarray]:
     import vizcore
     return {path.stem: vizcore.load_image(path) for path in sorted(SAMPLES.glob("*.jpg"))}
+
+
+@pytest.fixture(scope="module")
+def server():
+    """A real `streamlit run app.py` for the module (each browser module gets a fresh server)."""
+    from browser import streamlit_server
+    with streamlit_server() as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Debian's Chromium, driven by Playwright's Python package."""
+    from playwright.sync_api import sync_playwright
+    from browser import launch_chromium
+    with sync_playwright() as playwright:
+        chromium = launch_chromium(playwright)
+        yield chromium
+        chromium.close()

@@ -6,26 +6,11 @@ import shutil
 
 import pytest
 
-from browser import choose, exception_boxes, launch_chromium, screenshot, streamlit_server, upload, wait_for_app
+from browser import choose, exception_boxes, screenshot, upload, wait_for_app
 
 pytestmark = pytest.mark.skipif(not shutil.which("chromium") and not os.path.exists("/usr/bin/chromium"),
                                 reason="Debian's chromium is not installed (.ci/run installs it)")
 PAGE_TIMEOUT = 240_000  # ms; a cold model load plus a run on 2 CPU cores
-
-
-@pytest.fixture(scope="module")
-def server():
-    with streamlit_server() as url:
-        yield url
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-    with sync_playwright() as playwright:
-        chromium = launch_chromium(playwright)
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture

@@ -1,6 +1,6 @@
 """Each page in a real browser, the way a user works it; then several users at once.
 
-One real server for the module. Steps are kept small: the point is the page's behaviour in a
+One real server for the module (fixtures in conftest), whose first request is /filters. Steps are kept small: the point is the page's behaviour in a
 browser (streaming, widgets, no exception box), not the quality of the images.
 """
 from __future__ import annotations
@@ -8,32 +8,15 @@ from __future__ import annotations
 import os
 import random
 import shutil
-import time
 
 import pytest
 
-from browser import (choose, exception_boxes, launch_chromium, screenshot, set_number, slide,
-                     streamlit_server, upload, wait_for_app)
+from browser import choose, exception_boxes, screenshot, set_number, slide, upload, wait_for_app
 
 pytestmark = pytest.mark.skipif(not os.path.exists("/usr/bin/chromium") and not shutil.which("chromium"),
                                 reason="Debian's chromium is not installed (.ci/run installs it)")
 TIMEOUT = 300_000  # ms: a cold model load plus a run, on 2 CPU cores shared with other sessions
 SAMPLES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "assets", "samples")
-
-
-@pytest.fixture(scope="module")
-def server():
-    with streamlit_server() as url:
-        yield url
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-    with sync_playwright() as playwright:
-        chromium = launch_chromium(playwright)
-        yield chromium
-        chromium.close()
 
 
 def new_page(browser):

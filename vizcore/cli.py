@@ -11,9 +11,10 @@ import importlib
 import json
 import pkgutil
 import sys
+from pathlib import Path
 
 from . import commands
-from .errors import VizcoreError
+from .errors import RequestError, VizcoreError
 
 EXIT_USER_ERROR = 2  # bad input: unknown model, unreadable image, out-of-range parameter
 EXIT_INTERNAL = 1    # anything unexpected (reported in one line, too)
@@ -64,6 +65,16 @@ def add_model_argument(parser: argparse.ArgumentParser) -> None:
 def model_from_args(args):
     from .models import load_model
     return load_model(args.model, scaling=args.scaling, labels_path=args.labels)
+
+
+def writable_path(path: str, suffix: str) -> Path:
+    """An output path, checked before any work: its folder exists and the suffix is right."""
+    target = Path(path)
+    if target.suffix.lower() != suffix:
+        raise RequestError(f"{path!r} should end in {suffix}.")
+    if not target.parent.is_dir():
+        raise RequestError(f"Cannot write {path!r}: the folder {str(target.parent)!r} does not exist.")
+    return target
 
 
 class ProgressBar:

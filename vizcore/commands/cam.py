@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..cli import add_model_argument, model_from_args, print_json
+from ..cli import add_model_argument, model_from_args, print_json, writable_path
 from ..errors import RequestError
 from ..images import load_image
 
@@ -35,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
 
     from .. import cam
 
-    out, heatmap_path = _writable(args.out, ".png"), _writable(args.heatmap, ".npy") if args.heatmap else None
+    out, heatmap_path = writable_path(args.out, ".png"), writable_path(args.heatmap, ".npy") if args.heatmap else None
     cam.check_overlay(args.cmap, args.alpha)
     image = load_image(args.image)
     vm = model_from_args(args)
@@ -49,16 +49,6 @@ def run(args: argparse.Namespace) -> int:
         np.save(heatmap_path, result.heatmap)
     _report(args, vm, result, trust, out, heatmap_path)
     return 0
-
-
-def _writable(path: str, suffix: str) -> Path:
-    """The output path, checked before any work: its folder exists and the suffix is right."""
-    target = Path(path)
-    if target.suffix.lower() != suffix:
-        raise RequestError(f"{path!r} should end in {suffix}.")
-    if not target.parent.is_dir():
-        raise RequestError(f"Cannot write {path!r}: the folder {str(target.parent)!r} does not exist.")
-    return target
 
 
 def _report(args, vm, result, trust, out: Path, heatmap_path: Path | None) -> None:

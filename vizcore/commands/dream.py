@@ -5,7 +5,7 @@ import argparse
 import time
 from pathlib import Path
 
-from ..cli import ProgressBar, add_model_argument, model_from_args, print_json
+from ..cli import ProgressBar, add_model_argument, model_from_args, print_json, writable_path
 from ..errors import RequestError
 from ..images import load_image
 
@@ -38,7 +38,7 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     from .. import dream
 
-    out, gif_path = _writable(args.out, ".png"), _writable(args.gif, ".gif") if args.gif else None
+    out, gif_path = writable_path(args.out, ".png"), writable_path(args.gif, ".gif") if args.gif else None
     frames_dir = _frames_dir(args.frames) if args.frames else None
     image = _start_image(args, dream)
     vm = model_from_args(args)
@@ -73,16 +73,6 @@ def _start_image(args, dream):
         return dream.noise_image(int(height), int(width), seed=args.seed)
     except ValueError:
         raise RequestError(f"--noise-size {args.noise_size!r} should be WIDTHxHEIGHT, e.g. 448x448.") from None
-
-
-def _writable(path: str, suffix: str) -> Path:
-    """The output path, checked before any work: its folder exists and the suffix is right."""
-    target = Path(path)
-    if target.suffix.lower() != suffix:
-        raise RequestError(f"{path!r} should end in {suffix}.")
-    if not target.parent.is_dir():
-        raise RequestError(f"Cannot write {path!r}: the folder {str(target.parent)!r} does not exist.")
-    return target
 
 
 def _frames_dir(path: str) -> Path:
