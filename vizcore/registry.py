@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from importlib import util
 from pathlib import Path
 
 BUNDLED, CACHED, NEEDS_DOWNLOAD = "bundled", "cached", "needs download"
@@ -31,19 +30,11 @@ class ModelSpec:
             return BUNDLED
         return CACHED if (keras_models_dir() / self.weights_file).is_file() else NEEDS_DOWNLOAD
 
-    @property
-    def available_offline(self) -> bool:
-        return self.status != NEEDS_DOWNLOAD
-
 
 def keras_models_dir() -> Path:
     """Where keras.applications looks for (and downloads) ImageNet weights."""
     home = os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
     return Path(home) / "models"
-
-
-def bundled_package_installed(spec: ModelSpec) -> bool:
-    return util.find_spec(spec.package) is not None
 
 
 def _bundled(name: str, title: str, size: int) -> ModelSpec:
