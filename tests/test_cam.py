@@ -235,7 +235,7 @@ def test_faithfulness_prefers_the_map_to_its_inverse_in_one_forward_pass(lite0, 
     result = cam.heatmap(lite0, grace_hopper)
     view = cam._view(lite0, cam.default_layer(lite0))
     calls, forward = [], view.class_probabilities
-    monkeypatch.setattr(view, "class_probabilities", lambda batch, c: calls.append(batch.shape[0]) or forward(batch, c))
+    monkeypatch.setattr(view, "class_probabilities", lambda batch, *rest: calls.append(batch.shape[0]) or forward(batch, *rest))
     trust = cam.faithfulness(lite0, grace_hopper, result)
     expected_batch = 1 + len(cam.FAITHFULNESS_FRACTIONS) * (1 + cam.FAITHFULNESS_RANDOM_DRAWS)
     assert calls == [expected_batch]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import os
 import pkgutil
 import sys
 from pathlib import Path
@@ -55,16 +56,41 @@ def print_json(payload) -> None:
 
 
 def add_model_argument(parser: argparse.ArgumentParser) -> None:
-    """MODEL, plus --scaling and --labels for a user's .keras file."""
-    parser.add_argument("model", metavar="MODEL", help="registry name (efficientnet_lite0, vgg16, ...) or a .keras path")
-    parser.add_argument("--scaling", choices=["0-1", "-1-1", "caffe", "raw"],
-                        help="for a .keras file: how the model expects pixels scaled (default 0-1)")
-    parser.add_argument("--labels", metavar="FILE", help="for a .keras file: class names, one per line")
+    """MODEL, plus the options that say how to read a user's own model."""
+    parser.add_argument("model", metavar="MODEL", help="registry name (efficientnet_lite0, vgg16, ...), a model "
+                        "of your models folder by name, or a path to a .keras / .h5 file")
+    parser.add_argument("--scaling", choices=["0-1", "-1-1", "caffe", "torch", "raw"],
+                        help="your model: how it expects pixels scaled (default: remembered beside the file, "
+                             "else suggested from the model, else 0-1)")
+    parser.add_argument("--labels", metavar="FILE", help="your model: class names, one per line")
+    parser.add_argument("--head", choices=["softmax", "logits", "binary", "multilabel", "regression"],
+                        help="your model: what its output means (default: read from its last layer)")
+    parser.add_argument("--output", metavar="N|NAME", help="your model with several outputs: which one (default 0)")
+    parser.add_argument("--custom-objects", metavar="FILE.py",
+                        help="your model: a Python file registering its custom classes "
+                             "(@keras.saving.register_keras_serializable()); also $VIZCORE_CUSTOM_OBJECTS")
 
 
 def model_from_args(args):
     from .models import load_model
-    return load_model(args.model, scaling=args.scaling, labels_path=args.labels)
+    custom = getattr(args, "custom_objects", None) or os.environ.get("VIZCORE_CUSTOM_OBJECTS")
+    if custom:
+        import_custom_objects(custom)
+    return load_model(args.model, scaling=args.scaling, labels_path=args.labels, head=args.head, output=args.output)
+
+
+def import_custom_objects(path: str) -> None:
+    """Run the user's own Python file that registers their custom Keras classes."""
+    import importlib.util
+    file = Path(path)
+    if not file.is_file() or file.suffix != ".py":
+        raise RequestError(f"--custom-objects {path!r}: no such Python file.")
+    spec = importlib.util.spec_from_file_location(f"vizcore_custom_{file.stem}", file)
+    module = importlib.util.module_from_spec(spec)
+    try:
+        spec.loader.exec_module(module)
+    except Exception as error:
+        raise RequestError(f"Your custom-objects file {file.name} failed to run: {type(error).__name__}: {error}") from None
 
 
 def writable_path(path: str, suffix: str) -> Path:

@@ -14,7 +14,6 @@ import json
 import importlib
 import os
 import threading
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, NamedTuple, Sequence
@@ -26,7 +25,7 @@ import platformdirs
 import tensorflow as tf
 from PIL import Image
 
-from . import efficientnet_lite, labels as labels_module
+from . import efficientnet_lite, graph, heads, labels as labels_module
 from .errors import ModelError, RequestError
 from .registry import MODELS, ModelSpec, keras_models_dir
 from .torch_weights import read_state_dict
@@ -40,6 +39,8 @@ class Scaling(NamedTuple):
 
 
 _CAFFE_MEAN = np.array([103.939, 116.779, 123.68], np.float32)  # BGR means of keras "caffe" mode
+_TORCH_MEAN = np.array([0.485, 0.456, 0.406], np.float32)  # keras "torch" mode (DenseNet): ImageNet RGB mean
+_TORCH_STD = np.array([0.229, 0.224, 0.225], np.float32)   # ... and standard deviation
 
 SCALINGS: dict[str, Scaling] = {
     "lite": Scaling("(x − 127) / 128", lambda x: (x - 127.0) / 128.0, lambda y: y * 128.0 + 127.0),
@@ -47,153 +48,266 @@ SCALINGS: dict[str, Scaling] = {
     "unit": Scaling("0 to 1", lambda x: x / 255.0, lambda y: y * 255.0),
     "caffe": Scaling("caffe (BGR, ImageNet mean subtracted)",
                      lambda x: x[..., ::-1] - _CAFFE_MEAN, lambda y: (y + _CAFFE_MEAN)[..., ::-1]),
+    "torch": Scaling("torch (0 to 1, ImageNet mean and std)", lambda x: (x / 255.0 - _TORCH_MEAN) / _TORCH_STD,
+                     lambda y: (y * _TORCH_STD + _TORCH_MEAN) * 255.0),
     "raw": Scaling("raw 0–255", lambda x: x, lambda y: y),
 }
 MAX_EXTRACTORS = 16  # per model: keras views kept for the layer sets used most recently
-USER_SCALINGS = {"0-1": "unit", "-1-1": "tf", "caffe": "caffe", "raw": "raw"}  # CLI/page words
+USER_SCALINGS = {"0-1": "unit", "-1-1": "tf", "caffe": "caffe", "torch": "torch", "raw": "raw"}  # CLI/page words
+GREY_WEIGHTS = np.array([0.299, 0.587, 0.114], np.float32)  # ITU-R 601 luma, as Pillow's convert("L")
+DEFAULT_SIDE = 224   # photos are resized to this for a model that takes any size
 
 
 class LayerInfo(NamedTuple):
-    """A layer with 4-D output (batch, height, width, channels)."""
-    name: str
+    """A layer with 4-D output (batch, height, width, channels), at any depth of nesting."""
+    name: str       # its path: nested models' names and its own, joined by "/"
     channels: int
     kind: str       # the Keras layer class, e.g. Conv2D
-    depth: int      # position from input (0) to output
+    depth: int      # position from input (0) to output, nested layers counted in order
 
 
 class Prediction(NamedTuple):
     index: int
     label: str
-    probability: float
+    probability: float | None  # None for a regression output
+    value: float = float("nan")  # what is shown: the probability, or the regression value
 
 
 @dataclass(eq=False)
 class VizModel:
-    """A classifier ready to be looked inside.
+    """A model ready to be looked inside: its input, its head, its layers at any depth.
 
     Shared between sessions and threads: never mutated after loading (build new
-    ``keras.Model`` views on it instead).
+    ``keras.Model`` views on it instead). Every view takes RGB model inputs (N, H, W, 3); a
+    one-channel model sees their mean (photos are made grey on the way in).
     """
     name: str
     keras: keras.Model
     input_size: tuple[int, int]
     labels: tuple[str, ...]
     scaling: str = "raw"
+    output_index: int = 0
+    head_kind: str | None = None   # a user's override of the detected head kind
+    scaling_note: str = ""         # why this scaling was chosen or suggested, in words
     _extractors: dict = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
+    def __post_init__(self):
+        self.channels, fixed = image_input(self.keras, self.name)
+        self.fixed_size = fixed is not None
+        if not 0 <= self.output_index < len(self.keras.outputs):
+            raise ModelError(f"{self.name} has {len(self.keras.outputs)} outputs; output {self.output_index} "
+                             "does not exist.")
+        self.head = heads.detect(self.keras, self.output_index, self.head_kind)
+        if self.channels == 1 and self.scaling == "caffe":
+            raise ModelError("caffe scaling needs colour (BGR) inputs; this model takes one channel.")
+        self._layers = [info for info in self._all_layers()]
+        self._by_name = {info.name: info for info in self._layers}
+
+    # --- inputs -------------------------------------------------------------------------------
+
     def preprocess(self, images) -> tf.Tensor | np.ndarray:
-        """uint8 image (H, W, 3) or batch (N, H, W, 3) → float32 batch of model inputs."""
+        """uint8 image (H, W, 3) or batch (N, H, W, 3) → float32 batch of model inputs (RGB)."""
         if isinstance(images, tf.Tensor):
             return SCALINGS[self.scaling].forward(tf.cast(images, tf.float32))
         batch = np.asarray(images, dtype=np.float32)
         if batch.ndim == 3:
             batch = batch[None]
+        if self.channels == 1:  # grey on the way in: the view's channel mean is then this grey
+            batch = np.repeat(np.tensordot(batch, GREY_WEIGHTS, axes=1)[..., None], 3, axis=-1)
         return np.ascontiguousarray(SCALINGS[self.scaling].forward(batch), dtype=np.float32)
 
     def deprocess(self, inputs) -> np.ndarray:
-        """Model inputs (N, H, W, 3) → uint8 pixels, clipped."""
+        """Model inputs (N, H, W, 3) → uint8 pixels, clipped (grey for a one-channel model)."""
         pixels = SCALINGS[self.scaling].inverse(np.asarray(inputs, dtype=np.float32))
-        return np.clip(np.rint(pixels), 0, 255).astype(np.uint8)
+        return self.as_seen(np.clip(np.rint(pixels), 0, 255).astype(np.uint8))
 
-    def conv_layers(self) -> list[LayerInfo]:
-        """Layers with 4-D output, from input to output (the input layer itself excluded)."""
-        found = []
-        for depth, layer in enumerate(self.keras.layers):
-            shape = _output_shape(layer)
-            if shape is not None and len(shape) == 4 and not isinstance(layer, keras.layers.InputLayer):
-                found.append(LayerInfo(layer.name, int(shape[-1]), type(layer).__name__, depth))
-        return found
-
-    def layer(self, name: str) -> LayerInfo:
-        """The 4-D layer called ``name``; RequestError names the nearest valid choices if none."""
-        layers = {info.name: info for info in self.conv_layers()}
-        if name in layers:
-            return layers[name]
-        if any(layer.name == name for layer in self.keras.layers):
-            raise RequestError(f"Layer {name!r} of {self.name} has no spatial (4-D) output; "
-                               "pick a convolutional layer.")
-        raise RequestError(f"{self.name} has no layer {name!r}. Try one of: "
-                           + ", ".join(list(layers)[-5:]) + f" (see `python -m vizcore layers {self.name}`).")
-
-    def extractor(self, layer_names: Sequence[str]) -> keras.Model:
-        """A cached ``keras.Model`` from the input to the given layers' outputs."""
-        key = tuple(layer_names)
-        with self._lock:
-            if key in self._extractors:
-                self._extractors[key] = self._extractors.pop(key)  # most recently used last
-            else:
-                for name in key:
-                    self.layer(name)
-                while len(self._extractors) >= MAX_EXTRACTORS:
-                    self._extractors.pop(next(iter(self._extractors)))
-                outputs = [self.keras.get_layer(name).output for name in key]
-                inputs = self.keras.inputs[0] if len(self.keras.inputs) == 1 else self.keras.inputs
-                self._extractors[key] = keras.Model(inputs, outputs)
-            return self._extractors[key]
-
-    @property
-    def is_classifier(self) -> bool:
-        shape = self.keras.outputs[0].shape
-        return len(self.keras.outputs) == 1 and len(shape) == 2 and (shape[-1] or 0) > 1
+    def as_seen(self, images: np.ndarray) -> np.ndarray:
+        """uint8 RGB images as the model sees them: unchanged, or grey (the channel mean) if it takes one channel."""
+        if self.channels == 3:
+            return images
+        grey = np.rint(np.asarray(images, np.float32).mean(axis=-1, keepdims=True))
+        return np.repeat(grey, 3, axis=-1).astype(np.uint8)
 
     def resize_for_input(self, image: np.ndarray) -> np.ndarray:
         """Resize an RGB uint8 image to the model's input size with Pillow."""
         height, width = self.input_size
         return np.asarray(Image.fromarray(image).resize((width, height), Image.Resampling.BICUBIC))
 
+    # --- layers and views ---------------------------------------------------------------------
+
+    def _all_layers(self):
+        for depth, (path, layer) in enumerate(graph.walk(self.keras)):
+            shape = graph.output_shape(layer)
+            if shape is not None and len(shape) == 4 and shape[-1]:
+                yield LayerInfo(path, int(shape[-1]), type(layer).__name__, depth)
+
+    def conv_layers(self) -> list[LayerInfo]:
+        """Layers with 4-D output, input to output, nested models opened (their paths use "/")."""
+        return list(self._layers)
+
+    def layer(self, name: str) -> LayerInfo:
+        """The 4-D layer at path ``name`` (or a unique inner name); RequestError names valid choices if none."""
+        if name in self._by_name:
+            return self._by_name[name]
+        inner = [info for info in self._layers if info.name.endswith(graph.SEPARATOR + str(name))]
+        if len(inner) == 1:
+            return inner[0]
+        if not self._layers:
+            raise RequestError(no_spatial_layer_message(self))
+        if graph.find(self.keras, str(name)) is not None:
+            raise RequestError(f"Layer {name!r} of {self.name} has no spatial (4-D) output; "
+                               "pick a convolutional layer.")
+        raise RequestError(f"{self.name} has no layer {name!r}. Try one of: "
+                           + ", ".join(info.name for info in self._layers[-5:])
+                           + f" (see `python -m vizcore layers {self.name}`).")
+
+    def layer_size(self, name: str) -> tuple[int | None, int | None]:
+        """(height, width) of a layer's feature map at the model's own input size (None: any)."""
+        return tuple(graph.output_shape(graph.find(self.keras, self.layer(name).name))[1:3])
+
+    def extractor(self, layer_names: Sequence[str]) -> keras.Model:
+        """A cached ``keras.Model`` from RGB model inputs to the given layers' outputs.
+
+        It takes any height and width when the layers allow it (check ``inputs[0].shape``), and
+        runs only the layers the outputs need, however deeply they are nested.
+        """
+        names = tuple(self.layer(name).name for name in layer_names)
+        return self._view(("layers",) + names, [graph.Target(name) for name in names], any_size=True)
+
+    def scoring_view(self, layer_name: str | None = None) -> keras.Model:
+        """RGB inputs at the model's size → [the layer's activations,] the head's features.
+
+        ``head.scores`` of the features are the pre-activation scores to explain.
+        """
+        head = self.require_head()
+        targets = ([graph.Target(self.layer(layer_name).name)] if layer_name else []) + [head.features]
+        return self._view(("scores", layer_name), targets, any_size=not self.fixed_size)
+
+    def _view(self, key: tuple, targets: list, any_size: bool) -> keras.Model:
+        with self._lock:
+            if key in self._extractors:
+                self._extractors[key] = self._extractors.pop(key)  # most recently used last
+                return self._extractors[key]
+            while len(self._extractors) >= MAX_EXTRACTORS:
+                self._extractors.pop(next(iter(self._extractors)))
+            view = None
+            if any_size:
+                try:
+                    view = graph.view(self.keras, targets, (None, None, 3), self._adapt)
+                except Exception:  # a layer that needs the model's own size (Flatten → Dense, Reshape)
+                    view = None
+            if view is None:
+                view = graph.view(self.keras, targets, (*self.input_size, 3), self._adapt)
+            self._extractors[key] = view
+            return view
+
+    def _adapt(self, inputs):
+        """RGB view inputs → what the model takes (their mean for a one-channel model)."""
+        return keras.ops.mean(inputs, axis=-1, keepdims=True) if self.channels == 1 else inputs
+
+    # --- the head -----------------------------------------------------------------------------
+
+    @property
+    def is_classifier(self) -> bool:
+        """True when the output can be explained: a class vector, labels or values (see vizcore.heads)."""
+        return self.head is not None
+
+    @property
+    def classes(self) -> int:
+        """How many classes (or outputs) can be explained; 0 without a head."""
+        return self.head.classes if self.head else 0
+
+    def require_head(self) -> heads.Head:
+        if self.head is None:
+            shape = tuple(self.keras.outputs[self.output_index].shape)
+            raise ModelError(f"{self.name} does not output a class vector or values (its output shape is "
+                             f"{shape}), so there is no class to explain or predict.")
+        return self.head
+
+    def scores(self, inputs) -> tf.Tensor:
+        """Pre-activation scores (N, classes) of preprocessed inputs at the model's size."""
+        outputs = self.scoring_view()(inputs, training=False)
+        return self.require_head().scores(outputs[0] if isinstance(outputs, (list, tuple)) else outputs)
+
     def predict(self, image: np.ndarray, top: int = 5) -> list[Prediction]:
-        """The ``top`` classes for an RGB uint8 image of any size, most probable first."""
-        if not self.is_classifier:
-            raise ModelError(f"{self.name} does not output a class vector "
-                             f"(its output shape is {tuple(self.keras.outputs[0].shape)}).")
-        if top < 1:
-            raise RequestError(f"top must be at least 1, got {top}")
-        scores = np.asarray(self.keras(self.preprocess(self.resize_for_input(image)), training=False))[0]
-        probabilities = _as_probabilities(scores)
-        order = np.argsort(-probabilities)[:top]
-        return [Prediction(int(i), self.label(int(i)), float(probabilities[i])) for i in order]
+        """The ``top`` classes for an RGB uint8 image of any size, most probable first.
+
+        Regression outputs come in their own order, each with its value (probability None).
+        """
+        head = self.require_head()
+        if isinstance(top, bool) or not isinstance(top, (int, np.integer)) or top < 1:
+            raise RequestError(f"top must be a whole number of at least 1, got {top!r}")
+        shown = np.asarray(head.display(self.scores(self.preprocess(self.resize_for_input(image)))))[0]
+        if not head.is_probability:
+            return [Prediction(i, self.label(i), None, float(shown[i])) for i in range(min(top, len(shown)))]
+        return [Prediction(int(i), self.label(int(i)), float(shown[i]), float(shown[i]))
+                for i in heads.top(shown, top)]
 
     def label(self, index: int) -> str:
         return self.labels[index] if 0 <= index < len(self.labels) else f"class {index}"
 
 
-def _output_shape(layer) -> tuple | None:
-    try:
-        return tuple(layer.output.shape)
-    except (AttributeError, ValueError):
-        return None
+def no_spatial_layer_message(vm: "VizModel") -> str:
+    return (f"{vm.name} has no layer with feature maps (4-D output, height × width × channels), so there "
+            "are no filters, heatmaps or dreams to make; predictions still work.")
 
 
-def _as_probabilities(scores: np.ndarray) -> np.ndarray:
-    """Scores that already look like probabilities pass through; logits get a softmax."""
-    if scores.min() >= 0 and abs(scores.sum() - 1.0) < 1e-3:
-        return scores
-    shifted = np.exp(scores - scores.max())
-    return shifted / shifted.sum()
+def image_input(model: keras.Model, name: str = "The model") -> tuple[int, tuple[int, int] | None]:
+    """(channels, (height, width) or None if any size) of a model's one image input.
+
+    Raises:
+        ModelError: no image input (text, tabular), several inputs, channels first, 2 or 4+ channels.
+    """
+    inputs = model.inputs or []
+    if len(inputs) != 1:
+        raise ModelError(f"{name} has {len(inputs)} inputs; vizcore needs a model with one image input.")
+    shape = tuple(inputs[0].shape)
+    if len(shape) != 4:
+        raise ModelError(f"{name} takes inputs of shape {shape}, not images: vizcore needs an image model "
+                         "whose input is (batch, height, width, channels).")
+    if shape[-1] not in (1, 3) and shape[1] in (1, 3):
+        raise ModelError(f"{name} takes channels-first images {shape}; vizcore needs channels last "
+                         "(batch, height, width, channels). Rebuild it with data_format='channels_last'.")
+    if shape[-1] not in (1, 3):
+        raise ModelError(f"{name} takes images with {shape[-1]} channels; vizcore works with 1 (grey) or 3 (RGB).")
+    size = (shape[1], shape[2]) if shape[1] and shape[2] else None
+    return int(shape[-1]), size
 
 
 # --- loading ---------------------------------------------------------------------------------
 
 def load_model(name_or_path: str | os.PathLike, *, scaling: str | None = None,
-               labels_path: str | os.PathLike | None = None) -> VizModel:
-    """Load a registry model by name, or a user's ``.keras`` file.
+               labels_path: str | os.PathLike | None = None, head: str | None = None,
+               output: int | str | None = None) -> VizModel:
+    """Load a registry model by name, a model of the models folder by name, or a model file.
 
     Args:
-        name_or_path: a name of ``vizcore.MODELS`` or a path to a ``.keras`` file.
-        scaling: for a ``.keras`` file, how inputs are scaled: 0-1, -1-1, caffe or raw.
-        labels_path: for a ``.keras`` file, a text file with one class name per line.
+        name_or_path: a name of ``vizcore.MODELS``, a file name of the models folder
+            (``vizcore.user_models.models_dir()``), or a path to a ``.keras`` / ``.h5`` file.
+        scaling: for a user's model, how inputs are scaled: 0-1, -1-1, caffe, torch or raw
+            (None: remembered beside the file, else suggested from the model).
+        labels_path: for a user's model, a text file with one class name per line.
+        head: for a user's model, force the kind of output (softmax, logits, binary, multilabel, regression).
+        output: for a user's model with several outputs, which one (index or layer name).
 
     Raises:
         ModelError: unknown name, weights that cannot be had offline, unsafe or broken file.
     """
+    from . import user_models
     key = str(name_or_path)
     if key in MODELS:
         spec = MODELS[key]
         return load_bundled(spec) if spec.source == "bundled" else load_zoo(spec)
-    if key.endswith(".keras") or Path(key).is_file():
-        return load_user_model(key, scaling=scaling or "0-1", labels_path=labels_path)
-    raise ModelError(f"Unknown model {key!r}: use one of {', '.join(MODELS)} or a path to a .keras file.")
+    options = dict(scaling=scaling, labels_path=labels_path, head=head, output=output)
+    in_folder = user_models.find_model_file(key)
+    if in_folder is not None:
+        return user_models.load_user_model(in_folder, **options)
+    if Path(key).suffix.lower() in user_models.MODEL_SUFFIXES or Path(key).exists():
+        return user_models.load_user_model(key, **options)
+    folder = ", ".join(user_models.folder_models()) or f"none in {user_models.models_dir()}"
+    raise ModelError(f"Unknown model {key!r}: use one of {', '.join(MODELS)}, a model of your models folder "
+                     f"({folder}) or a path to a .keras or .h5 file.")
 
 
 def weights_cache_dir() -> Path:
@@ -256,41 +370,3 @@ def load_zoo(spec: ModelSpec) -> VizModel:
                          f"Put {spec.weights_file} in {keras_models_dir()} and try again, "
                          "or use a bundled EfficientNet-Lite.") from None
     return VizModel(spec.name, model, spec.input_size, labels_module.imagenet_labels(), spec.scaling)
-
-
-def load_user_model(path: str | os.PathLike, *, scaling: str = "0-1",
-                    labels_path: str | os.PathLike | None = None) -> VizModel:
-    """A user's ``.keras`` file, loaded with ``safe_mode=True`` (no Python Lambda code runs)."""
-    path = Path(path)
-    if scaling not in USER_SCALINGS:
-        raise ModelError(f"Unknown input scaling {scaling!r}: use one of {', '.join(USER_SCALINGS)}.")
-    if not path.is_file():
-        raise ModelError(f"No model file at {path}.")
-    if not zipfile.is_zipfile(path):
-        raise ModelError(f"{path.name} is not a .keras model file (it may be truncated or of another format).")
-    try:
-        model = keras.saving.load_model(path, compile=False, safe_mode=True)
-    except Exception as error:
-        raise ModelError(_user_model_message(path, error)) from None
-    vm = VizModel(path.stem, model, _input_size(model), (), USER_SCALINGS[scaling])
-    if not vm.conv_layers():
-        raise ModelError(f"{path.name} has no convolutional layer with 4-D output; vizcore needs a CNN.")
-    classes = model.outputs[0].shape[-1]
-    vm.labels = labels_module.read_labels(labels_path) if labels_path else \
-        (labels_module.imagenet_labels() if classes == 1000 else tuple(f"class {i}" for i in range(classes or 0)))
-    return vm
-
-
-def _user_model_message(path: Path, error: Exception) -> str:
-    text = str(error)
-    if "lambda" in text.lower() or "safe_mode" in text:
-        return (f"{path.name} contains a Python Lambda layer; vizcore refuses to run code from a "
-                "model file (safe mode). Replace the Lambda with built-in layers and save it again.")
-    return f"{path.name} could not be loaded as a Keras model: {text.splitlines()[0] if text else type(error).__name__}"
-
-
-def _input_size(model: keras.Model) -> tuple[int, int]:
-    shape = model.inputs[0].shape
-    if len(shape) != 4 or shape[-1] != 3:
-        raise ModelError(f"The model takes inputs of shape {tuple(shape)}; vizcore needs RGB images (H, W, 3).")
-    return (shape[1] or 224, shape[2] or 224)

@@ -37,6 +37,24 @@ def keras_models_dir() -> Path:
     return Path(home) / "models"
 
 
+MODEL_SUFFIXES = (".keras", ".h5", ".hdf5")  # a user's model files
+
+
+def models_dir() -> Path:
+    """$VIZCORE_MODELS_DIR, else ``models`` in the user data directory (~/.local/share/vizcore/models)."""
+    import platformdirs
+    return Path(os.environ.get("VIZCORE_MODELS_DIR") or Path(platformdirs.user_data_dir("vizcore")) / "models")
+
+
+def folder_models() -> dict[str, Path]:
+    """{name: file} for every model file in the models folder; the name is the file name without suffix."""
+    folder = models_dir()
+    if not folder.is_dir():
+        return {}
+    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in MODEL_SUFFIXES and p.is_file())
+    return {path.stem: path for path in files}
+
+
 def _bundled(name: str, title: str, size: int) -> ModelSpec:
     return ModelSpec(name, title, (size, size), "lite", "bundled", package=f"{name}_pytorch_model")
 

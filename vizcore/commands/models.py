@@ -27,23 +27,31 @@ def register(subparsers) -> None:
 def list_models(args) -> int:
     rows = [{"name": s.name, "title": s.title, "input_size": list(s.input_size), "status": s.status,
              "default": s.name == DEFAULT_MODEL} for s in MODELS.values()]
+    from ..registry import folder_models, models_dir  # no TensorFlow import needed for the listing
+    rows += [{"name": name, "title": path.name, "input_size": None, "status": "your models folder", "default": False}
+             for name, path in folder_models().items()]
     if args.json:
-        print_json({"models": rows})
+        print_json({"models": rows, "models_dir": str(models_dir())})
     else:
         for row in rows:
             mark = "*" if row["default"] else " "
-            print(f"{mark} {row['name']:<20} {row['title']:<20} {row['input_size'][0]:>3} px  {row['status']}")
+            size = f"{row['input_size'][0]:>3} px" if row["input_size"] else "      "
+            print(f"{mark} {row['name']:<20} {row['title']:<20} {size}  {row['status']}")
+        print(f"your models folder: {models_dir()}")
     return 0
 
 
 def list_layers(args) -> int:
     vm = model_from_args(args)
-    layers = [{"name": info.name, "channels": info.channels, "kind": info.kind} for info in vm.conv_layers()]
+    layers = [info._asdict() for info in vm.conv_layers()]
     if args.json:
         print_json({"model": vm.name, "layers": layers})
+    elif not layers:
+        print(f"{vm.name} has no layer with feature maps (4-D output).")
     else:
+        width = max(32, max(len(layer["name"]) for layer in layers) + 2)
         for layer in layers:
-            print(f"{layer['name']:<32} {layer['channels']:>5}  {layer['kind']}")
+            print(f"{layer['name']:<{width}} {layer['channels']:>5}  {layer['kind']}")
     return 0
 
 
@@ -51,10 +59,13 @@ def predict(args) -> int:
     image = load_image(args.image)
     vm = model_from_args(args)
     predictions = vm.predict(image, top=args.top)
+    head = vm.head.kind
     if args.json:
-        print_json({"model": vm.name, "predictions": [
-            {"index": p.index, "label": p.label, "probability": round(p.probability, 6)} for p in predictions]})
+        print_json({"model": vm.name, "head": head, "predictions": [
+            {"index": p.index, "label": p.label, "probability": None if p.probability is None else round(p.probability, 6),
+             "value": round(p.value, 6)} for p in predictions]})
     else:
         for p in predictions:
-            print(f"{p.probability:7.2%}  {p.index:>4}  {p.label}")
+            shown = f"{p.value:12.5g}" if p.probability is None else f"{p.probability:7.2%}"
+            print(f"{shown}  {p.index:>4}  {p.label}")
     return 0

@@ -1,0 +1,141 @@
+"""Views on a Keras model's graph, through nested sub-models at any depth.
+
+A user's model is often a keras.applications base nested in a Sequential or Functional wrapper.
+The inner layers' tensors belong to the base's own graph, so ``keras.Model(outer.input,
+inner_layer.output)`` fails with "graph disconnected". Here the model is *re-traced*: its layers
+(the same layer objects, so the weights are shared, never copied) are called again on a new
+input, nested Functional and Sequential models are inlined layer by layer, and the tensors asked
+for are picked up on the way. The result is one flat graph; ``keras.Model(input, wanted)`` then
+keeps only the part of it that the wanted tensors need, so a view on an early layer runs only the
+layers before it, and a view on the output runs every layer once.
+
+A layer is named by its *path*: the names of the nested models that hold it and its own name,
+joined by "/" (``mobilenetv2_1.00_160/block_13_expand_relu``). Top-level layers are their name.
+
+This is the one module that uses Keras' graph internals (``Function._run_through_graph``, the
+loop that ``keras.models.clone_model`` also runs); ``tests/test_graph.py`` fails loudly if they
+change.
+"""
+from __future__ import annotations
+
+from typing import Iterator, NamedTuple, Sequence
+
+from . import _quiet  # noqa: F401  (imports TensorFlow quietly, first)
+import keras
+
+SEPARATOR = "/"
+INPUT, OUTPUT = "input", "output"  # which tensor of a layer a target wants
+
+
+class Target(NamedTuple):
+    """A tensor of the graph: the output (or the first input) of the layer at ``path``."""
+    path: str
+    where: str = OUTPUT
+
+
+def is_container(layer) -> bool:
+    """A nested model whose layers can be listed and inlined (Functional or Sequential)."""
+    return isinstance(layer, keras.Sequential) or (
+        isinstance(layer, keras.Model) and hasattr(layer, "_run_through_graph") and _is_functional(layer))
+
+
+def _is_functional(model) -> bool:
+    try:
+        return bool(model.inputs) and bool(model.outputs)
+    except (AttributeError, ValueError):
+        return False
+
+
+def walk(model, prefix: str = "") -> Iterator[tuple[str, object]]:
+    """(path, layer) for every layer, nested models opened (not listed themselves), input to output."""
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.InputLayer):
+            continue
+        path = prefix + layer.name
+        if is_container(layer):
+            yield from walk(layer, path + SEPARATOR)
+        else:
+            yield path, layer
+
+
+def find(model, path: str):
+    """The layer at ``path`` (nested names joined by "/"), or None."""
+    head, _, rest = path.partition(SEPARATOR)
+    try:
+        layer = model.get_layer(head)
+    except ValueError:
+        return None
+    if not rest:
+        return layer
+    return find(layer, rest) if is_container(layer) else None
+
+
+def output_shape(layer) -> tuple | None:
+    """The shape of a layer's (first) output when the model was built, or None if it has none."""
+    try:
+        return tuple(layer.output.shape)
+    except (AttributeError, ValueError, TypeError):
+        return None
+
+
+def trace(model, inputs, targets: Sequence[Target]) -> tuple[object, dict[Target, object]]:
+    """Call ``model``'s layers on ``inputs`` (KerasTensors), nested models inlined.
+
+    Returns:
+        The model's outputs on ``inputs`` and {target: tensor} for the targets found.
+    """
+    found: dict[Target, object] = {}
+    outputs = _trace(model, inputs, frozenset(targets), found, "")
+    return outputs, found
+
+
+def _trace(model, inputs, targets: frozenset, found: dict, prefix: str):
+    def call(layer, *args, **kwargs):
+        path = prefix + layer.name
+        if is_container(layer):
+            outputs = _trace(layer, args[0] if args else kwargs.popitem()[1], targets, found, path + SEPARATOR)
+        else:
+            outputs = layer(*args, **kwargs)
+        for where, tensor in ((INPUT, args[0] if args else None), (OUTPUT, outputs)):
+            target = Target(path, where)
+            if target in targets and target not in found:  # a shared layer: its first call
+                found[target] = tensor
+        return outputs
+
+    if isinstance(model, keras.Sequential):
+        tensor = inputs
+        for layer in model.layers:
+            tensor = call(layer, tensor)
+        return tensor
+    if isinstance(inputs, (list, tuple)) and len(inputs) == 1 and not isinstance(model.input, (list, tuple)):
+        inputs = inputs[0]
+    return model._run_through_graph(inputs, operation_fn=lambda operation: operation, call_fn=call)
+
+
+def view(model, targets: Sequence[Target], input_shape: tuple, adapt=None) -> keras.Model:
+    """A new ``keras.Model`` from a new input of ``input_shape`` (no batch) to the targets' tensors,
+    in the order given; only the layers they need run. ``adapt`` maps the new input to what the
+    model takes (a grey model's RGB → grey, say).
+
+    Raises:
+        KeyError: a target the graph does not reach from its input (its path names the target).
+    """
+    inputs = keras.Input(input_shape)
+    _, found = trace(model, adapt(inputs) if adapt else inputs, targets)
+    missing = [target for target in targets if target not in found]
+    if missing:
+        raise KeyError(missing[0].path)
+    return keras.Model(inputs, [found[target] for target in targets])
+
+
+def producer(model, index: int = 0) -> tuple[str, object] | None:
+    """(path, layer) of the layer that makes the model's ``index``-th output, looking into nested models."""
+    tensor = model.outputs[index]
+    history = getattr(tensor, "_keras_history", None)
+    if not history:
+        return None
+    layer = history[0]
+    if is_container(layer):
+        inner = producer(layer, history[2] if len(history) > 2 else 0)
+        return None if inner is None else (layer.name + SEPARATOR + inner[0], inner[1])
+    return layer.name, layer
