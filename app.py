@@ -17,6 +17,11 @@ PAGES = [  # (file, title, icon); a page appears once its file exists
 ]
 
 
+TOP = 5               # classes shown on the home page
+MAX_VALUE_METRICS = 4  # regression outputs shown as big numbers; more are shown as a table
+MAX_VALUES = 20       # regression outputs listed at most
+
+
 def home() -> None:
     st.title("vizcore")
     st.markdown("See what a convolutional network learns, entirely on your machine.")
@@ -26,19 +31,51 @@ def home() -> None:
     layers = vm.conv_layers()
     left, middle, right = st.columns(3)
     left.metric("Model", vm.name)
-    middle.metric("Input size", f"{vm.input_size[0]}×{vm.input_size[1]}")
+    middle.metric("Input size", f"{vm.input_size[0]}×{vm.input_size[1]}" if vm.fixed_size else "any")
     right.metric("Layers with feature maps", len(layers))
+    st.caption(common.model_summary(vm))
+    if not layers:
+        from vizcore.models import no_spatial_layer_message
+        st.info(no_spatial_layer_message(vm))
     st.subheader("Try it on a photo")
     image = common.image_picker("home")
     if image is not None:
-        photo, bars = st.columns([1, 1])
-        photo.image(image, width="stretch")
-        with bars:
-            st.markdown("**Top predictions**")
-            for row in common.predictions_table(vm, image):
-                st.progress(row["probability"], text=f"{row['class']} — {row['probability']:.1%}")
-    with st.expander("Layers (name, channels, kind)"):
-        st.dataframe([info._asdict() for info in layers], hide_index=True, width="stretch")
+        photo, numbers = st.columns([1, 1])
+        if vm.channels == 1:
+            photo.image(vm.as_seen(image), caption="As the model sees it (grey)", width="stretch")
+        else:
+            photo.image(image, width="stretch")
+        with numbers:
+            show_predictions(vm, image)
+    with st.expander("Layers (path through nested models, channels, kind, depth)"):
+        st.dataframe([info._asdict() for info in layers], hide_index=True, width="stretch",
+                     column_config={"name": st.column_config.TextColumn("layer", width="large")})
+
+
+def show_predictions(vm, image) -> None:
+    """Probability bars for a classifier (softmax, logits, binary, multi-label), values for regression."""
+    if not vm.is_classifier:
+        shape = tuple(vm.keras.outputs[vm.output_index].shape)
+        st.info(f"{vm.name} outputs {shape}, not a class vector or values, so there is nothing to predict; "
+                "the Filters and Dream pages still work.")
+        return
+    if vm.head.kind == "regression":
+        values = common.predictions(vm, image, top=min(vm.classes, MAX_VALUES))
+        st.markdown("**Outputs**")
+        if len(values) <= MAX_VALUE_METRICS:
+            for column, value in zip(st.columns(max(len(values), 1)), values):
+                column.metric(value.label, f"{value.value:.4g}")
+        else:
+            st.dataframe([{"output": v.label, "index": v.index, "value": v.value} for v in values],
+                         hide_index=True, width="stretch")
+    else:
+        st.markdown("**Prediction**" if vm.head.kind == "binary" else "**Top predictions**")
+        for prediction in common.predictions(vm, image, top=TOP):
+            st.progress(min(max(prediction.probability, 0.0), 1.0),
+                        text=f"{prediction.label} — {prediction.probability:.1%}")
+    note = common.predictions_note(vm)
+    if note:
+        st.caption(note)
 
 
 st.set_page_config(page_title="vizcore", page_icon=":material/visibility:", layout="wide")

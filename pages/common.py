@@ -1,38 +1,113 @@
 """UI helpers shared by the pages: the model picker, the image picker, cached loading.
 
 Not a page itself (``app.py`` lists the pages with ``st.navigation``).
+
+Models come from three places: the registry (bundled or keras.applications), the user's models
+folder (``vizcore.registry.models_dir()``) and a browser upload. A user's model is loaded once per
+file content: an upload is hashed once (per uploader file id), copied to a cache file named by its
+digest, and ``st.cache_resource`` keys the loaded model on short strings (the digest and the
+settings), never on the file's bytes. ``model_key(vm)`` names a loaded model for every other cache.
 """
 from __future__ import annotations
 
-import tempfile
+import hashlib
+import io
+import os
+import weakref
 from pathlib import Path
 
+import numpy as np
 import streamlit as st
+from PIL import Image
 
 import vizcore
-from vizcore.registry import BUNDLED, DEFAULT_MODEL, MODELS
+from vizcore.images import MAX_FILE_BYTES
+from vizcore.registry import BUNDLED, DEFAULT_MODEL, MODELS, folder_models, models_dir
 
 SAMPLES_DIR = Path(__file__).resolve().parent.parent / "assets" / "samples"
-USER_MODEL = "Your own .keras file"
+UPLOAD_MODEL = "Upload a model file"   # the model picker's last choice
+FOLDER = "folder:"                     # prefix of the picker's values for models-folder files
+FOLDER_MARK = "(your models folder)"
+AUTOMATIC = "automatic"                # the output-kind picker's "detect it" choice
+MODEL_SUFFIXES = ["keras", "h5"]       # what the model uploader accepts
+KEPT_UPLOADS = 8                       # uploaded model files kept on disk (least recently used removed)
+HASH_CHUNK = 16 * 2**20                # bytes hashed at a time
+PHOTO_MB = MAX_FILE_BYTES // 2**20     # the photo uploader's cap, in MB (the engine's)
 
+_MODEL_KEYS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()  # VizModel → its cache key
+
+
+# --- loading -------------------------------------------------------------------------------------
 
 @st.cache_resource(show_spinner="Loading the model (the first start converts its weights)…", max_entries=4)
 def cached_model(name: str):
-    """One model per name per process, shared by every session (never mutated)."""
-    return vizcore.load_model(name)
+    """One registry model per name per process, shared by every session (never mutated)."""
+    vm = vizcore.load_model(name)
+    _MODEL_KEYS[vm] = name
+    return vm
 
 
-@st.cache_resource(show_spinner="Loading your model…", max_entries=4)
-def cached_user_model(data: bytes, scaling: str, labels: bytes | None):
-    """A user's .keras upload, loaded with safe_mode=True; keyed by its bytes."""
-    with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder) / "model.keras"
-        path.write_bytes(data)
-        labels_path = None
-        if labels:
-            labels_path = Path(folder) / "labels.txt"
-            labels_path.write_bytes(labels)
-        return vizcore.load_model(path, scaling=scaling, labels_path=labels_path)
+@st.cache_resource(show_spinner="Loading your model (once per file)…", max_entries=4)
+def cached_user_model(path: str, identity: str, name: str, scaling: str | None, head: str | None,
+                      output: int | None, labels_path: str | None):
+    """A user's model file, loaded with safe_mode=True; keyed by ``identity`` (its content), never its bytes."""
+    from vizcore import user_models
+    vm = user_models.load_user_model(path, scaling=scaling, labels_path=labels_path, head=head, output=output,
+                                     name=name)
+    _MODEL_KEYS[vm] = "|".join(str(part) for part in (name, identity, scaling, head, output, labels_path))
+    return vm
+
+
+def model_key(vm) -> str:
+    """A name for a loaded model that two different models never share, even after a cache eviction:
+    the registry name, or the user's file name, content digest and settings."""
+    return _MODEL_KEYS.get(vm) or f"{vm.name}:{id(vm)}"
+
+
+def uploads_dir() -> Path:
+    from vizcore.models import weights_cache_dir
+    return weights_cache_dir() / "uploads"
+
+
+def _stored_upload(upload, suffix: str) -> tuple[Path, str]:
+    """(cache file, sha256) of an uploaded file: hashed once per upload, written once per content."""
+    known = st.session_state.get(f"_digest_{suffix}")
+    if known and known[0] == upload.file_id:
+        digest = known[1]
+    else:
+        digest = _sha256(upload.getbuffer())
+        st.session_state[f"_digest_{suffix}"] = (upload.file_id, digest)
+    path = uploads_dir() / f"{digest}{suffix}"
+    if not path.is_file():  # first time, or removed to make room: write it again from the session's upload
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_name(f".{os.getpid()}.{path.name}")
+        partial.write_bytes(upload.getbuffer())
+        os.replace(partial, path)
+        _forget_old_uploads()
+    return path, digest
+
+
+def _sha256(buffer) -> str:
+    digest, view = hashlib.sha256(), memoryview(buffer)
+    for start in range(0, len(view), HASH_CHUNK):
+        digest.update(view[start:start + HASH_CHUNK])
+    return digest.hexdigest()
+
+
+def _forget_old_uploads() -> None:
+    """Keep the KEPT_UPLOADS most recent model uploads on disk (a loaded model no longer needs its file)."""
+    files = sorted((p for p in uploads_dir().glob("*") if p.suffix.lower() in (".keras", ".h5")),
+                   key=lambda p: p.stat().st_mtime, reverse=True)
+    for old in files[KEPT_UPLOADS:]:
+        old.unlink(missing_ok=True)
+
+
+def _file_identity(path: Path) -> str:
+    """Changes when the file is replaced: its path, size and modification time."""
+    if not path.is_file():
+        return f"{path}:missing"
+    stat = path.stat()
+    return f"{path}:{stat.st_size}:{stat.st_mtime_ns}"
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
@@ -40,40 +115,175 @@ def decode_image(data: bytes):
     return vizcore.load_image(data)
 
 
-def _model_title(name: str) -> str:
-    spec = MODELS[name]
+# --- the model picker ----------------------------------------------------------------------------
+
+def _model_title(choice: str) -> str:
+    if choice == UPLOAD_MODEL:
+        return choice
+    if choice.startswith(FOLDER):
+        return f"{choice[len(FOLDER):]} {FOLDER_MARK}"
+    spec = MODELS[choice]
     return spec.title if spec.status == BUNDLED else f"{spec.title} ({spec.status})"
+
+
+def model_choices() -> list[str]:
+    """Registry names, then ``folder:NAME`` for each file of the models folder, then the upload."""
+    return list(MODELS) + [FOLDER + name for name in folder_models()] + [UPLOAD_MODEL]
 
 
 def model_picker() -> None:
     """Sidebar: choose a model; load it (with a clear error) into session_state['model']."""
-    names = list(MODELS) + [USER_MODEL]
+    choices = model_choices()
     with st.sidebar:
-        choice = st.selectbox("Model", names, index=names.index(DEFAULT_MODEL), key="model_name",
-                              format_func=lambda n: n if n == USER_MODEL else _model_title(n),
-                              help="The EfficientNet-Lites are bundled and work offline; "
-                                   "the keras.applications models download their weights once.")
+        choice = st.selectbox("Model", choices, index=choices.index(DEFAULT_MODEL), key="model_name",
+                              format_func=_model_title,
+                              help="The EfficientNet-Lites are bundled and work offline; the keras.applications "
+                                   "models download their weights once. Your own .keras or .h5 files: put them in "
+                                   f"{models_dir()} (big files never pass through the browser) or upload one.")
         st.session_state["model"], st.session_state["model_error"] = None, None
         try:
-            if choice == USER_MODEL:
-                st.session_state["model"] = _user_model_sidebar()
+            if choice == UPLOAD_MODEL:
+                vm = _uploaded_model_sidebar()
+            elif choice.startswith(FOLDER):
+                vm = _folder_model_sidebar(choice[len(FOLDER):])
             else:
-                st.session_state["model"] = cached_model(choice)
+                vm = cached_model(choice)
         except vizcore.VizcoreError as error:
             st.session_state["model_error"] = str(error)
-        vm = st.session_state["model"]
+            return
+        except Exception as error:  # a user's file can fail inside Keras in ways no one foresaw
+            st.session_state["model_error"] = f"This model could not be opened: {type(error).__name__}: {error}"
+            return
+        st.session_state["model"] = vm
         if vm is not None:
-            st.caption(f"{vm.name} · input {vm.input_size[0]}×{vm.input_size[1]} · {len(vm.labels)} classes")
+            st.caption(model_summary(vm))
 
 
-def _user_model_sidebar():
-    upload = st.file_uploader("Model file (.keras)", type=["keras"], key="model_upload")
-    scaling = st.selectbox("Input scaling", ["0-1", "-1-1", "caffe", "raw"], key="model_scaling",
-                           help="How the model expects pixels: 0–1, −1–1, caffe (BGR minus mean) or raw 0–255.")
-    labels = st.file_uploader("Class names (.txt, one per line, optional)", type=["txt"], key="labels_upload")
+def model_summary(vm) -> str:
+    """One line: name, input, colour, output kind and classes."""
+    from vizcore.heads import KIND_TITLES
+    size = f"{vm.input_size[0]}×{vm.input_size[1]}" if vm.fixed_size else f"any size (shown at {vm.input_size[0]} px)"
+    parts = [vm.name, f"input {size}" + (" grey" if vm.channels == 1 else "")]
+    if vm.head is not None:
+        parts.append(KIND_TITLES[vm.head.kind])
+        parts.append(f"{vm.classes} " + ("outputs" if vm.head.kind == "regression" else "classes"))
+    return " · ".join(parts)
+
+
+def _folder_model_sidebar(name: str):
+    """A models-folder file: its settings, remembered beside it when changed."""
+    from vizcore.user_models import LABELS_SUFFIX, SETTINGS_SUFFIX
+    path = folder_models().get(name)
+    if path is None:
+        raise vizcore.ModelError(f"{name} is no longer in your models folder ({models_dir()}).")
+    labels = _labels_upload()
+    companions = "|".join(_file_identity(path.with_name(path.stem + suffix)) for suffix in (LABELS_SUFFIX, SETTINGS_SUFFIX))
+    return _user_model_settings(str(path), _file_identity(path), companions, name, labels, remember_at=path)
+
+
+def _uploaded_model_sidebar():
+    upload = st.file_uploader("Model file (.keras or .h5)", type=MODEL_SUFFIXES, key="model_upload",
+                              help="Loaded with Keras' safe mode: a model with Python Lambda code is refused. "
+                                   "Big files load faster from your models folder: " + str(models_dir()))
+    labels = _labels_upload()
     if upload is None:
+        st.info("Upload a .keras or .h5 model file.")
         return None
-    return cached_user_model(upload.getvalue(), scaling, labels.getvalue() if labels else None)
+    suffix = Path(upload.name).suffix.lower()
+    if suffix not in (".keras", ".h5"):
+        raise vizcore.ModelError(f"{upload.name}: vizcore opens Keras models saved as .keras (or legacy .h5).")
+    with st.spinner("Reading your model file…"):
+        path, digest = _stored_upload(upload, suffix)
+    return _user_model_settings(str(path), digest, "", Path(upload.name).stem, labels)
+
+
+def _labels_upload() -> str | None:
+    """The optional class-names file, stored like a model upload; its path or None."""
+    labels = st.file_uploader("Class names (.txt, one per line, optional)", type=["txt"], key="labels_upload")
+    if labels is None:
+        return None
+    return str(_stored_upload(labels, ".labels.txt")[0])
+
+
+def _user_model_settings(path: str, identity: str, companions: str, name: str, labels_path: str | None,
+                         remember_at: Path | None = None):
+    """Load a user's model with the settings picked so far, then draw the pickers for them.
+
+    The first load takes the remembered (or suggested) settings and the pickers start there; a
+    picker left at that first choice keeps asking for it as None, so the model is not loaded twice.
+
+    Args:
+        identity: the file's content (digest, or path, size and time); companions: its labels and
+            settings files' (a change reloads it); remember_at: a folder model's file, to save choices beside.
+    """
+    prefix = "model_" + hashlib.sha1(identity.encode()).hexdigest()[:12]
+    keys = {field: f"{prefix}_{field}" for field in ("scaling", "head", "output")}
+    first = st.session_state.get(f"{prefix}_first")  # what the first load picked, and the outputs' names
+    chosen = {field: st.session_state.get(key) for field, key in keys.items()}
+    if first:
+        chosen = {field: None if value == first[field] else value for field, value in chosen.items()}
+    vm, error = None, None
+    try:
+        vm = cached_user_model(path, identity + companions, name, chosen["scaling"],
+                               None if chosen["head"] == AUTOMATIC else chosen["head"], chosen["output"], labels_path)
+    except vizcore.VizcoreError as problem:
+        error = str(problem)
+    except Exception as problem:  # a user's file can fail inside Keras in ways no one foresaw
+        error = f"{name} could not be opened: {type(problem).__name__}: {problem}"
+    if first is None:
+        if vm is None:
+            raise vizcore.ModelError(error)
+        first = st.session_state[f"{prefix}_first"] = _first_settings(vm)
+    _settings_pickers(vm, first, keys, remember_at)
+    if vm is None:  # a setting the model cannot take: the pickers stay, to change it back
+        raise vizcore.ModelError(error)
+    return vm
+
+
+def _first_settings(vm) -> dict:
+    from vizcore import user_models
+    from vizcore.models import USER_SCALINGS
+    return {"scaling": {internal: word for word, internal in USER_SCALINGS.items()}[vm.scaling],
+            "head": vm.head_kind or AUTOMATIC, "output": vm.output_index,
+            "outputs": [f"{name} {tuple(tensor.shape)[1:]}"
+                        for name, tensor in zip(user_models.output_names(vm.keras), vm.keras.outputs)]}
+
+
+def _settings_pickers(vm, first: dict, keys: dict, remember_at: Path | None) -> None:
+    """Scaling, output kind and (several outputs) output pickers, starting at the first load's choices."""
+    from vizcore import heads, user_models
+    from vizcore.models import USER_SCALINGS
+    remember = dict(on_change=_remember, args=(remember_at, keys)) if remember_at else {}
+    words = list(USER_SCALINGS)
+    st.selectbox("Input scaling", words, index=words.index(first["scaling"]), key=keys["scaling"],
+                 format_func=user_models.SCALING_WORDS.get, **remember,
+                 help="How the model expects its pixels, as in its training: 0…1, −1…1, caffe (BGR minus the "
+                      "ImageNet mean), torch (0…1, ImageNet mean and std) or raw 0–255.")
+    if vm is not None and vm.scaling_note:
+        st.caption(vm.scaling_note)
+    detected = heads.detect(vm.keras, vm.output_index) if vm is not None else None
+    kinds = [AUTOMATIC, *heads.KINDS]
+    st.selectbox("Output kind", kinds, index=kinds.index(first["head"]), key=keys["head"], **remember,
+                 format_func=lambda kind: heads.KIND_TITLES.get(kind) or (
+                     f"automatic: {heads.KIND_TITLES[detected.kind]}" if detected else "automatic"),
+                 help="What the output means. Automatic reads it off the last layer's activation and width.")
+    if len(first["outputs"]) > 1:
+        st.selectbox("Output", range(len(first["outputs"])), index=first["output"], key=keys["output"], **remember,
+                     format_func=first["outputs"].__getitem__,
+                     help="This model has several outputs: pick the one to predict and explain.")
+
+
+def _remember(path: Path, keys: dict) -> None:
+    """Save a folder model's settings beside it, so it opens the same way next time."""
+    from vizcore import heads, user_models
+    output = st.session_state.get(keys["output"])
+    head = st.session_state.get(keys["head"])
+    if head == AUTOMATIC:
+        head, vm = None, st.session_state.get("model")
+        if user_models.remembered(path).get("head") and vm is not None:  # undo a kind forced before
+            detected = heads.detect(vm.keras, output or 0)
+            head = detected.kind if detected else None
+    user_models.remember(path, scaling=st.session_state.get(keys["scaling"]), head=head, output=output)
 
 
 def _through_app_navigation() -> None:
@@ -99,9 +309,26 @@ def current_model():
         return None
     vm = st.session_state.get("model")
     if vm is None:
-        st.info("Upload a .keras model in the sidebar to begin.")
+        st.info("Upload a .keras or .h5 model in the sidebar to begin.")
     return vm
 
+
+def spatial_model(vm) -> bool:
+    """True if ``vm`` has layers with feature maps; else show why the page has nothing to do."""
+    from vizcore.models import no_spatial_layer_message
+    if vm.conv_layers():
+        return True
+    st.error(no_spatial_layer_message(vm))
+    return False
+
+
+def layer_title(name: str) -> str:
+    """A layer path, readable in a narrow picker: its own name first, then the models it sits in."""
+    parent, _, leaf = name.rpartition("/")
+    return f"{leaf} · in {parent}" if parent else leaf
+
+
+# --- photos --------------------------------------------------------------------------------------
 
 def sample_paths() -> dict[str, Path]:
     return {path.stem.replace("_", " "): path for path in sorted(SAMPLES_DIR.glob("*.jpg"))}
@@ -118,9 +345,13 @@ def image_picker(key: str, *, allow_noise: bool = False, default_sample: str = "
     if source == "Noise":
         return "noise"
     if source == "Upload":
-        upload = st.file_uploader("Photo", type=None, key=f"{key}_upload",
-                                  help="JPEG, PNG, WebP, GIF, BMP, TIFF… up to 40 MB.")
+        upload = st.file_uploader("Photo", type=None, key=f"{key}_upload", max_upload_size=PHOTO_MB,
+                                  help=f"JPEG, PNG, WebP, GIF, BMP, TIFF… up to {PHOTO_MB} MB.")
         if upload is None:
+            return None
+        if upload.size > MAX_FILE_BYTES:  # refused before its bytes are read
+            st.error(f"That file can't be used: it is {upload.size / 2**20:.0f} MB; the limit is {PHOTO_MB} MB. "
+                     "Please upload a smaller image.")
             return None
         data = upload.getvalue()
     else:
@@ -135,10 +366,47 @@ def image_picker(key: str, *, allow_noise: bool = False, default_sample: str = "
         return None
 
 
-def predictions_table(vm, image, top: int = 5) -> list[dict]:
+def enlarged(image: np.ndarray, factor: int) -> np.ndarray:
+    """``image`` made ``factor`` times larger with no blur (each pixel a block: Pillow NEAREST)."""
+    if factor <= 1:
+        return image
+    height, width = image.shape[:2]
+    return np.asarray(Image.fromarray(image).resize((width * factor, height * factor), Image.Resampling.NEAREST))
+
+
+def png_bytes(image: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(image).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+# --- predictions ---------------------------------------------------------------------------------
+
+def predictions(vm, image, top: int = 5) -> list:
+    """``vm.predict`` as Prediction tuples, or [] after an st.error."""
     try:
-        predictions = vm.predict(image, top=top)
+        return vm.predict(image, top=top)
     except vizcore.VizcoreError as error:
         st.error(str(error))
         return []
-    return [{"class": p.label, "index": p.index, "probability": round(p.probability, 4)} for p in predictions]
+
+
+def predictions_note(vm) -> str:
+    """What the numbers mean for this model's head, in one line."""
+    kind = vm.head.kind if vm.head else None
+    return {
+        "binary": "One sigmoid unit: the probability of the positive class; the negative class gets the rest.",
+        "multilabel": "Independent probabilities, one sigmoid per label: they need not sum to 100 %.",
+        "regression": "Values the model outputs (not probabilities).",
+        "logits": "The model outputs logits; shown through a softmax.",
+    }.get(kind, "")
+
+
+def predictions_table(vm, image, top: int = 5) -> list[dict]:
+    """Rows for a table: class, index and probability (or value for a regression output)."""
+    rows = []
+    for p in predictions(vm, image, top):
+        row = {"class": p.label, "index": p.index}
+        row["probability" if p.probability is not None else "value"] = round(p.value, 4)
+        rows.append(row)
+    return rows

@@ -1,13 +1,15 @@
 """Heatmaps: where the model looked to call a photo by a class (Grad-CAM and friends).
 
 Widgets are read into plain values, ``vizcore.cam`` computes, this page draws. Heatmaps are
-cached with ``st.cache_data`` keyed by the photo's hash, the model, class, method, layer and
-smoothing, so changing the colormap or the opacity only re-blends the cached map.
+cached with ``st.cache_data`` keyed by the photo's hash, the model (``common.model_key``), class,
+method, layer, smoothing and direction, so changing the colormap or the opacity only re-blends
+the cached map. Every head is explained: a classifier's classes (softmax, logits, binary,
+multi-label) and a regression output, with a switch between what raises it and what lowers it.
 """
 from __future__ import annotations
 
+import base64
 import hashlib
-import io
 import time
 
 import altair as alt
@@ -25,6 +27,10 @@ SCORE_CAM_TOP_K = 64       # Faster Score-CAM keeps this many channels unless fu
 DEFAULT_ALPHA = 0.4        # heatmap opacity over the photo
 HEATMAP_CACHE_ENTRIES = 48   # cached maps (float32 at photo size: ~1 MB for 600 px, 16 MB at most)
 AUTO_LAYER = ""            # the layer selectbox's "automatic" choice
+RAISES, LOWERS = "What raises it", "What lowers it"  # a regression output's two directions
+RANK_THUMBNAIL = 96        # px, the longer side of each ranked layer's overlay in the table
+RANKING = "heat_ranking"   # session_state: the latest layer ranking and what it was for
+DEFAULT_METHOD_FOR_RANKING = "gradcam"  # ranks instead of full Score-CAM, which would take minutes
 DELETION_CHART_HEIGHT = 260  # px
 ACCENT = "#ff6d3a"         # bars and labels: readable on the dark and the light theme
 METHOD_NOTES = {           # one line under each method's name
@@ -36,51 +42,57 @@ METHOD_NOTES = {           # one line under each method's name
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
-def cached_predictions(_vm, _image, model_key: str, image_key: str) -> list[tuple[int, str, float]]:
-    return [tuple(p) for p in _vm.predict(_image, top=TOP)]
+def cached_predictions(_vm, _image, model_key: str, image_key: str) -> list:
+    """[Prediction(index, label, probability or None, value)], top first (a regression's outputs in order)."""
+    return _vm.predict(_image, top=TOP)
 
 
 @st.cache_data(max_entries=HEATMAP_CACHE_ENTRIES, show_spinner=False)
 def cached_heatmap(_vm, _image, model_key: str, image_key: str, class_index: int, method: str,
-                   layer: str | None, top_k: int | None, augment: bool, eigen_smooth: bool):
+                   layer: str | None, top_k: int | None, augment: bool, eigen_smooth: bool, lower: bool):
     """(CamResult, seconds); the key is everything but the colormap and the opacity."""
     start = time.perf_counter()
     result = cam.heatmap(_vm, _image, class_index=class_index, method=method, layer=layer, top_k=top_k,
-                         augment=augment, eigen_smooth=eigen_smooth)
+                         augment=augment, eigen_smooth=eigen_smooth, lower=lower)
     return result, time.perf_counter() - start
 
 
 @st.cache_data(max_entries=128, show_spinner=False)
 def cached_faithfulness(_vm, _image, _result, model_key: str, image_key: str, class_index: int, method: str,
-                        layer: str | None, top_k: int | None, augment: bool, eigen_smooth: bool):
+                        layer: str | None, top_k: int | None, augment: bool, eigen_smooth: bool, lower: bool):
     return cam.faithfulness(_vm, _image, _result)
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def cached_spatial_layers(_vm, model_key: str) -> list[str]:
+    return cam.spatial_layers(_vm)
 
 
 def image_key(image: np.ndarray) -> str:
     return hashlib.sha1(image.tobytes() + str(image.shape).encode()).hexdigest()
 
 
-def model_key(vm) -> str:
-    """Distinguishes two uploaded .keras files that share a file name."""
-    return f"{vm.name}:{id(vm)}"
-
-
-def png_bytes(image: np.ndarray) -> bytes:
-    buffer = io.BytesIO()
-    Image.fromarray(image).save(buffer, format="PNG")
-    return buffer.getvalue()
-
-
-def predictions_chart(predictions: list[tuple[int, str, float]]) -> alt.Chart:
-    """Horizontal bars, most probable on top, with the probability printed at each bar's end."""
-    table = pd.DataFrame([{"class": f"{label} · {index}", "probability": p} for index, label, p in predictions])
+def predictions_chart(vm, predictions: list) -> alt.Chart:
+    """Horizontal bars, top first, the number printed at each bar's end: a probability (0–100 %)
+    for a classifier, the value itself for a regression output."""
+    probability = vm.head.is_probability
+    table = pd.DataFrame([{"class": f"{p.label} · {p.index}", "value": p.value} for p in predictions])
     order = list(table["class"])
+    scale = alt.Scale(domain=[0, 1]) if probability else alt.Scale(zero=True, nice=True)
+    number = ".1%" if probability else ".4~g"
     base = alt.Chart(table).encode(
         y=alt.Y("class:N", sort=order, title=None, axis=alt.Axis(labelLimit=260)),
-        x=alt.X("probability:Q", scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format="%"), title=None))
+        x=alt.X("value:Q", scale=scale, axis=alt.Axis(format="%" if probability else "~g"), title=None))
     bars = base.mark_bar(cornerRadiusEnd=3, color=ACCENT)
-    text = base.mark_text(align="left", dx=4, color=ACCENT, fontWeight="bold").encode(text=alt.Text("probability:Q", format=".1%"))
+    text = base.mark_text(align="left", dx=4, color=ACCENT, fontWeight="bold").encode(text=alt.Text("value:Q", format=number))
     return (bars + text).properties(height=34 * len(table) + 20)
+
+
+def score_text(vm, result) -> str:
+    """The overlay's caption: the class and its probability, or the output and its value."""
+    if vm.head.is_probability:
+        return f"{result.label} · {result.score:.1%}"
+    return f"{result.label} = {result.score:.4g}" + (" · what lowers it" if result.lower else " · what raises it")
 
 
 def deletion_chart(trust: cam.Faithfulness) -> alt.Chart:
@@ -94,16 +106,23 @@ def deletion_chart(trust: cam.Faithfulness) -> alt.Chart:
                         legend=alt.Legend(orient="right", title=None))).properties(height=DELETION_CHART_HEIGHT)
 
 
-def trust_line(trust: cam.Faithfulness) -> str:
+def trust_line(trust: cam.Faithfulness, what: str = "confidence") -> str:
     """Faithfulness in words, at the 10 % removal (or the nearest measured share)."""
     i = int(np.argmin(np.abs(np.asarray(trust.fractions) - 0.1)))
     share = f"{trust.fractions[i]:.0%}"
-    return (f"Hiding the hottest {share} of the photo {change(trust.cam_drops[i])}; "
-            f"hiding {share} at random {change(trust.random_drops[i])}.")
+    return (f"Hiding the hottest {share} of the photo {change(trust.cam_drops[i], what)}; "
+            f"hiding {share} at random {change(trust.random_drops[i], what)}.")
 
 
-def change(drop: float) -> str:
-    return f"lowers the confidence by {drop:.0%}" if drop >= 0 else f"raises the confidence by {-drop:.0%}"
+def change(drop: float, what: str = "confidence") -> str:
+    return f"lowers the {what} by {drop:.0%}" if drop >= 0 else f"raises the {what} by {-drop:.0%}"
+
+
+def explained(vm, lower: bool = False) -> str:
+    """What the faithfulness test measures the drop of: the confidence, or the explained output's push."""
+    if vm.head.is_probability:
+        return "confidence"
+    return "negated output" if lower else "output"
 
 
 def trust_verdict(score: float) -> str:
@@ -121,26 +140,35 @@ def reset_on_change(key: str, owner: str, default) -> None:
 
 
 def controls(vm, predictions, keys):
-    """The class, method, layer, smoothing, colormap and opacity widgets → plain values."""
-    reset_on_change("heat_class", "/".join(keys), predictions[0][0])  # top-1 for each new photo
+    """The class, direction, method, layer and smoothing widgets → plain values
+    (class_index, method, layer or None, top_k, augment, eigen_smooth, lower)."""
+    reset_on_change("heat_class", "/".join(keys), predictions[0].index)  # top-1 for each new photo
     reset_on_change("heat_layer", keys[0], AUTO_LAYER)
+    regression = vm.head.kind == "regression"
     left, middle, right = st.columns([3, 2, 3])
     class_index = left.selectbox(
-        "Class to explain", range(int(vm.keras.outputs[0].shape[-1])), format_func=lambda i: f"{vm.label(i)} · {i}", key="heat_class",
-        help="Top-1 by default. Type to search any of the classes by name.")
+        "Output to explain" if regression else "Class to explain", range(vm.classes),
+        format_func=lambda i: f"{vm.label(i)} · {i}", key="heat_class",
+        help="The first output by default." if regression else "Top-1 by default. Type to search any of the classes by name.")
+    lower = False
+    if regression:
+        lower = left.radio("Explain", [RAISES, LOWERS], horizontal=True, key="heat_direction",
+                           help="Where the photo pushes the value up, or where it pulls it down.") == LOWERS
     method = middle.selectbox("Method", list(cam.METHODS), format_func=cam.METHOD_TITLES.get, key="heat_method",
                               help="; ".join(f"{cam.METHOD_TITLES[m]}: {note}" for m, note in METHOD_NOTES.items()))
-    automatic = cam.default_layer(vm)
+    automatic, reason = cam.default_layer(vm), cam.default_layer_reason(vm)
     layer = right.selectbox(
-        "Target layer", [AUTO_LAYER] + [info.name for info in reversed(vm.conv_layers())], key="heat_layer",
-        format_func=lambda name: f"Automatic ({automatic})" if name == AUTO_LAYER else name,
-        help="Automatic: the last layer with spatial extent. Earlier layers give finer, less semantic maps.")
+        "Target layer", [AUTO_LAYER] + list(reversed(cached_spatial_layers(vm, keys[0]))), key="heat_layer",
+        format_func=lambda name: f"Automatic · {common.layer_title(automatic)}" if name == AUTO_LAYER else common.layer_title(name),
+        help=f"Automatic: {reason} Earlier layers give finer, less semantic maps.")
+    if layer == AUTO_LAYER:
+        right.caption(reason)
     with st.expander("Smoothing and Score-CAM options"):
         augment = st.checkbox("Test-time augmentation (average flips × brightness)", key="heat_augment")
         eigen_smooth = st.checkbox("Eigen-smoothing (first principal component)", key="heat_eigen")
         full = st.checkbox(f"Full Score-CAM: probe every channel (slow; otherwise the top {SCORE_CAM_TOP_K} "
                            "channels by variance, Faster Score-CAM)", key="heat_full_scorecam")
-    return class_index, method, layer or None, (None if full else SCORE_CAM_TOP_K), augment, eigen_smooth
+    return class_index, method, layer or None, (None if full else SCORE_CAM_TOP_K), augment, eigen_smooth, lower
 
 
 def drawing_controls():
@@ -150,9 +178,9 @@ def drawing_controls():
     return cmap, alpha
 
 
-def compute(vm, image, keys, class_index, method, layer, top_k, augment, eigen_smooth):
+def compute(vm, image, keys, class_index, method, layer, top_k, augment, eigen_smooth, lower):
     """The cached heatmap and faithfulness, or None after an st.error."""
-    options = (class_index, method, layer, top_k if method == "scorecam" else None, augment, eigen_smooth)
+    options = (class_index, method, layer, top_k if method == "scorecam" else None, augment, eigen_smooth, lower)
     try:
         result, seconds = cached_heatmap(vm, image, *keys, *options)
         trust = cached_faithfulness(vm, image, result, *keys, *options)
@@ -168,47 +196,101 @@ def single_view(vm, image, keys, settings, cmap, alpha):
     if computed is None:
         return
     result, seconds, trust = computed
-    blended = cam.overlay(image, result.heatmap, cmap=cmap, alpha=alpha)
+    seen = vm.as_seen(image)  # grey for a one-channel model
+    blended = cam.overlay(seen, result.heatmap, cmap=cmap, alpha=alpha)
     original, heat, over = st.columns(3)
-    original.image(image, caption="Photo", width="stretch")
+    original.image(seen, caption="Photo" if vm.channels == 3 else "Photo, as the model sees it (grey)", width="stretch")
     heat.image(cam.colorize(result.heatmap, cmap), caption=f"{cam.METHOD_TITLES[result.method]} on {result.layer}",
                width="stretch")
-    over.image(blended, caption=f"{result.label} · {result.score:.1%}", width="stretch")
+    over.image(blended, caption=score_text(vm, result), width="stretch")
+    what = explained(vm, result.lower)
     score, chart = st.columns([1, 2])
-    score.metric("Faithfulness", f"{trust.score:+.2f}", help="Mean, over the shares removed, of the confidence drop "
+    score.metric("Faithfulness", f"{trust.score:+.2f}", help=f"Mean, over the shares removed, of the {what} drop "
                  "when the map's hottest 16-pixel patches are blurred away, minus the drop for as many random patches. "
                  "Above 0: the map beats chance; near 0 or below: it does not.")
-    score.caption(f"{trust_verdict(trust.score).capitalize()}. {trust_line(trust)}")
+    score.caption(f"{trust_verdict(trust.score).capitalize()}. {trust_line(trust, what)}")
     score.caption(f"Computed in {seconds:.2f} s.")
-    score.download_button("Download overlay PNG", png_bytes(blended), icon=":material/download:",
-                          file_name=f"{result.label.replace(' ', '_')}-{result.method}-{result.layer}.png",
-                          mime="image/png", key="heat_download")
+    file_name = f"{result.label}-{result.method}-{result.layer}".replace(" ", "_").replace("/", "_")
+    score.download_button("Download overlay PNG", common.png_bytes(blended), icon=":material/download:",
+                          file_name=f"{file_name}.png", mime="image/png", key="heat_download")
     chart.altair_chart(deletion_chart(trust), width="stretch", height=DELETION_CHART_HEIGHT)
 
 
 def compare_view(vm, image, keys, settings, cmap, alpha):
     """Every method on the same photo and class, each map with its faithfulness, drawn as it comes."""
-    class_index, _, layer, top_k, augment, eigen_smooth = settings
+    class_index, _, layer, top_k, augment, eigen_smooth, lower = settings
     columns = st.columns(len(cam.METHODS))
     progress = st.progress(0.0, text="Computing every method…")
     scores = {}  # method → faithfulness
     for done, (column, method) in enumerate(zip(columns, cam.METHODS)):
         with column:
-            computed = compute(vm, image, keys, class_index, method, layer, top_k, augment, eigen_smooth)
+            computed = compute(vm, image, keys, class_index, method, layer, top_k, augment, eigen_smooth, lower)
             if computed is None:
                 continue
             result, seconds, trust = computed
-            st.image(cam.overlay(image, result.heatmap, cmap=cmap, alpha=alpha), width="stretch")
+            st.image(cam.overlay(vm.as_seen(image), result.heatmap, cmap=cmap, alpha=alpha), width="stretch")
             scores[method] = trust.score
-            st.metric(f"{cam.METHOD_TITLES[method]} · faithfulness", f"{trust.score:+.2f}", help=trust_line(trust))
+            st.metric(f"{cam.METHOD_TITLES[method]} · faithfulness", f"{trust.score:+.2f}",
+                      help=trust_line(trust, explained(vm, lower)))
             st.caption(f"{METHOD_NOTES[method]} · {seconds:.2f} s")
         progress.progress((done + 1) / len(cam.METHODS), text=f"{cam.METHOD_TITLES[method]} done")
     progress.empty()
     if scores:
         best = max(scores, key=scores.get)
         st.markdown(f"Most faithful on this photo: **{cam.METHOD_TITLES[best]}** ({scores[best]:+.2f}).")
-    st.caption("Faithfulness: confidence drop when the map's hottest patches are hidden, minus the drop for as "
-               "many random patches; higher is better.")
+    st.caption(f"Faithfulness: {explained(vm, lower)} drop when the map's hottest patches are hidden, minus the drop "
+               "for as many random patches; higher is better.")
+
+
+def layer_ranking(vm, image, keys, settings, cmap, alpha) -> None:
+    """"Rank layers": the last few stages' maps scored by faithfulness for this photo, class and
+    method, best first, with a button that makes the best one the target layer."""
+    class_index, method, layer, _, _, _, lower = settings
+    method = DEFAULT_METHOD_FOR_RANKING if method == "scorecam" else method  # Score-CAM on 4 layers is too slow
+    request = (*keys, class_index, method, lower)
+    row = st.container(horizontal=True, vertical_alignment="center")
+    clicked = row.button("Rank layers", key="heat_rank", icon=":material/leaderboard:",
+                         help="Which layer explains this photo best? Computes the map on each of the last few stages "
+                              "and scores it by faithfulness.")
+    if clicked:
+        with st.spinner("Computing a map on each of the last few layers…"):
+            try:
+                scores = cam.rank_layers(vm, image, class_index=class_index, method=method, lower=lower)
+            except vizcore.VizcoreError as error:
+                st.error(str(error))
+                return
+        st.session_state[RANKING] = {"request": request, "rows": [(s.layer, s.faithfulness, s.result.grid) for s in scores]}
+    ranking = st.session_state.get(RANKING)
+    if not ranking or ranking["request"] != request:
+        row.caption(f"Scores the last few layers by the faithfulness of their {cam.METHOD_TITLES[method]} map "
+                    "for this photo and class.")
+        return
+    best = ranking["rows"][0][0]
+    row.button(f"Use {common.layer_title(best)}", key="heat_use_best", on_click=use_layer, args=(best,),
+               disabled=layer == best, icon=":material/check:", help="Make the best-ranked layer the target layer.")
+    small = thumbnail(vm.as_seen(image))
+    st.dataframe([{"map": data_url(cam.overlay(small, grid, cmap=cmap, alpha=alpha)), "layer": name,
+                   "faithfulness": score} for name, score, grid in ranking["rows"]],
+                 hide_index=True, width="stretch", row_height=RANK_THUMBNAIL // 2 + 8,
+                 column_config={"map": st.column_config.ImageColumn("map", width="small"),
+                                "layer": st.column_config.TextColumn("layer", width="large"),
+                                "faithfulness": st.column_config.NumberColumn(
+                                    "faithfulness", format="%+.2f", help="Higher is better; above 0 beats chance.")})
+
+
+def use_layer(layer: str) -> None:
+    """The "Use" button's callback: switch the target layer before the selectbox is drawn."""
+    st.session_state["heat_layer"] = layer
+
+
+def thumbnail(image: np.ndarray) -> np.ndarray:
+    scale = RANK_THUMBNAIL / max(image.shape[:2])
+    size = (max(1, round(image.shape[1] * scale)), max(1, round(image.shape[0] * scale)))
+    return np.asarray(Image.fromarray(image).resize(size, Image.Resampling.BILINEAR))
+
+
+def data_url(image: np.ndarray) -> str:
+    return "data:image/png;base64," + base64.b64encode(common.png_bytes(image)).decode()
 
 
 def main() -> None:
@@ -216,10 +298,15 @@ def main() -> None:
     st.caption("Where did the model look to call this photo by a class? Grad-CAM, Grad-CAM++, Score-CAM and "
                "LayerCAM, each with a faithfulness score that says how far to trust it.")
     vm = common.current_model()
-    if vm is None:
+    if vm is None or not common.spatial_model(vm):
         st.stop()
     if not vm.is_classifier:
-        st.error(f"{vm.name} does not output a class vector, so there is no class to explain.")
+        shape = tuple(vm.keras.outputs[vm.output_index].shape)
+        st.error(f"{vm.name} outputs {shape}, not a class vector or values, so there is no class or output to explain.")
+        st.stop()
+    if not cached_spatial_layers(vm, common.model_key(vm)):
+        st.error(f"{vm.name} has no layer whose feature map is larger than 1×1 at its input size, so a heatmap "
+                 "cannot say where the model looked; predictions still work on the Home page.")
         st.stop()
     picker, chart = st.columns([2, 3])
     with picker:
@@ -227,13 +314,21 @@ def main() -> None:
     if image is None:
         st.info("Pick a sample photo or upload one to begin.")
         st.stop()
-    keys = (model_key(vm), image_key(image))
-    predictions = cached_predictions(vm, image, *keys)
+    keys = (common.model_key(vm), image_key(image))
+    try:
+        predictions = cached_predictions(vm, image, *keys)
+    except vizcore.VizcoreError as error:
+        st.error(str(error))
+        st.stop()
     with chart:
-        st.markdown(f"**Top {TOP} predictions**")
-        st.altair_chart(predictions_chart(predictions), width="stretch")
+        regression = vm.head.kind == "regression"
+        st.markdown("**Outputs**" if regression else f"**Top {min(TOP, vm.classes)} predictions**")
+        st.altair_chart(predictions_chart(vm, predictions), width="stretch")
+        if common.predictions_note(vm):
+            st.caption(common.predictions_note(vm))
     settings = controls(vm, predictions, keys)
     cmap, alpha = drawing_controls()
+    layer_ranking(vm, image, keys, settings, cmap, alpha)
     view = st.radio("View", ["Selected method", "Compare methods"], horizontal=True, key="heat_view",
                     label_visibility="collapsed")
     if view == "Selected method":

@@ -36,7 +36,9 @@ def test_layers_json():
     result = vizcore("layers", "efficientnet_lite0", "--json")
     payload = json.loads(result.stdout)
     assert payload["model"] == "efficientnet_lite0"
-    assert {"name": "top_conv", "channels": 1280, "kind": "Conv2D"} in payload["layers"]
+    top_conv = [layer for layer in payload["layers"] if layer["name"] == "top_conv"]
+    assert top_conv and {k: top_conv[0][k] for k in ("channels", "kind")} == {"channels": 1280, "kind": "Conv2D"}
+    assert [layer["depth"] for layer in payload["layers"]] == sorted(layer["depth"] for layer in payload["layers"])
 
 
 def test_models_json_lists_offline_status():

@@ -32,7 +32,7 @@ import tensorflow as tf
 from PIL import Image
 
 from .errors import RequestError
-from .models import SCALINGS, VizModel
+from .models import SCALINGS, VizModel, no_spatial_layer_message
 
 STEPS = 20            # gradient ascent steps per octave
 LR = 0.01             # step size, in half the model's input range (the Keras example's 0.01 on −1…1)
@@ -82,14 +82,28 @@ class DreamFrame(NamedTuple):
 # --- the mix and the request -----------------------------------------------------------------
 
 def default_layers(vm: VizModel) -> dict[str, float]:
-    """The layer mix that dreams well on ``vm``: its registry default, else three middle-to-deep layers."""
+    """The layer mix that dreams well on ``vm``: its registry default; for a user's model with a
+    keras.applications base nested inside, that base's mix (its layers found by their inner names);
+    else three middle-to-deep layers."""
     names = {info.name for info in vm.conv_layers()}
     mix = DEFAULT_LAYERS.get(vm.name, {})
     if mix and all(name in names for name in mix):
         return dict(mix)
+    for mix in DEFAULT_LAYERS.values():
+        found = {_inner_path(names, name): weight for name, weight in mix.items()}
+        if None not in found:
+            return found
     layers = [info.name for info in vm.conv_layers()]
+    if not layers:
+        raise RequestError(no_spatial_layer_message(vm))
     picks = dict.fromkeys(layers[min(len(layers) - 1, int(len(layers) * f))] for f in (0.5, 0.65, 0.8))
     return {name: weight for name, weight in zip(picks, (1.0, 1.5, 2.0))}
+
+
+def _inner_path(paths: set[str], name: str) -> str | None:
+    """The one path that ends in ``/name`` (a layer of a nested base), else None."""
+    matches = [path for path in paths if path.endswith("/" + name)]
+    return matches[0] if len(matches) == 1 else None
 
 
 def parse_layer_mix(text: str) -> dict[str, float]:
@@ -113,10 +127,11 @@ def check_mix(vm: VizModel, layers: Mapping[str, float]) -> tuple[tuple[str, ...
         vm.layer(name)  # unknown or non-spatial layers raise RequestError
         if not math.isfinite(weight) or weight < 0:
             raise RequestError(f"Layer weight {weight} for {name} must be zero or positive.")
-    names = sorted(name for name, weight in layers.items() if weight > 0)  # one compiled step per set
+    names = sorted(vm.layer(name).name for name, weight in layers.items() if weight > 0)  # one compiled step per set
     if not names:
         raise RequestError(f"Every layer weight is zero ({', '.join(layers)}): give one a positive weight.")
-    return tuple(names), np.array([layers[name] for name in names], np.float32)
+    weights = {vm.layer(name).name: weight for name, weight in layers.items()}
+    return tuple(names), np.array([weights[name] for name in names], np.float32)
 
 
 def check_settings(*, steps: int, lr: float, octaves: int, octave_scale: float, max_loss: float | None,
@@ -153,22 +168,12 @@ def normalised(gradients: tf.Tensor) -> tf.Tensor:
     return gradients / tf.maximum(tf.reduce_mean(tf.abs(gradients)), 1e-12)
 
 
-def _spatial_extractor(vm: VizModel, names: tuple[str, ...]) -> keras.Model:
-    """vm.extractor, rebuilt on an input of any height and width when the model fixes its size."""
-    extractor = vm.extractor(list(names))
-    if tuple(extractor.inputs[0].shape[1:3]) == (None, None):
-        return extractor
-    free_input = keras.Input((None, None, extractor.inputs[0].shape[-1]))
-    same_structure = [free_input] if isinstance(extractor.input, (list, tuple)) else free_input
-    # Same layer objects (shared weights, nothing copied); only the graph is new.
-    return keras.models.clone_model(extractor, input_tensors=same_structure, clone_function=lambda layer: layer)
-
-
 class _Dreamer:
     """The compiled steps for one model and one ordered set of layers (weights are inputs)."""
 
     def __init__(self, vm: VizModel, names: tuple[str, ...]):
-        self.extractor = _spatial_extractor(vm, names)
+        self.extractor = vm.extractor(list(names))  # any input size, unless a layer needs the model's own
+        self.fixed_size = tuple(self.extractor.inputs[0].shape[1:3]) if None not in self.extractor.inputs[0].shape[1:3] else None
         scaling = SCALINGS[vm.scaling]
         ends = np.stack([scaling.forward(np.full(3, v, np.float32)) for v in (0.0, 255.0)])
         # One range for every channel (their union, for caffe): a scalar clip is free, a per-channel one ~3 % of a step.
@@ -382,15 +387,33 @@ def dream(vm: VizModel, image: np.ndarray, layers: Mapping[str, float], *, steps
     check_settings(steps=steps, lr=lr, octaves=octaves, octave_scale=octave_scale, max_loss=max_loss,
                    tile=tile, every=every)
     image = _checked_image(image)
-    check_size(vm, names, image.shape[:2], octaves, octave_scale, tile)
     dreamer = _dreamer(vm, names)
+    image = _at_fixed_size(vm, dreamer, image, octaves, tile)
+    check_size(vm, names, image.shape[:2], octaves, octave_scale, tile)
     ascent = _Ascent(dreamer, weights, lr * dreamer.half_range, tile, np.random.default_rng(seed))
-    return _frames(ascent, tf.constant(vm.preprocess(image)), octave_shapes(image.shape[:2], octaves, octave_scale),
-                   steps, max_loss, every)
+    frames = _frames(ascent, tf.constant(vm.preprocess(image)), octave_shapes(image.shape[:2], octaves, octave_scale),
+                     steps, max_loss, every)
+    return frames if vm.channels == 3 else (frame._replace(image=vm.as_seen(frame.image)) for frame in frames)
+
+
+def _at_fixed_size(vm: VizModel, dreamer: "_Dreamer", image: np.ndarray, octaves: int, tile: int | None) -> np.ndarray:
+    """The photo, or the photo resized to the model's size when a layer of the mix takes no other size."""
+    if dreamer.fixed_size is None or tuple(image.shape[:2]) == dreamer.fixed_size:
+        return image
+    height, width = dreamer.fixed_size
+    if octaves > 1 or tile is not None:
+        raise RequestError(f"{vm.name} only takes {width}×{height} images (a layer needs that size), so it can "
+                           "dream in one octave without tiles, at that size: set octaves to 1.")
+    return vm.resize_for_input(image)
 
 
 def _checked_image(image) -> np.ndarray:
+    """RGB uint8 (H, W, 3); grey (H, W) or (H, W, 1) is expanded to RGB, as for heatmaps."""
     image = np.asarray(image)
+    if image.ndim == 3 and image.shape[-1] == 1:
+        image = image[..., 0]
+    if image.ndim == 2:
+        image = np.repeat(image[..., None], 3, axis=-1)
     if image.ndim != 3 or image.shape[-1] != 3 or image.dtype != np.uint8:
         raise RequestError(f"The image must be RGB uint8 of shape (H, W, 3), got {image.dtype} {image.shape}.")
     return image

@@ -52,6 +52,7 @@ MAX_SEED = 2**31 - 1
 RELU_OVERRIDE_STEPS = 16  # robust: steps with redirected ReLU gradients (Lucid)
 CHUNK_PIXELS = 8 * 180 * 180   # images per compiled call = this / side²: fastest on 2 cores, bounds memory
 ADAM = dict(beta_1=0.9, beta_2=0.999, epsilon=1e-8)
+SMALL_IMAGE = 64          # robust, small models: below this side, the transforms' pixel counts shrink in proportion
 
 
 class Settings(NamedTuple):
@@ -97,7 +98,8 @@ def settings(vm: VizModel, mode: str = "classic", *, steps: int | None = None, l
     """Resolve the mode's defaults for this model and check every value.
 
     Classic defaults are the Keras example's (30 steps, lr 10, 180 px); robust defaults are
-    Lucid's (Adam 0.05) with about 128 px for a 224-px model and ``ROBUST_STEPS`` steps.
+    Lucid's (Adam 0.05) with about 128 px for a 224-px model and ``ROBUST_STEPS`` steps. A model
+    that takes only small fixed inputs (28, 32, 64 px) gets its filters at its own size.
 
     Raises:
         RequestError: unknown mode, steps ≤ 0 or > MAX_STEPS, lr ≤ 0, size out of range, bad seed.
@@ -105,12 +107,14 @@ def settings(vm: VizModel, mode: str = "classic", *, steps: int | None = None, l
     if mode not in MODES:
         raise RequestError(f"Unknown mode {mode!r}: use one of {', '.join(MODES)}.")
     defaults = CLASSIC if mode == "classic" else dict(steps=ROBUST_STEPS, lr=ROBUST_LR, size=robust_size(vm))
+    own_side = small_model_side(vm)
     steps = defaults["steps"] if steps is None else steps
     lr = defaults["lr"] if lr is None else lr
-    size = defaults["size"] if size is None else size
+    size = (own_side or defaults["size"]) if size is None else size
     _check_int("steps", steps, 1, MAX_STEPS)
-    _check_int("size", size, MIN_SIZE[mode], MAX_SIZE, why=f"{mode} mode" + (
-        f" crops {CROP} px from each side" if mode == "classic" else ""))
+    if size != own_side:
+        _check_int("size", size, MIN_SIZE[mode], MAX_SIZE, why=f"{mode} mode" + (
+            f" crops {CROP} px from each side" if mode == "classic" else ""))
     if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not math.isfinite(lr) or lr <= 0:
         raise RequestError(f"lr (learning rate) must be a positive number, got {lr!r}")
     if seed is not None:
@@ -124,6 +128,20 @@ def _check_int(name: str, value, low: int, high: int, why: str = "") -> None:
     if not low <= value <= high:
         reason = f" ({why})" if why else ""
         raise RequestError(f"{name} must be between {low} and {high}{reason}, got {value}")
+
+
+def small_model_side(vm: VizModel) -> int | None:
+    """The side of a model that takes only small fixed square-ish inputs (28, 32, 64 px), else None.
+
+    Its filters are made at that size (classic mode then crops nothing)."""
+    if vm.fixed_size and max(vm.input_size) < min(CLASSIC["size"], MIN_SIZE["classic"] + 2 * CROP):
+        return int(max(vm.input_size))
+    return None
+
+
+def crop_for(size: int) -> int:
+    """Classic mode's crop: CROP px a side, none for images smaller than MIN_SIZE (a small model's own size)."""
+    return CROP if size >= MIN_SIZE["classic"] else 0
 
 
 def robust_size(vm: VizModel) -> int:
@@ -279,7 +297,12 @@ def _compiled(vm: VizModel, key: tuple, build):
 
 
 def _features(vm: VizModel, layer: str, inputs: tf.Tensor) -> tf.Tensor:
-    outputs = vm.extractor([layer])(inputs, training=False)
+    """The layer's activations; images are resized to the model's size if its view takes no other."""
+    extractor = vm.extractor([layer])
+    fixed = tuple(extractor.inputs[0].shape[1:3])
+    if None not in fixed:
+        inputs = tf.image.resize(inputs, fixed)
+    outputs = extractor(inputs, training=False)
     return outputs[0] if isinstance(outputs, (list, tuple)) else outputs
 
 
@@ -339,7 +362,7 @@ class ClassicAscent:
         return self._measure(images, filters)
 
     def pixels(self, images) -> np.ndarray:
-        return deprocess(images, crop=CROP)
+        return self.vm.as_seen(deprocess(images, crop=crop_for(self.run.size)))
 
 
 def deprocess(images, crop: int = CROP) -> np.ndarray:
@@ -361,9 +384,12 @@ class RobustAscent:
 
     def __init__(self, vm: VizModel, layer: str, run: Settings):
         self.vm, self.layer, self.run = vm, layer, run
-        self.transform = transforms.standard()
-        self._step = _compiled(vm, ("robust", layer), lambda: self._build_step(redirect_relu=False))
-        self._revive = _compiled(vm, ("robust-revive", layer), lambda: self._build_step(redirect_relu=True))
+        own_side = small_model_side(vm)  # a small model's own-size filters get gentler transforms
+        pixel_scale = round(min(1.0, own_side / SMALL_IMAGE), 1) if own_side else 1.0
+        self.transform = transforms.standard(pixel_scale=pixel_scale)
+        small = () if pixel_scale == 1.0 else (pixel_scale,)  # the transforms are part of the compiled step
+        self._step = _compiled(vm, ("robust", layer, *small), lambda: self._build_step(redirect_relu=False))
+        self._revive = _compiled(vm, ("robust-revive", layer, *small), lambda: self._build_step(redirect_relu=True))
         self._measure = _compiled(vm, ("robust-measure", layer), self._build_measure)
 
     def chunk_size(self) -> int:
@@ -419,7 +445,7 @@ class RobustAscent:
         return self._measure(state[0], filters)
 
     def pixels(self, state) -> np.ndarray:
-        return _robust_pixels(state[0]).numpy()
+        return self.vm.as_seen(_robust_pixels(state[0]).numpy())
 
 
 @tf.function(input_signature=[SPECTRUM])

@@ -161,6 +161,11 @@ def compose(transforms: Sequence[Transform]) -> Transform:
     return apply
 
 
-def standard(pad_value: float = 0.5) -> Transform:
-    """Lucid's ``standard_transforms``: pad 12, jitter 8, scale 0.9–1.1, rotate ±10°, jitter 4."""
-    return compose([pad(12, pad_value), jitter(8), affine(SCALES, ANGLES), jitter(4)])
+def standard(pad_value: float = 0.5, pixel_scale: float = 1.0) -> Transform:
+    """Lucid's ``standard_transforms``: pad 12, jitter 8, scale 0.9–1.1, rotate ±10°, jitter 4.
+
+    ``pixel_scale`` < 1 shrinks the pad and jitters for small images (a 28-px model's filters),
+    which Lucid's pixel counts, made for 128 px and more, would mostly push out of view.
+    """
+    pad_px, jitter_px, final_px = (max(1, round(n * min(pixel_scale, 1.0))) for n in (12, 8, 4))
+    return compose([pad(pad_px, pad_value), jitter(jitter_px), affine(SCALES, ANGLES), jitter(final_px)])
