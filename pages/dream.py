@@ -2,7 +2,8 @@
 
 Widgets are read into plain values; ``vizcore.dream.dream`` yields frames; this page draws
 them live. The run lives in ``st.session_state["dream_run"]`` and is updated at every frame, so
-Stop (or any other widget) interrupts the script and the rerun shows the frame reached.
+Stop (or any other widget) interrupts the script and the rerun shows the frame reached. Layers
+are listed through nested models by their paths; a one-channel model dreams in grey.
 """
 from __future__ import annotations
 
@@ -43,12 +44,15 @@ def layer_mix(vm) -> dict[str, float]:
     defaults = dream.default_layers(vm)
     names = [info.name for info in vm.conv_layers()]
     chosen = st.multiselect("Layers to dream with", names, default=list(defaults), key=f"dream_layers_{vm.name}",
-                            help="Early layers dream strokes and textures, later ones eyes, fur and object parts.")
+                            format_func=common.layer_title,
+                            help="Early layers dream strokes and textures, later ones eyes, fur and object parts. "
+                                 "\"· in\" names the nested model that holds a layer.")
     if not chosen:
         return {}
     columns = st.columns(min(len(chosen), 3))
     return {name: columns[i % len(columns)].slider(
-                name, 0.0, WEIGHT_MAX, float(defaults.get(name, 1.0)), 0.1, key=f"dream_weight_{vm.name}_{name}")
+                name.rpartition("/")[2], 0.0, WEIGHT_MAX, float(defaults.get(name, 1.0)), 0.1,
+                key=f"dream_weight_{vm.name}_{name}", help=f"Weight of {name} in the dream.")
             for i, name in enumerate(chosen)}
 
 
@@ -126,12 +130,18 @@ def run_dream(vm, image: np.ndarray, mix: dict, options: dict, key: str, slots: 
     run = st.session_state[RUN_KEY] = new_run(key, image, options)
     started = last_draw = time.perf_counter()
     draw(run, slots)
-    for frame in frames:
-        now = time.perf_counter()
-        record(run, frame, now - started)
-        redraw = now - last_draw >= DRAW_INTERVAL
-        draw(run, slots, images=redraw)
-        last_draw = now if redraw else last_draw
+    try:
+        for frame in frames:
+            now = time.perf_counter()
+            record(run, frame, now - started)
+            redraw = now - last_draw >= DRAW_INTERVAL
+            draw(run, slots, images=redraw)
+            last_draw = now if redraw else last_draw
+    except vizcore.VizcoreError as error:  # a check the engine can only make once it runs
+        run["status"] = "stopped"
+        draw(run, slots)
+        st.error(str(error))
+        return
     run["status"] = "finished"
     draw(run, slots)
 
@@ -153,7 +163,7 @@ def page() -> None:
     st.caption("DeepDream: the photo is nudged, octave by octave, towards whatever the chosen layers respond to, "
                "so they see ever more of it.")
     vm = common.current_model()
-    if vm is None:
+    if vm is None or not common.spatial_model(vm):
         st.stop()
     controls, results = st.columns([2, 3], gap="large")
     with controls:
@@ -172,9 +182,9 @@ def page() -> None:
     if source is None:
         results.info("Upload a photo, pick a sample or dream from noise.")
         return
-    image = noise_start(options["seed"]) if isinstance(source, str) else source
+    image = vm.as_seen(noise_start(options["seed"]) if isinstance(source, str) else source)  # grey: as the model sees it
     options["tile"] = resolved_tile(options["tile"], image)
-    key = f"{vm.name}:{id(vm)}:{image_key(image)}"
+    key = f"{common.model_key(vm)}:{image_key(image)}"
     run = st.session_state.get(RUN_KEY)
     if run_clicked:
         with results:

@@ -4,11 +4,12 @@ Widgets are read into plain values, ``vizcore.atlas.visualize`` (the filter asce
 disk cache) yields frames, this page draws them. The latest frame lives in
 ``st.session_state[RESULT]``: pressing Stop (or any widget) interrupts the run and the rerun
 draws that frame, so the images made so far stay on screen. A run computed before, here or by
-``vizcore atlas``, is read from the disk cache and shown at once, marked as cached.
+``vizcore atlas``, is read from the disk cache and shown at once, marked as cached. Layers are
+listed through nested models by their paths; a small model's tiny tiles are shown enlarged by a
+whole factor, each pixel a sharp block (never blurred by the browser).
 """
 from __future__ import annotations
 
-import io
 import threading
 import time
 
@@ -16,7 +17,6 @@ import altair as alt
 import numpy as np
 import pandas as pd
 import streamlit as st
-from PIL import Image
 
 import vizcore
 from pages import common
@@ -27,7 +27,8 @@ DEFAULT_COUNT = 16           # 16 classic filters take a few seconds
 COLS = 8                     # grid columns (fewer if fewer filters)
 MARGIN = 5                   # px between tiles
 REDRAW_SECONDS = 0.25        # draw at most this often while running (the last frame is always drawn)
-TILE_WIDTH = 320             # px, the picked tile shown large
+TILE_WIDTH = 320             # px, the picked tile shown large (about: enlarged by a whole factor)
+MIN_TILE_SHOWN = 96          # px: smaller tiles (a 28- or 32-px model's) are enlarged in the grid, without blur
 SMOOTHING = 25               # the activation curve's running mean spans 1/SMOOTHING of the steps
 RESULT = "filters_result"    # session_state key of the latest frame and its request
 RUN_REQUESTED = "filters_run_requested"  # session_state flag set by the Run button
@@ -54,14 +55,15 @@ def _prepare_quietly(vm, layer: str, mode: str) -> None:
         pass
 
 
-def png_bytes(image: np.ndarray) -> bytes:
-    buffer = io.BytesIO()
-    Image.fromarray(image).save(buffer, format="PNG")
-    return buffer.getvalue()
+def shown_grid(images: np.ndarray) -> tuple[np.ndarray, int]:
+    """The grid of tiles as drawn, and the whole factor its tiles were enlarged by (1: as made)."""
+    factor = max(1, -(-MIN_TILE_SHOWN // max(images.shape[1:3])))
+    tiles = np.stack([common.enlarged(tile, factor) for tile in images]) if factor > 1 else images
+    return filters.grid(tiles, cols=COLS, margin=MARGIN), factor
 
 
 def default_layer(layers) -> str:
-    """A mid-depth convolution: the middle Conv2D, or the middle layer if there is none."""
+    """A mid-depth convolution: the middle Conv2D at any depth of nesting, or the middle layer if there is none."""
     convolutions = [info for info in layers if info.kind == "Conv2D"] or layers
     return convolutions[len(convolutions) // 2].name
 
@@ -73,8 +75,9 @@ def controls(vm):
     channels = {info.name: info.channels for info in layers}
     layer_col, mode_col = st.columns([3, 2])
     layer = layer_col.selectbox("Layer", names, index=names.index(default_layer(layers)), key=f"filters_layer_{vm.name}",
-                                format_func=lambda name: f"{name} · {channels[name]} filters",
-                                help="Layers with feature maps, from input to output; the number is its channel count.")
+                                format_func=lambda name: f"{common.layer_title(name)} · {channels[name]} filters",
+                                help="Layers with feature maps, from input to output (inside nested models too: "
+                                     "\"· in\" names the model that holds it); the number is its channel count.")
     mode = mode_col.radio("Mode", filters.MODES, horizontal=True, key="filters_mode",
                           captions=[MODE_NOTES[m] for m in filters.MODES])
     pick_col, which_col, count_col = st.columns([1, 2, 2])
@@ -121,8 +124,9 @@ def draw(frame, places, *, stopped: bool = False) -> None:
     places["progress"].progress(frame.step / frame.steps)
     first, last = frame.filters[0], frame.filters[-1]
     span = f"filters {first}–{last}" if list(frame.filters) == list(range(first, last + 1)) else f"{len(frame.filters)} filters"
-    places["grid"].image(filters.grid(frame.images, cols=COLS, margin=MARGIN), width="stretch",
-                         caption=f"{span}, row by row")
+    grid, factor = shown_grid(frame.images)
+    places["grid"].image(grid, width="content" if factor > 1 else "stretch",  # enlarged: shown pixel for pixel
+                         caption=f"{span}, row by row" + (f", enlarged {factor}×" if factor > 1 else ""))
 
 
 def activation_chart(frame, position: int) -> alt.Chart:
@@ -145,7 +149,9 @@ def inspector(frame, request) -> None:
     tile_col, chart_col = st.columns([1, 2])
     position = tile_col.selectbox("Filter to look at", positions, key="filters_tile",
                                   format_func=lambda p: f"filter {frame.filters[p]}")
-    tile_col.image(frame.images[position], width=TILE_WIDTH,
+    tile = frame.images[position]
+    tile = common.enlarged(tile, max(1, round(TILE_WIDTH / max(tile.shape[:2]))))
+    tile_col.image(tile, width=tile.shape[1],
                    caption=f"{layer} · filter {frame.filters[position]} · activation {frame.activations[position]:.3f}")
     if frame.dead[position]:
         tile_col.warning("Dead filter: it had no gradient on the starting image and never came alive, "
@@ -153,23 +159,25 @@ def inspector(frame, request) -> None:
     chart_col.altair_chart(activation_chart(frame, position), width="stretch")
 
 
-def download(frame, request) -> None:
-    vm_name, layer, mode = request[0], request[1], request[3]
-    st.download_button("Download grid PNG", png_bytes(filters.grid(frame.images, cols=COLS, margin=MARGIN)),
-                       file_name=f"{vm_name}-{layer}-{mode}-filters.png", mime="image/png",
-                       icon=":material/download:", key="filters_download")
+def download(frame, request, model_name: str) -> None:
+    layer, mode = request[1], request[3]
+    file_name = f"{model_name}-{layer}-{mode}-filters.png".replace("/", "_")
+    st.download_button("Download grid PNG", common.png_bytes(shown_grid(frame.images)[0]), file_name=file_name,
+                       mime="image/png", icon=":material/download:", key="filters_download")
 
 
 def run(vm, request, places) -> None:
     """Stream a run into the placeholders, keeping the latest frame in session_state."""
     _, layer, chosen, mode, steps, lr, size, seed = request
-    frames = atlas.visualize(vm, layer, chosen, mode=mode, steps=steps, lr=lr, size=size, seed=seed)
     drawn = 0.0
-    for frame in frames:
-        st.session_state[RESULT] = {"request": request, "frame": frame}
-        if frame.done or time.perf_counter() - drawn >= REDRAW_SECONDS:
-            draw(frame, places)
-            drawn = time.perf_counter()
+    try:
+        for frame in atlas.visualize(vm, layer, chosen, mode=mode, steps=steps, lr=lr, size=size, seed=seed):
+            st.session_state[RESULT] = {"request": request, "frame": frame}
+            if frame.done or time.perf_counter() - drawn >= REDRAW_SECONDS:
+                draw(frame, places)
+                drawn = time.perf_counter()
+    except vizcore.VizcoreError as error:
+        st.error(str(error))
 
 
 def _request_run() -> None:
@@ -180,14 +188,14 @@ def page() -> None:
     st.title("Filters")
     st.caption("One image per filter, grown from noise by gradient ascent until the filter fires as much as it can.")
     vm = common.current_model()
-    if vm is None:
+    if vm is None or not common.spatial_model(vm):
         st.stop()
     layer, chosen, mode, steps, lr, size, seed = controls(vm)
     if isinstance(chosen, str):
         st.error(chosen)
         st.stop()
-    warm_up(vm, f"{vm.name}:{id(vm)}", layer, mode)
-    request = (vm.name, layer, tuple(chosen), mode, steps, lr, size, seed)
+    warm_up(vm, common.model_key(vm), layer, mode)
+    request = (common.model_key(vm), layer, tuple(chosen), mode, steps, lr, size, seed)
     try:  # bad parameters show here, before Run
         cached = atlas.load(vm, layer, filters.check_filters(vm, layer, chosen),
                             filters.settings(vm, mode, steps=steps, lr=lr, size=size, seed=seed))
@@ -209,7 +217,7 @@ def page() -> None:
         return
     if not clicked:
         draw(frame, places, stopped=not frame.done)
-    download(frame, request)
+    download(frame, request, vm.name)
     inspector(frame, request)
 
 

@@ -237,7 +237,7 @@ class VizModel:
         """
         head = self.require_head()
         if isinstance(top, bool) or not isinstance(top, (int, np.integer)) or top < 1:
-            raise RequestError(f"top must be a whole number of at least 1, got {top!r}")
+            raise RequestError(f"top must be at least 1, got {top!r}")
         shown = np.asarray(head.display(self.scores(self.preprocess(self.resize_for_input(image)))))[0]
         if not head.is_probability:
             return [Prediction(i, self.label(i), None, float(shown[i])) for i in range(min(top, len(shown)))]
