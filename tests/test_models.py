@@ -120,8 +120,10 @@ def test_user_model_without_conv_layers(tmp_path):
     inputs = keras.Input((8, 8, 3))
     outputs = keras.layers.Dense(3)(keras.layers.Flatten()(inputs))
     path = _save(keras.Model(inputs, outputs), tmp_path / "dense.keras")
-    with pytest.raises(vizcore.ModelError, match="no convolutional layer"):
-        load_model(path)
+    vm = load_model(path)  # loads: predictions still work, every map says what is missing
+    assert vm.conv_layers() == [] and len(vm.predict(np.zeros((8, 8, 3), np.uint8), top=3)) == 3
+    with pytest.raises(vizcore.RequestError, match="no layer with feature maps"):
+        vm.layer("dense")
 
 
 def test_layer_errors(lite0):
