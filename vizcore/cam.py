@@ -523,6 +523,7 @@ def _faithfulness_from(probabilities: np.ndarray, fractions, random_draws: int) 
 # --- which layer? ------------------------------------------------------------------------------
 
 RANKED_LAYERS = 4  # the last this-many spatial layers are ranked
+PADDING_KINDS = ("ZeroPadding2D", "Cropping2D")  # change the map's size by a pixel or two: not a stage
 
 
 class LayerScore(NamedTuple):
@@ -552,7 +553,7 @@ def rank_layers(vm: VizModel, image, *, class_index: int | None = None, method: 
 
 def _stage_ends(vm: VizModel) -> list[str]:
     """The last spatial layer of each feature-map size (the end of each stage), input to output."""
-    layers = spatial_layers(vm)
+    layers = [layer for layer in spatial_layers(vm) if vm.layer(layer).kind not in PADDING_KINDS]
     sizes = [vm.layer_size(layer) for layer in layers]
     ends = [layer for layer, size, following in zip(layers, sizes, sizes[1:] + [None]) if size != following]
     if len(ends) < RANKED_LAYERS:  # few stages: rank the last layers themselves

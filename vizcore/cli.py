@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
-import os
 import pkgutil
 import sys
 from pathlib import Path
@@ -73,24 +72,10 @@ def add_model_argument(parser: argparse.ArgumentParser) -> None:
 
 def model_from_args(args):
     from .models import load_model
-    custom = getattr(args, "custom_objects", None) or os.environ.get("VIZCORE_CUSTOM_OBJECTS")
-    if custom:
-        import_custom_objects(custom)
+    from .user_models import import_custom_objects
+    if getattr(args, "custom_objects", None):
+        import_custom_objects(args.custom_objects)
     return load_model(args.model, scaling=args.scaling, labels_path=args.labels, head=args.head, output=args.output)
-
-
-def import_custom_objects(path: str) -> None:
-    """Run the user's own Python file that registers their custom Keras classes."""
-    import importlib.util
-    file = Path(path)
-    if not file.is_file() or file.suffix != ".py":
-        raise RequestError(f"--custom-objects {path!r}: no such Python file.")
-    spec = importlib.util.spec_from_file_location(f"vizcore_custom_{file.stem}", file)
-    module = importlib.util.module_from_spec(spec)
-    try:
-        spec.loader.exec_module(module)
-    except Exception as error:
-        raise RequestError(f"Your custom-objects file {file.name} failed to run: {type(error).__name__}: {error}") from None
 
 
 def writable_path(path: str, suffix: str) -> Path:

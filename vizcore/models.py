@@ -102,6 +102,7 @@ class VizModel:
         if self.channels == 1 and self.scaling == "caffe":
             raise ModelError("caffe scaling needs colour (BGR) inputs; this model takes one channel.")
         self._layers = [info for info in self._all_layers()]
+        self._sizes = None  # {path: (height, width)} at the input size, traced on first use
         self._by_name = {info.name: info for info in self._layers}
 
     # --- inputs -------------------------------------------------------------------------------
@@ -163,8 +164,13 @@ class VizModel:
                            + f" (see `python -m vizcore layers {self.name}`).")
 
     def layer_size(self, name: str) -> tuple[int | None, int | None]:
-        """(height, width) of a layer's feature map at the model's own input size (None: any)."""
-        return tuple(graph.output_shape(graph.find(self.keras, self.layer(name).name))[1:3])
+        """(height, width) of a layer's feature map for an input of ``input_size`` (the photo's size)."""
+        with self._lock:
+            if self._sizes is None:  # one symbolic trace at the input size gives every layer's size
+                inputs = keras.Input((*self.input_size, 3))
+                _, found = graph.trace(self.keras, self._adapt(inputs), [graph.Target(i.name) for i in self._layers])
+                self._sizes = {target.path: tuple(tensor.shape[1:3]) for target, tensor in found.items()}
+        return self._sizes.get(self.layer(name).name, (None, None))
 
     def extractor(self, layer_names: Sequence[str]) -> keras.Model:
         """A cached ``keras.Model`` from RGB model inputs to the given layers' outputs.

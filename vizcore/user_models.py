@@ -118,8 +118,33 @@ def load_user_model(path: str | os.PathLike, *, scaling: str | None = None, labe
     return vm
 
 
+def import_custom_objects(path: str | os.PathLike | None = None) -> None:
+    """Run the user's own Python file that registers their custom Keras classes
+    (``@keras.saving.register_keras_serializable()``): ``path``, else $VIZCORE_CUSTOM_OBJECTS. Once per file."""
+    import importlib.util
+    path = path or os.environ.get("VIZCORE_CUSTOM_OBJECTS")
+    if not path:
+        return
+    file = Path(path).resolve()
+    if str(file) in _IMPORTED:
+        return
+    if not file.is_file() or file.suffix != ".py":
+        raise ModelError(f"Custom objects {str(path)!r}: no such Python file.")
+    spec = importlib.util.spec_from_file_location(f"vizcore_custom_{file.stem}", file)
+    module = importlib.util.module_from_spec(spec)
+    try:
+        spec.loader.exec_module(module)
+    except Exception as error:
+        raise ModelError(f"Your custom-objects file {file.name} failed to run: {type(error).__name__}: {error}") from None
+    _IMPORTED.add(str(file))
+
+
+_IMPORTED: set[str] = set()
+
+
 def read_model_file(path: Path) -> keras.Model:
     """Load the Keras model in ``path`` safely, or raise ModelError saying what is wrong and what to do."""
+    import_custom_objects()  # $VIZCORE_CUSTOM_OBJECTS, if set
     if path.is_dir():
         if (path / "saved_model.pb").is_file():
             raise ModelError(f"{path.name} is a TensorFlow SavedModel folder, which Keras 3 cannot open for "
