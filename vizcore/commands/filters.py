@@ -48,6 +48,11 @@ def _filter_indices(args, channels: int) -> list[int]:
     return parse_filters(args.filters) if args.filters else list(range(min(DEFAULT_COUNT, channels)))
 
 
+def file_name(layer: str) -> str:
+    """A layer's path as one file name: nested models' names joined by "__" instead of "/"."""
+    return layer.replace("/", "__")
+
+
 def _run(vm, layer: str, indices: list[int], args, label: str):
     """Run (or fetch from the cache) one layer with a progress bar on stderr; the final frame."""
     from .. import atlas
@@ -85,6 +90,7 @@ def filters_command(args) -> int:
     from ..filters import grid, settings
     _check_cols(args.cols)
     vm = model_from_args(args)
+    args.layer = vm.layer(args.layer).name  # the full path of a layer inside a nested model
     indices = _filter_indices(args, vm.layer(args.layer).channels)
     run = settings(vm, args.mode, steps=args.steps, lr=args.lr, size=args.size, seed=args.seed)
     frame = _run(vm, args.layer, indices, args, args.layer)
@@ -92,7 +98,7 @@ def filters_command(args) -> int:
     _write_png(grid(frame.images, cols=args.cols), out)
     if args.tiles:
         for index, image in zip(frame.filters, frame.images):
-            _write_png(image, Path(args.tiles) / f"{args.layer}_{index:04d}.png")
+            _write_png(image, Path(args.tiles) / f"{file_name(args.layer)}_{index:04d}.png")
     if args.json:
         print_json({"model": vm.name, "layer": args.layer, **run._asdict(), "cached": frame.cached,
                     "grid": str(out), "tiles": args.tiles, "filters": _filter_rows(frame)})
@@ -115,7 +121,8 @@ def atlas_command(args) -> int:
     _check_cols(args.cols)
     shard, shards = _parse_shard(args.shard)
     vm = model_from_args(args)
-    layers = args.layers or [info.name for info in vm.conv_layers() if info.kind == "Conv2D"]
+    layers = [vm.layer(layer).name for layer in args.layers] if args.layers else \
+        [info.name for info in vm.conv_layers() if info.kind == "Conv2D"]
     run = settings(vm, args.mode, steps=args.steps, lr=args.lr, size=args.size, seed=args.seed)
     plan = [(layer, check_filters(vm, layer, _filter_indices(args, vm.layer(layer).channels)))
             for layer in layers]  # every layer and index checked before any work
@@ -123,10 +130,10 @@ def atlas_command(args) -> int:
     out, rows = Path(args.out), []
     for number, (layer, indices) in enumerate(plan, 1):
         frame = _run(vm, layer, list(indices), args, f"[{number}/{len(plan)}] {layer}")
-        _write_png(grid(frame.images, cols=args.cols), out / f"{layer}.png")
+        _write_png(grid(frame.images, cols=args.cols), out / f"{file_name(layer)}.png")
         summary = {"model": vm.name, "layer": layer, **run._asdict(), "filters": _filter_rows(frame)}
-        (out / f"{layer}.json").write_text(json.dumps(summary))
-        rows.append({"layer": layer, "grid": str(out / f"{layer}.png"), "cached": frame.cached,
+        (out / f"{file_name(layer)}.json").write_text(json.dumps(summary))
+        rows.append({"layer": layer, "grid": str(out / f"{file_name(layer)}.png"), "cached": frame.cached,
                      "filters": len(indices), "dead": int(frame.dead.sum())})
     if args.json:
         print_json({"model": vm.name, "shard": f"{shard}/{shards}", **run._asdict(), "layers": rows})
