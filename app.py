@@ -18,7 +18,6 @@ PAGES = [  # (file, title, icon); a page appears once its file exists
 
 
 TOP = 5               # classes shown on the home page
-MAX_VALUE_METRICS = 4  # regression outputs shown as big numbers; more are shown as a table
 MAX_VALUES = 20       # regression outputs listed at most
 
 
@@ -31,9 +30,9 @@ def home() -> None:
     layers = vm.conv_layers()
     left, middle, right = st.columns(3)
     left.metric("Model", vm.name)
-    middle.metric("Input size", f"{vm.input_size[0]}×{vm.input_size[1]}" if vm.fixed_size else "any")
+    middle.metric("Input size", f"{vm.input_size[0]}×{vm.input_size[1]}" + (" grey" if vm.channels == 1 else ""),
+                  help=None if vm.fixed_size else "The model takes any size; photos are resized to this to predict.")
     right.metric("Layers with feature maps", len(layers))
-    st.caption(common.model_summary(vm))
     if not layers:
         from vizcore.models import no_spatial_layer_message
         st.info(no_spatial_layer_message(vm))
@@ -60,14 +59,8 @@ def show_predictions(vm, image) -> None:
                 "the Filters and Dream pages still work.")
         return
     if vm.head.kind == "regression":
-        values = common.predictions(vm, image, top=min(vm.classes, MAX_VALUES))
         st.markdown("**Outputs**")
-        if len(values) <= MAX_VALUE_METRICS:
-            for column, value in zip(st.columns(max(len(values), 1)), values):
-                column.metric(value.label, f"{value.value:.4g}")
-        else:
-            st.dataframe([{"output": v.label, "index": v.index, "value": v.value} for v in values],
-                         hide_index=True, width="stretch")
+        common.show_values(common.predictions(vm, image, top=min(vm.classes, MAX_VALUES)))
     else:
         st.markdown("**Prediction**" if vm.head.kind == "binary" else "**Top predictions**")
         for prediction in common.predictions(vm, image, top=TOP):

@@ -33,6 +33,7 @@ MODEL_SUFFIXES = ["keras", "h5"]       # what the model uploader accepts
 KEPT_UPLOADS = 8                       # uploaded model files kept on disk (least recently used removed)
 HASH_CHUNK = 16 * 2**20                # bytes hashed at a time
 PHOTO_MB = MAX_FILE_BYTES // 2**20     # the photo uploader's cap, in MB (the engine's)
+LABELS_MB = 1                          # the class-names uploader's cap, in MB
 
 _MODEL_KEYS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()  # VizModel → its cache key
 
@@ -166,7 +167,8 @@ def model_summary(vm) -> str:
     parts = [vm.name, f"input {size}" + (" grey" if vm.channels == 1 else "")]
     if vm.head is not None:
         parts.append(KIND_TITLES[vm.head.kind])
-        parts.append(f"{vm.classes} " + ("outputs" if vm.head.kind == "regression" else "classes"))
+        noun = "output" if vm.head.kind == "regression" else "class"
+        parts.append(f"{vm.classes} {noun}{'' if vm.classes == 1 else ('es' if noun == 'class' else 's')}")
     return " · ".join(parts)
 
 
@@ -176,30 +178,36 @@ def _folder_model_sidebar(name: str):
     path = folder_models().get(name)
     if path is None:
         raise vizcore.ModelError(f"{name} is no longer in your models folder ({models_dir()}).")
+    pickers = st.container()  # drawn above the class-names upload, filled once the model is loaded
     labels = _labels_upload()
     companions = "|".join(_file_identity(path.with_name(path.stem + suffix)) for suffix in (LABELS_SUFFIX, SETTINGS_SUFFIX))
-    return _user_model_settings(str(path), _file_identity(path), companions, name, labels, remember_at=path)
+    with pickers:
+        return _user_model_settings(str(path), _file_identity(path), companions, name, labels, remember_at=path)
 
 
 def _uploaded_model_sidebar():
     upload = st.file_uploader("Model file (.keras or .h5)", type=MODEL_SUFFIXES, key="model_upload",
                               help="Loaded with Keras' safe mode: a model with Python Lambda code is refused. "
                                    "Big files load faster from your models folder: " + str(models_dir()))
+    pickers = st.container()
     labels = _labels_upload()
     if upload is None:
-        st.info("Upload a .keras or .h5 model file.")
+        pickers.info("Upload a .keras or .h5 model file.")
         return None
     suffix = Path(upload.name).suffix.lower()
     if suffix not in (".keras", ".h5"):
         raise vizcore.ModelError(f"{upload.name}: vizcore opens Keras models saved as .keras (or legacy .h5).")
-    with st.spinner("Reading your model file…"):
-        path, digest = _stored_upload(upload, suffix)
-    return _user_model_settings(str(path), digest, "", Path(upload.name).stem, labels)
+    with pickers:
+        with st.spinner("Reading your model file…"):
+            path, digest = _stored_upload(upload, suffix)
+        return _user_model_settings(str(path), digest, "", Path(upload.name).stem, labels)
 
 
 def _labels_upload() -> str | None:
     """The optional class-names file, stored like a model upload; its path or None."""
-    labels = st.file_uploader("Class names (.txt, one per line, optional)", type=["txt"], key="labels_upload")
+    labels = st.file_uploader("Class names (.txt, one per line, optional)", type=["txt"], key="labels_upload",
+                              max_upload_size=LABELS_MB,
+                              help="Binary: the positive class alone, or the negative then the positive one.")
     if labels is None:
         return None
     return str(_stored_upload(labels, ".labels.txt")[0])
@@ -265,8 +273,9 @@ def _settings_pickers(vm, first: dict, keys: dict, remember_at: Path | None) -> 
     kinds = [AUTOMATIC, *heads.KINDS]
     st.selectbox("Output kind", kinds, index=kinds.index(first["head"]), key=keys["head"], **remember,
                  format_func=lambda kind: heads.KIND_TITLES.get(kind) or (
-                     f"automatic: {heads.KIND_TITLES[detected.kind]}" if detected else "automatic"),
-                 help="What the output means. Automatic reads it off the last layer's activation and width.")
+                     f"automatic ({detected.kind})" if detected else "automatic"),
+                 help="What the output means. Automatic reads it off the last layer's activation and width: "
+                      + "; ".join(heads.KIND_TITLES.values()) + ".")
     if len(first["outputs"]) > 1:
         st.selectbox("Output", range(len(first["outputs"])), index=first["output"], key=keys["output"], **remember,
                      format_func=first["outputs"].__getitem__,
@@ -326,6 +335,12 @@ def layer_title(name: str) -> str:
     """A layer path, readable in a narrow picker: its own name first, then the models it sits in."""
     parent, _, leaf = name.rpartition("/")
     return f"{leaf} · in {parent}" if parent else leaf
+
+
+def short_layer_names(names: list[str]) -> dict[str, str]:
+    """{path: its own name if no other layer has it, else the path}: short chips in a multiselect."""
+    leaves = [name.rpartition("/")[2] for name in names]
+    return {name: leaf if leaves.count(leaf) == 1 else name for name, leaf in zip(names, leaves)}
 
 
 # --- photos --------------------------------------------------------------------------------------
@@ -400,6 +415,16 @@ def predictions_note(vm) -> str:
         "regression": "Values the model outputs (not probabilities).",
         "logits": "The model outputs logits; shown through a softmax.",
     }.get(kind, "")
+
+
+def show_values(values: list, max_metrics: int = 4) -> None:
+    """A regression model's outputs as values: big numbers, or a table when there are more than ``max_metrics``."""
+    if len(values) <= max_metrics:
+        for column, value in zip(st.columns(max(len(values), 1)), values):
+            column.metric(value.label, f"{value.value:.4g}")
+    else:
+        st.dataframe([{"output": v.label, "index": v.index, "value": v.value} for v in values],
+                     hide_index=True, width="stretch")
 
 
 def predictions_table(vm, image, top: int = 5) -> list[dict]:

@@ -43,15 +43,16 @@ def layer_mix(vm) -> dict[str, float]:
     """The layer multiselect and one weight slider per chosen layer → {layer: weight}."""
     defaults = dream.default_layers(vm)
     names = [info.name for info in vm.conv_layers()]
+    short = common.short_layer_names(names)
     chosen = st.multiselect("Layers to dream with", names, default=list(defaults), key=f"dream_layers_{vm.name}",
-                            format_func=common.layer_title,
+                            format_func=short.get,
                             help="Early layers dream strokes and textures, later ones eyes, fur and object parts. "
-                                 "\"· in\" names the nested model that holds a layer.")
+                                 "Layers inside a nested model go by their own name when no other layer shares it.")
     if not chosen:
         return {}
     columns = st.columns(min(len(chosen), 3))
     return {name: columns[i % len(columns)].slider(
-                name.rpartition("/")[2], 0.0, WEIGHT_MAX, float(defaults.get(name, 1.0)), 0.1,
+                short[name], 0.0, WEIGHT_MAX, float(defaults.get(name, 1.0)), 0.1,
                 key=f"dream_weight_{vm.name}_{name}", help=f"Weight of {name} in the dream.")
             for i, name in enumerate(chosen)}
 

@@ -68,6 +68,16 @@ def default_layer(layers) -> str:
     return convolutions[len(convolutions) // 2].name
 
 
+def model_sizes(vm) -> None:
+    """Start each mode's image size at this model's own default when the model changes (a 28-px
+    model's filters are 28 px), and whenever the size widgets were dropped (another page shown)."""
+    owner, keys = common.model_key(vm), [f"filters_size_{mode}" for mode in filters.MODES]
+    if st.session_state.get("filters_size_owner") != owner or any(key not in st.session_state for key in keys):
+        for mode, key in zip(filters.MODES, keys):
+            st.session_state[key] = filters.settings(vm, mode).size
+        st.session_state["filters_size_owner"] = owner
+
+
 def controls(vm):
     """Layer, filters, mode and the numbers → (layer, filter list or error text, mode, steps, lr, size, seed)."""
     layers = vm.conv_layers()
@@ -100,8 +110,9 @@ def controls(vm):
     steps = steps_col.number_input("Steps", 1, filters.MAX_STEPS, defaults.steps, key=f"filters_steps_{mode}")
     lr = lr_col.number_input("Learning rate", 0.0, 1000.0, defaults.lr, key=f"filters_lr_{mode}",
                              format="%.3f", help="Classic: the length of each normalised step; robust: Adam's step.")
-    size = size_col.number_input("Image size (px)", 8, 2 * filters.MAX_SIZE, defaults.size, key=f"filters_size_{mode}",
-                                 help="Classic crops 25 px from each side of the finished image.")
+    size = size_col.number_input("Image size (px)", 8, 2 * filters.MAX_SIZE, key=f"filters_size_{mode}",  # see model_sizes
+                                 help="Classic crops 25 px from each side of the finished image; a small model's "
+                                      "filters are made at its own size, uncropped.")
     seed = seed_col.number_input("Seed", 0, filters.MAX_SEED, 0, key="filters_seed", help="Same seed, same images.")
     return layer, chosen, mode, int(steps), float(lr), int(size), int(seed)
 
@@ -190,6 +201,7 @@ def page() -> None:
     vm = common.current_model()
     if vm is None or not common.spatial_model(vm):
         st.stop()
+    model_sizes(vm)
     layer, chosen, mode, steps, lr, size, seed = controls(vm)
     if isinstance(chosen, str):
         st.error(chosen)

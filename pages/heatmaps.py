@@ -72,19 +72,15 @@ def image_key(image: np.ndarray) -> str:
     return hashlib.sha1(image.tobytes() + str(image.shape).encode()).hexdigest()
 
 
-def predictions_chart(vm, predictions: list) -> alt.Chart:
-    """Horizontal bars, top first, the number printed at each bar's end: a probability (0–100 %)
-    for a classifier, the value itself for a regression output."""
-    probability = vm.head.is_probability
-    table = pd.DataFrame([{"class": f"{p.label} · {p.index}", "value": p.value} for p in predictions])
+def predictions_chart(predictions: list) -> alt.Chart:
+    """Horizontal bars, most probable on top, with the probability printed at each bar's end."""
+    table = pd.DataFrame([{"class": f"{p.label} · {p.index}", "probability": p.probability} for p in predictions])
     order = list(table["class"])
-    scale = alt.Scale(domain=[0, 1]) if probability else alt.Scale(zero=True, nice=True)
-    number = ".1%" if probability else ".4~g"
     base = alt.Chart(table).encode(
         y=alt.Y("class:N", sort=order, title=None, axis=alt.Axis(labelLimit=260)),
-        x=alt.X("value:Q", scale=scale, axis=alt.Axis(format="%" if probability else "~g"), title=None))
+        x=alt.X("probability:Q", scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format="%"), title=None))
     bars = base.mark_bar(cornerRadiusEnd=3, color=ACCENT)
-    text = base.mark_text(align="left", dx=4, color=ACCENT, fontWeight="bold").encode(text=alt.Text("value:Q", format=number))
+    text = base.mark_text(align="left", dx=4, color=ACCENT, fontWeight="bold").encode(text=alt.Text("probability:Q", format=".1%"))
     return (bars + text).properties(height=34 * len(table) + 20)
 
 
@@ -95,13 +91,13 @@ def score_text(vm, result) -> str:
     return f"{result.label} = {result.score:.4g}" + (" · what lowers it" if result.lower else " · what raises it")
 
 
-def deletion_chart(trust: cam.Faithfulness) -> alt.Chart:
-    """Relative confidence drop against the share of the photo removed: map-first vs random."""
+def deletion_chart(trust: cam.Faithfulness, what: str = "confidence") -> alt.Chart:
+    """Relative drop of the confidence (or output) against the share of the photo removed: map-first vs random."""
     rows = [{"removed": f, "drop": d, "pixels removed": "hottest first"} for f, d in zip(trust.fractions, trust.cam_drops)]
     rows += [{"removed": f, "drop": d, "pixels removed": "at random"} for f, d in zip(trust.fractions, trust.random_drops)]
     return alt.Chart(pd.DataFrame(rows)).mark_line(point=True).encode(
         x=alt.X("removed:Q", axis=alt.Axis(format="%"), title="share of the photo removed"),
-        y=alt.Y("drop:Q", axis=alt.Axis(format="%"), title="confidence drop"),
+        y=alt.Y("drop:Q", axis=alt.Axis(format="%"), title=f"{what} drop"),
         color=alt.Color("pixels removed:N", scale=alt.Scale(domain=["hottest first", "at random"], range=[ACCENT, "#7f8c9b"]),
                         legend=alt.Legend(orient="right", title=None))).properties(height=DELETION_CHART_HEIGHT)
 
@@ -213,7 +209,7 @@ def single_view(vm, image, keys, settings, cmap, alpha):
     file_name = f"{result.label}-{result.method}-{result.layer}".replace(" ", "_").replace("/", "_")
     score.download_button("Download overlay PNG", common.png_bytes(blended), icon=":material/download:",
                           file_name=f"{file_name}.png", mime="image/png", key="heat_download")
-    chart.altair_chart(deletion_chart(trust), width="stretch", height=DELETION_CHART_HEIGHT)
+    chart.altair_chart(deletion_chart(trust, what), width="stretch", height=DELETION_CHART_HEIGHT)
 
 
 def compare_view(vm, image, keys, settings, cmap, alpha):
@@ -321,9 +317,12 @@ def main() -> None:
         st.error(str(error))
         st.stop()
     with chart:
-        regression = vm.head.kind == "regression"
-        st.markdown("**Outputs**" if regression else f"**Top {min(TOP, vm.classes)} predictions**")
-        st.altair_chart(predictions_chart(vm, predictions), width="stretch")
+        if vm.head.kind == "regression":  # values, not probabilities: no 0–100 % bars
+            st.markdown("**Outputs**")
+            common.show_values(predictions)
+        else:
+            st.markdown(f"**Top {min(TOP, vm.classes)} predictions**")
+            st.altair_chart(predictions_chart(predictions), width="stretch")
         if common.predictions_note(vm):
             st.caption(common.predictions_note(vm))
     settings = controls(vm, predictions, keys)

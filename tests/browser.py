@@ -29,15 +29,19 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def streamlit_server():
-    """Start `streamlit run app.py` on a free localhost port; yield its URL; stop it afterwards."""
+def streamlit_server(env: dict[str, str] | None = None):
+    """Start `streamlit run app.py` on a free localhost port; yield its URL; stop it afterwards.
+
+    Args:
+        env: variables added to the server's environment (e.g. VIZCORE_MODELS_DIR).
+    """
     port = free_port()
     ARTIFACTS.mkdir(exist_ok=True)
     log = open(ARTIFACTS / f"streamlit-{port}.log", "w")
     process = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
          "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false"],
-        cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env={**os.environ})
+        cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})})
     url = f"http://127.0.0.1:{port}"
     try:
         _wait_healthy(url, process)
@@ -68,12 +72,28 @@ def launch_chromium(playwright):
 
 
 def wait_for_app(page, timeout_ms: int = 180_000) -> None:
-    """Wait until Streamlit has finished running the script (no 'Running…' status widget)."""
+    """Wait until Streamlit has finished running the script: the app's script state (which the
+    frontend sets to rerunRequested as soon as a widget changes) is neither running nor about to,
+    and there is no 'Running…' status widget (not every toolbar mode shows one)."""
     page.wait_for_selector('[data-testid="stApp"]', timeout=timeout_ms)
     page.wait_for_function(
-        "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')"
-        " || !document.querySelector('[data-testid=\"stStatusWidget\"]').innerText.includes('Running')",
-        timeout=timeout_ms)
+        """() => {
+            const state = document.querySelector('[data-testid="stApp"]').dataset.testScriptState;
+            const status = document.querySelector('[data-testid="stStatusWidget"]');
+            return state !== 'running' && state !== 'rerunRequested' && !(status && status.innerText.includes('Running'));
+        }""", timeout=timeout_ms)
+
+
+SETTLE_MS = 500  # after the last element arrives, time for charts and progress bars to draw
+
+
+def wait_settled(page, timeout_ms: int = 180_000) -> None:
+    """wait_for_app, then until no element of an earlier run is left (faded, "stale") and every
+    image has loaded: what a screenshot should show."""
+    wait_for_app(page, timeout_ms)
+    page.wait_for_function("() => !document.querySelector('[data-stale=\"true\"]')"
+                           " && [...document.images].every(image => image.complete)", timeout=timeout_ms)
+    page.wait_for_timeout(SETTLE_MS)
 
 
 def exception_boxes(page) -> list[str]:
@@ -96,6 +116,12 @@ def choose(page, label: str, option: str, *, scope=None) -> None:
     field.click()
     field.fill(option)  # long lists are virtualised: type to filter them
     page.get_by_role("option").filter(has_text=option).first.click()
+
+
+def open_top_page(page, title: str) -> None:
+    """Go to another page through the app's top navigation (the session, and its model, stay)."""
+    page.locator('[data-testid="stTopNavLink"]').filter(has_text=title).first.click()
+    wait_for_app(page)
 
 
 def upload(page, data: bytes, filename: str, *, scope=None, mime: str = "application/octet-stream") -> None:

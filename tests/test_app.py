@@ -35,3 +35,12 @@ def test_zoo_model_offline_shows_a_clear_error(app):
 def test_other_sample_photo(app):
     app.selectbox(key="home_sample").set_value("coffee").run()
     assert top_prediction(app).startswith("espresso")
+
+
+def test_photo_over_the_limit_is_refused_before_reading(app):
+    from vizcore.images import MAX_FILE_BYTES
+    app.radio(key="home_source").set_value("Upload").run()
+    app.file_uploader(key="home_upload").set_value(("big.jpg", b"\xff" * (MAX_FILE_BYTES + 1), "image/jpeg")).run()
+    assert not app.exception
+    assert any("the limit is 40 MB" in error.value for error in app.error), [error.value for error in app.error]
+    assert not app.get("progress")  # nothing predicted
