@@ -48,14 +48,21 @@ def cached_model(name: str):
     return vm
 
 
-@st.cache_resource(show_spinner="Loading your model (once per file)…", max_entries=4)
-def cached_user_model(path: str, identity: str, name: str, scaling: str | None, head: str | None,
-                      output: int | None, labels_path: str | None):
-    """A user's model file, loaded with safe_mode=True; keyed by ``identity`` (its content), never its bytes."""
+@st.cache_resource(show_spinner="Loading your model (once per file)…", max_entries=2)
+def cached_model_file(path: str, identity: str):
+    """The Keras model in a user's file, read with safe_mode=True once per content (``identity``)."""
     from vizcore import user_models
-    vm = user_models.load_user_model(path, scaling=scaling, labels_path=labels_path, head=head, output=output,
-                                     name=name)
-    _MODEL_KEYS[vm] = "|".join(str(part) for part in (name, identity, scaling, head, output, labels_path))
+    return user_models.read_model_file(Path(path))
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def cached_user_model(path: str, identity: str, companions: str, name: str, scaling: str | None,
+                      head: str | None, output: int | None, labels_path: str | None):
+    """A user's model with these settings, on the file read once (a new setting never reads the file again)."""
+    from vizcore import user_models
+    vm = user_models.configure(cached_model_file(path, identity), path, scaling=scaling,
+                               labels_path=labels_path, head=head, output=output, name=name)
+    _MODEL_KEYS[vm] = "|".join(str(part) for part in (name, identity, companions, scaling, head, output, labels_path))
     return vm
 
 
@@ -232,7 +239,7 @@ def _user_model_settings(path: str, identity: str, companions: str, name: str, l
         chosen = {field: None if value == first[field] else value for field, value in chosen.items()}
     vm, error = None, None
     try:
-        vm = cached_user_model(path, identity + companions, name, chosen["scaling"],
+        vm = cached_user_model(path, identity, companions, name, chosen["scaling"],
                                None if chosen["head"] == AUTOMATIC else chosen["head"], chosen["output"], labels_path)
     except vizcore.VizcoreError as problem:
         error = str(problem)
@@ -284,14 +291,11 @@ def _settings_pickers(vm, first: dict, keys: dict, remember_at: Path | None) -> 
 
 def _remember(path: Path, keys: dict) -> None:
     """Save a folder model's settings beside it, so it opens the same way next time."""
-    from vizcore import heads, user_models
+    from vizcore import user_models
     output = st.session_state.get(keys["output"])
     head = st.session_state.get(keys["head"])
     if head == AUTOMATIC:
-        head, vm = None, st.session_state.get("model")
-        if user_models.remembered(path).get("head") and vm is not None:  # undo a kind forced before
-            detected = heads.detect(vm.keras, output or 0)
-            head = detected.kind if detected else None
+        head = ""  # forget a kind forced before
     user_models.remember(path, scaling=st.session_state.get(keys["scaling"]), head=head, output=output)
 
 

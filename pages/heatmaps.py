@@ -241,9 +241,11 @@ def compare_view(vm, image, keys, settings, cmap, alpha):
 def layer_ranking(vm, image, keys, settings, cmap, alpha) -> None:
     """"Rank layers": the last few stages' maps scored by faithfulness for this photo, class and
     method, best first, with a button that makes the best one the target layer."""
-    class_index, method, layer, _, _, _, lower = settings
-    method = DEFAULT_METHOD_FOR_RANKING if method == "scorecam" else method  # Score-CAM on 4 layers is too slow
-    request = (*keys, class_index, method, lower)
+    class_index, method, layer, top_k, _, _, lower = settings
+    if method == "scorecam" and top_k is None:  # full Score-CAM on 4 layers is too slow; Faster Score-CAM is fine
+        method = DEFAULT_METHOD_FOR_RANKING
+    top_k = top_k if method == "scorecam" else None
+    request = (*keys, class_index, method, lower, top_k)
     row = st.container(horizontal=True, vertical_alignment="center")
     clicked = row.button("Rank layers", key="heat_rank", icon=":material/leaderboard:",
                          help="Which layer explains this photo best? Computes the map on each of the last few stages "
@@ -251,7 +253,7 @@ def layer_ranking(vm, image, keys, settings, cmap, alpha) -> None:
     if clicked:
         with st.spinner("Computing a map on each of the last few layers…"):
             try:
-                scores = cam.rank_layers(vm, image, class_index=class_index, method=method, lower=lower)
+                scores = cam.rank_layers(vm, image, class_index=class_index, method=method, lower=lower, top_k=top_k)
             except vizcore.VizcoreError as error:
                 st.error(str(error))
                 return

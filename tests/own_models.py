@@ -7,8 +7,10 @@ well under a minute on two cores; ResNet50V2 is the one big model (about 95 MB o
 """
 from __future__ import annotations
 
-import shutil
-import tempfile
+import json
+import os
+import subprocess
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -182,6 +184,10 @@ SHAPES = [
 SHAPE_IDS = [shape.name for shape in SHAPES]
 
 
+def shape_named(name: str) -> Shape:
+    return next(shape for shape in SHAPES if shape.name == name)
+
+
 # --- saved and loaded, once per session ------------------------------------------------------------
 
 class OwnModels:
@@ -228,9 +234,46 @@ def own_output(vm, image: np.ndarray) -> np.ndarray:
     return np.asarray(outputs)[0]
 
 
-def temporary_folder(prefix: str) -> Path:
-    return Path(tempfile.mkdtemp(prefix=prefix))
+# --- the CLI, many commands in one interpreter --------------------------------------------------------
+
+CLI_BATCH = r"""
+import contextlib, io, json, sys, traceback
+from vizcore.cli import main
+results = {}
+for name, argv in json.loads(sys.stdin.read()).items():
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            code = main(argv)
+        except SystemExit as exit:  # argparse
+            code = exit.code
+        except BaseException:  # what `python -m vizcore` would print as a traceback
+            traceback.print_exc()
+            code = 1
+    results[name] = {"returncode": code, "stdout": out.getvalue(), "stderr": err.getvalue()}
+sys.__stdout__.write("\n" + json.dumps(results))
+"""
 
 
-def remove_folder(folder: Path) -> None:
-    shutil.rmtree(folder, ignore_errors=True)
+def run_cli(commands: dict[str, list[str]], env: dict | None = None) -> dict[str, subprocess.CompletedProcess]:
+    """Run ``python -m vizcore ARGS`` for each named command, in order, in ONE fresh interpreter.
+
+    Each command goes through ``vizcore.cli.main`` exactly as ``python -m vizcore`` does, with its
+    own stdout and stderr captured; TensorFlow is imported once instead of once per command
+    (each import costs ~5 s on two cores).
+    """
+    process = subprocess.run([sys.executable, "-c", CLI_BATCH], input=json.dumps(commands), cwd=ROOT,
+                             capture_output=True, text=True, timeout=600, env={**os.environ, **(env or {})})
+    assert process.returncode == 0, process.stderr
+    results = json.loads(process.stdout.strip().splitlines()[-1])
+    return {name: subprocess.CompletedProcess(["python", "-m", "vizcore", *commands[name]], r["returncode"],
+                                              r["stdout"], r["stderr"]) for name, r in results.items()}
+
+
+def assert_one_line_error(result: subprocess.CompletedProcess, words: str) -> None:
+    """Exit 2, nothing on stdout, exactly one line on stderr that says ``words``, no traceback."""
+    assert "Traceback" not in result.stderr, result.stderr
+    assert result.returncode == 2, (result.returncode, result.stderr)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("vizcore: error: ") and words in lines[0], result.stderr
+    assert result.stdout == ""

@@ -12,7 +12,7 @@ import keras
 import numpy as np
 import pytest
 
-from own_models import MOBILENET, conv_base, mnist, mobilenet, transfer_recipe, two_levels, two_outputs
+from own_models import MOBILENET, conv_base, mnist, transfer_recipe, two_levels, two_outputs
 from vizcore import graph
 from vizcore.graph import Target
 from vizcore.models import VizModel

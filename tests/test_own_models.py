@@ -7,9 +7,6 @@ suggestions; the models folder.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 
 import keras
 import numpy as np
@@ -18,8 +15,8 @@ import tensorflow as tf
 
 import vizcore
 from conftest import test_steps as capped_steps
-from own_models import (MOBILENET, ROOT, SHAPE_IDS, SHAPES, OwnModels, conv_base, mobilenet, own_output, photo,
-                        resnet_with_rescaling, transfer_recipe)
+from own_models import (MOBILENET, SAMPLES, SHAPE_IDS, SHAPES, OwnModels, assert_one_line_error, conv_base,
+                        mobilenet, own_output, photo, resnet_with_rescaling, run_cli, shape_named, transfer_recipe)
 from vizcore import cam, dream, filters, graph, user_models
 from vizcore.models import VizModel
 
@@ -56,7 +53,7 @@ def test_layers_are_listed_through_the_nesting(own, shape):
         base = shape.layer.split("/")[0]
         inner = [name for name in names if name.startswith(base + "/")]
         assert len(inner) >= 2 and base not in names, names  # the base is opened, not listed as one layer
-    assert vm.layer(shape.layer.split("/")[-1]).name == shape.layer or not shape.nested  # a unique inner name works
+        assert vm.layer(shape.layer.split("/")[-1]).name == shape.layer  # a unique inner name finds it too
 
 
 def test_predict_is_shaped_for_the_head(own, shape, cat):
@@ -69,7 +66,7 @@ def test_predict_is_shaped_for_the_head(own, shape, cat):
         assert [p.probability for p in predictions] == [None] * len(predictions)
         np.testing.assert_allclose([p.value for p in predictions], own_values, rtol=1e-4, atol=1e-5)
         return
-    shown = dict((p.index, p.probability) for p in predictions)
+    shown = {p.index: p.probability for p in predictions}
     assert all(0.0 <= p <= 1.0 for p in shown.values())
     assert [p.probability for p in predictions] == sorted(shown.values(), reverse=True)
     if shape.head == "binary":
@@ -98,7 +95,8 @@ def test_default_heatmap_layer_is_the_last_spatial_one_at_any_depth(own, shape):
     layer = cam.default_layer(vm)
     spatial = [info.name for info in vm.conv_layers() if vm.layer_size(info.name) != (1, 1)]
     assert layer == spatial[-1]
-    assert layer.split("/")[0] == shape.layer.split("/")[0] or not shape.nested
+    if shape.nested:
+        assert layer.split("/")[0] == shape.layer.split("/")[0]
 
 
 def test_a_few_filter_steps_raise_an_inner_filter(own, shape):
@@ -130,6 +128,62 @@ def test_the_default_dream_mix_works(own, shape):
     start = photo((160, 200))
     frames = list(dream.dream(vm, start, mix, steps=1, octaves=1))
     assert frames[-1].image.shape == start.shape
+
+
+@pytest.mark.parametrize("name, side", [("mnist_grey_28", 28), ("vgg_32_logits", 32),
+                                        ("nested_sequential_32_binary", 32)])
+@pytest.mark.parametrize("mode", ["classic", "robust"])
+def test_small_fixed_models_get_filters_at_their_own_size(own, name, side, mode):
+    shape = shape_named(name)
+    vm = own.loaded(shape)
+    *_, final = filters.visualize(vm, shape.layer, range(2), mode=mode, steps=FILTER_STEPS, seed=0)
+    assert final.images.shape == (2, side, side, 3)
+    if shape.channels == 1:
+        assert np.array_equal(final.images[..., 0], final.images[..., 1])
+
+
+def test_which_layer_is_explained_and_ranked_on_a_nested_model(own, cat):
+    shape = shape_named("mobilenetv2_sequential_binary")  # the transfer recipe
+    vm = own.loaded(shape)
+    assert cam.default_layer(vm) == f"{MOBILENET}/out_relu"
+    assert f"{MOBILENET}/out_relu" in cam.default_layer_reason(vm)
+    ranked = cam.rank_layers(vm, cat, class_index=1, count=2)
+    assert len(ranked) == 2 and all(score.layer.startswith(MOBILENET + "/") for score in ranked)
+    assert [score.faithfulness for score in ranked] == sorted((score.faithfulness for score in ranked), reverse=True)
+    assert all(score.result.heatmap.shape == cat.shape[:2] for score in ranked)
+
+
+@pytest.fixture(scope="module")
+def reshaped(own):
+    """32×32 conv → Flatten → Dense → Reshape(8, 8, 4) → conv: the last conv only runs at the model's size."""
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((32, 32, 3))
+    x = keras.layers.Conv2D(4, 3, strides=2, padding="same", activation="relu", name="conv_in")(inputs)
+    x = keras.layers.Reshape((8, 8, 4))(keras.layers.Dense(256, name="mix")(keras.layers.Flatten()(x)))
+    x = keras.layers.Conv2D(6, 3, padding="same", name="after_reshape")(x)
+    outputs = keras.layers.Dense(3, activation="softmax")(keras.layers.GlobalAveragePooling2D()(x))
+    path = own.folder / "reshaped.keras"
+    keras.Model(inputs, outputs).save(path)
+    return vizcore.load_model(path)
+
+
+def test_a_view_through_flatten_keeps_the_models_size(reshaped):
+    """Flatten → Dense needs the model's own size; a view that claims any size fails at run time."""
+    assert tuple(reshaped.extractor(["conv_in"]).inputs[0].shape[1:3]) == (None, None)
+    assert tuple(reshaped.extractor(["after_reshape"]).inputs[0].shape[1:3]) == (32, 32)
+
+
+def test_a_layer_that_needs_the_models_size_still_works(reshaped, cat):
+    result = cam.heatmap(reshaped, cat, layer="after_reshape")
+    assert result.heatmap.shape == cat.shape[:2] and result.grid.shape == (8, 8)
+    *_, final = filters.visualize(reshaped, "after_reshape", range(2), steps=FILTER_STEPS, seed=0)
+    assert final.images.shape == (2, 32, 32, 3) and np.all(final.activations > final.initial)
+    *_, final = filters.visualize(reshaped, "after_reshape", range(2), steps=1, size=66, seed=0)  # resized to 32
+    assert final.images.shape == (2, 66 - 2 * filters.CROP, 66 - 2 * filters.CROP, 3)
+    frames = list(dream.dream(reshaped, cat, {"after_reshape": 1.0}, steps=DREAM_STEPS, octaves=1))
+    assert frames[-1].image.shape == (32, 32, 3)  # the photo resized to the only size the layer takes
+    with pytest.raises(vizcore.RequestError, match="octaves to 1"):
+        dream.dream(reshaped, cat, {"after_reshape": 1.0}, steps=DREAM_STEPS, octaves=2)
 
 
 # --- nested equals flat ----------------------------------------------------------------------------
@@ -187,7 +241,7 @@ def test_filters_and_dream_on_a_nested_model_equal_them_flattened(nested_and_fla
 # --- a binary head: one linear map, two signs --------------------------------------------------------
 
 def test_binary_maps_come_from_one_linear_map_of_opposite_signs(own, cat):
-    shape = next(s for s in SHAPES if s.name == "nested_sequential_32_binary")
+    shape = shape_named("nested_sequential_32_binary")
     vm = own.loaded(shape)
     view = cam._view(vm, shape.layer)
     inputs = tf.constant(vm.preprocess(vm.resize_for_input(cat)))
@@ -196,8 +250,8 @@ def test_binary_maps_come_from_one_linear_map_of_opposite_signs(own, cat):
     _, grads_positive, _, _ = view.activations_and_gradients(inputs, tf.constant(1), one)
     np.testing.assert_allclose(logits[:, 0], -logits[:, 1], rtol=1e-6)
     np.testing.assert_allclose(grads_negative, -grads_positive, rtol=1e-6, atol=1e-12)
-    assert float(logits[0, 1]) == pytest.approx(float(np.log(own_output(vm, cat)[0] / (1 - own_output(vm, cat)[0]))),
-                                                abs=1e-3)  # the positive score is the pre-sigmoid logit
+    probability = float(own_output(vm, cat)[0])
+    assert float(logits[0, 1]) == pytest.approx(np.log(probability / (1 - probability)), abs=1e-3)  # the logit
     linear = np.sum(acts[0].numpy() * grads_positive[0].numpy().mean(axis=(0, 1)), axis=-1)  # Σ_k w_k A_k
     assert (linear > 0).any() and (linear < 0).any(), linear  # both maps have something to show
     positive = cam.heatmap(vm, cat, class_index=1, layer=shape.layer)
@@ -217,7 +271,7 @@ def _relu_normalised(values: np.ndarray) -> np.ndarray:
 
 
 def test_regression_heatmap_can_show_what_lowers_the_value(own, cat):
-    shape = next(s for s in SHAPES if s.name == "any_size_regression")
+    shape = shape_named("any_size_regression")
     vm = own.loaded(shape)
     raises = cam.heatmap(vm, cat, layer=shape.layer)
     lowers = cam.heatmap(vm, cat, layer=shape.layer, lower=True)
@@ -227,7 +281,7 @@ def test_regression_heatmap_can_show_what_lowers_the_value(own, cat):
 
 
 def test_three_linear_outputs_read_as_logits_unless_told(own):
-    shape = next(s for s in SHAPES if s.name == "three_values_regression")
+    shape = shape_named("three_values_regression")
     _, path = own.saved(shape)
     assert vizcore.load_model(path).head.kind == "logits"
     with pytest.raises(vizcore.ModelError, match="binary head has one sigmoid unit"):
@@ -235,7 +289,7 @@ def test_three_linear_outputs_read_as_logits_unless_told(own):
 
 
 def test_two_outputs_each_can_be_picked(own, cat):
-    shape = next(s for s in SHAPES if s.name == "two_outputs_value")
+    shape = shape_named("two_outputs_value")
     _, path = own.saved(shape)
     model = vizcore.load_model(path)
     assert model.output_index == 0 and model.head.kind == "softmax" and model.classes == 4
@@ -249,7 +303,7 @@ def test_two_outputs_each_can_be_picked(own, cat):
 
 
 def test_a_grey_model_sees_photos_in_grey(own, cat):
-    shape = next(s for s in SHAPES if s.name == "mnist_grey_28")
+    shape = shape_named("mnist_grey_28")
     vm = own.loaded(shape)
     inputs = vm.preprocess(cat)[0]
     luma = cat.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32) / 255.0  # 0-1 scaling
@@ -265,6 +319,12 @@ def _resnet_nested() -> keras.Model:
     inputs = keras.Input((32, 32, 3))
     x = keras.applications.ResNet50V2(input_shape=(32, 32, 3), include_top=False, weights=None)(inputs)
     return keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(keras.layers.GlobalAveragePooling2D()(x)))
+
+
+def _efficientnet_nested() -> keras.Model:
+    inputs = keras.Input((32, 32, 3))
+    return keras.Model(inputs, keras.applications.EfficientNetB0(input_shape=(32, 32, 3), include_top=False,
+                                                                 weights=None)(inputs))
 
 
 def _plain() -> keras.Model:
@@ -283,8 +343,7 @@ def _normalization_inside() -> keras.Model:
     (_normalization_inside, "raw", "Normalization"),
     (transfer_recipe, "-1-1", "MobileNetV2"),               # a nested keras.applications base, by its name
     (_resnet_nested, "-1-1", "ResNetV2"),
-    (lambda: keras.Model(*(lambda i: (i, keras.applications.EfficientNetB0(
-        input_shape=(32, 32, 3), include_top=False, weights=None)(i)))(keras.Input((32, 32, 3)))), "raw", "rescal"),
+    (_efficientnet_nested, "raw", "Rescaling"),            # it rescales inside the base
     (_plain, "0-1", ""),
 ], ids=["rescaling", "normalization", "mobilenetv2", "resnet50v2", "efficientnetb0", "plain"])
 def test_scaling_suggestions(build, word, reason):
@@ -293,7 +352,7 @@ def test_scaling_suggestions(build, word, reason):
 
 
 def test_the_suggestion_is_used_and_said_and_the_user_can_override_it(own):
-    shape = SHAPES[0]
+    shape = shape_named("mobilenetv2_sequential_binary")
     _, path = own.saved(shape)
     suggested = vizcore.load_model(path)
     assert suggested.scaling == "tf" and "MobileNetV2" in suggested.scaling_note
@@ -303,13 +362,8 @@ def test_the_suggestion_is_used_and_said_and_the_user_can_override_it(own):
 
 # --- the models folder ------------------------------------------------------------------------------
 
-def vizcore_cli(*args: str, env: dict) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "vizcore", *args], cwd=ROOT, capture_output=True, text=True,
-                          timeout=300, env={**os.environ, **env})
-
-
-def test_a_models_folder_makes_a_file_loadable_by_name(own, tmp_path, monkeypatch, cat):
-    _, source = own.saved(SHAPES[0])  # the transfer recipe: nested MobileNetV2, sigmoid head
+def test_a_models_folder_makes_a_file_loadable_by_name(own, tmp_path, monkeypatch):
+    _, source = own.saved(shape_named("mobilenetv2_sequential_binary"))  # the transfer recipe: nested MobileNetV2, sigmoid head
     folder = tmp_path / "models"
     folder.mkdir()
     path = folder / "leaves.keras"
@@ -327,15 +381,19 @@ def test_a_models_folder_makes_a_file_loadable_by_name(own, tmp_path, monkeypatc
     assert again.scaling == "unit" and again.labels == ("healthy", "blighted")
     assert vizcore.load_model("leaves", scaling="-1-1").scaling == "tf"  # the user can always override
 
-    result = vizcore_cli("predict", "leaves", str(ROOT / "assets" / "samples" / "cat.jpg"), "--json",
-                         env={"VIZCORE_MODELS_DIR": str(folder)})
+    runs = run_cli({"predict": ["predict", "leaves", str(SAMPLES / "cat.jpg"), "--json"],
+                    "layers": ["layers", "leaves.keras", "--json"],
+                    "unknown": ["layers", "ferns"]}, env={"VIZCORE_MODELS_DIR": str(folder)})
+    result = runs["predict"]
     assert result.returncode == 0, result.stderr
     assert {p["label"] for p in json.loads(result.stdout)["predictions"]} == {"healthy", "blighted"}
-    result = vizcore_cli("layers", "leaves", "--json", env={"VIZCORE_MODELS_DIR": str(folder)})
+    assert_one_line_error(runs["unknown"], "leaves")  # the message names the folder's models
+    result = runs["layers"]
     assert result.returncode == 0, result.stderr
     layers = json.loads(result.stdout)["layers"]
     assert {"name": f"{MOBILENET}/block_13_expand_relu", "channels": 192, "kind": "ReLU"} in \
         [{key: row[key] for key in ("name", "channels", "kind")} for row in layers]
+    assert [row["depth"] for row in layers] == sorted(row["depth"] for row in layers)
 
 
 def test_a_models_folder_that_does_not_exist_is_empty(tmp_path, monkeypatch):
@@ -345,17 +403,7 @@ def test_a_models_folder_that_does_not_exist_is_empty(tmp_path, monkeypatch):
         vizcore.load_model("leaves")
 
 
-def test_a_read_only_models_folder_does_not_remember(own, tmp_path):
-    _, source = own.saved(SHAPES[4])
-    folder = tmp_path / "ro"
-    folder.mkdir()
-    path = folder / "mine.keras"
-    path.write_bytes(source.read_bytes())
-    folder.chmod(0o500)
-    try:
-        if os.access(folder, os.W_OK):
-            pytest.skip("running as root: the folder stays writable")
-        assert user_models.remember(path, scaling="raw") is False
-        assert user_models.remembered(path) == {}
-    finally:
-        folder.chmod(0o700)
+def test_settings_that_cannot_be_written_are_not_remembered(own, tmp_path):
+    path = tmp_path / "gone" / "mine.keras"  # its folder is not there: as unwritable as a read-only one
+    assert user_models.remember(path, scaling="raw") is False
+    assert user_models.remembered(path) == {}

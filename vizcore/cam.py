@@ -533,7 +533,7 @@ class LayerScore(NamedTuple):
 
 
 def rank_layers(vm: VizModel, image, *, class_index: int | None = None, method: str = DEFAULT_METHOD,
-                count: int = RANKED_LAYERS, lower: bool = False) -> list[LayerScore]:
+                count: int = RANKED_LAYERS, lower: bool = False, top_k: int | None = None) -> list[LayerScore]:
     """The last ``count`` spatial layers, each scored by the faithfulness of its map for this photo
     and class (see :func:`faithfulness`), best first.
 
@@ -546,7 +546,7 @@ def rank_layers(vm: VizModel, image, *, class_index: int | None = None, method: 
     layers = _stage_ends(vm)[-count:]
     scores = []
     for layer in layers:
-        result = heatmap(vm, image, class_index=class_index, method=method, layer=layer, lower=lower)
+        result = heatmap(vm, image, class_index=class_index, method=method, layer=layer, lower=lower, top_k=top_k)
         scores.append(LayerScore(layer, faithfulness(vm, image, result).score, result))
     return sorted(scores, key=lambda item: -item.faithfulness)
 

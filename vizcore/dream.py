@@ -327,6 +327,10 @@ def _fits(extractor: keras.Model, size: tuple[int, int]) -> bool:
 def minimum_side(vm: VizModel, names: Sequence[str]) -> int:
     """The smallest square input on which every layer of the mix has non-border pixels."""
     dreamer = _dreamer(vm, tuple(names))
+    if dreamer.min_side is None and dreamer.fixed_size is not None:  # the mix only runs at the model's size
+        if not _fits(dreamer.extractor, dreamer.fixed_size):
+            raise RequestError(f"Layers {', '.join(names)} of {vm.name} have no spatial extent to dream on.")
+        dreamer.min_side = min(dreamer.fixed_size)
     if dreamer.min_side is None:
         low, high = 1, 4096
         if not _fits(dreamer.extractor, (high, high)):

@@ -78,24 +78,37 @@ def output_shape(layer) -> tuple | None:
         return None
 
 
-def trace(model, inputs, targets: Sequence[Target]) -> tuple[object, dict[Target, object]]:
+def trace(model, inputs, targets: Sequence[Target], size_bound: set | None = None) -> tuple[object, dict[Target, object]]:
     """Call ``model``'s layers on ``inputs`` (KerasTensors), nested models inlined.
+
+    ``size_bound`` (if given) collects the ids of tensors that depend on a tensor of unknown feature
+    size (Flatten of an any-size map): they only run at the model's own input size.
 
     Returns:
         The model's outputs on ``inputs`` and {target: tensor} for the targets found.
     """
     found: dict[Target, object] = {}
-    outputs = _trace(model, inputs, frozenset(targets), found, "")
+    outputs = _trace(model, inputs, frozenset(targets), found, "", set() if size_bound is None else size_bound)
     return outputs, found
 
 
-def _trace(model, inputs, targets: frozenset, found: dict, prefix: str):
+def _size_bound(args, outputs, size_bound: set) -> None:
+    """Mark ``outputs`` when an input is marked or an output's last axis is unknown (Flatten at any size)."""
+    tensors_in = [t for t in keras.tree.flatten(args) if isinstance(t, keras.KerasTensor)]
+    tensors_out = [t for t in keras.tree.flatten(outputs) if isinstance(t, keras.KerasTensor)]
+    if any(id(t) in size_bound for t in tensors_in) or any(len(t.shape) > 1 and t.shape[-1] is None for t in tensors_out):
+        size_bound.update(id(t) for t in tensors_out)
+
+
+def _trace(model, inputs, targets: frozenset, found: dict, prefix: str, size_bound: set):
     def call(layer, *args, **kwargs):
         path = prefix + layer.name
         if is_container(layer):
-            outputs = _trace(layer, args[0] if args else kwargs.popitem()[1], targets, found, path + SEPARATOR)
+            outputs = _trace(layer, args[0] if args else kwargs.popitem()[1], targets, found, path + SEPARATOR,
+                             size_bound)
         else:
             outputs = layer(*args, **kwargs)
+            _size_bound((args, kwargs), outputs, size_bound)
         for where, tensor in ((INPUT, args[0] if args else None), (OUTPUT, outputs)):
             target = Target(path, where)
             if target in targets and target not in found:  # a shared layer: its first call
@@ -119,12 +132,18 @@ def view(model, targets: Sequence[Target], input_shape: tuple, adapt=None) -> ke
 
     Raises:
         KeyError: a target the graph does not reach from its input (its path names the target).
+        ValueError: ``input_shape`` leaves the size free but a target needs the model's own size
+            (it comes after a Flatten → Dense); ask again at the model's size.
     """
     inputs = keras.Input(input_shape)
-    _, found = trace(model, adapt(inputs) if adapt else inputs, targets)
+    size_bound: set = set()
+    _, found = trace(model, adapt(inputs) if adapt else inputs, targets, size_bound)
     missing = [target for target in targets if target not in found]
     if missing:
         raise KeyError(missing[0].path)
+    bound = [target.path for target in targets if id(found[target]) in size_bound]
+    if bound:
+        raise ValueError(f"{bound[0]} only runs at the model's own input size")
     return keras.Model(inputs, [found[target] for target in targets])
 
 

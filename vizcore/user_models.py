@@ -67,9 +67,12 @@ def remembered(path: Path) -> dict:
 
 
 def remember(path: Path, **settings) -> bool:
-    """Save settings (scaling, head, output) beside a model file; False if the folder is read-only."""
+    """Save settings (scaling, head, output) beside a model file; False if the folder is read-only.
+
+    A setting given as None is left as it was; given as "" it is forgotten (back to automatic)."""
     target = _companion(Path(path), SETTINGS_SUFFIX)
     merged = {**remembered(Path(path)), **{k: v for k, v in settings.items() if v is not None}}
+    merged = {k: v for k, v in merged.items() if v != ""}
     try:
         partial = target.with_name(f".{os.getpid()}.{target.name}")
         partial.write_text(json.dumps(merged, indent=1), "utf-8")
@@ -96,7 +99,16 @@ def load_user_model(path: str | os.PathLike, *, scaling: str | None = None, labe
         ModelError: a missing, truncated, unsafe or unbuildable file, or a model vizcore cannot look into.
     """
     path = Path(path)
-    model = read_model_file(path)
+    return configure(read_model_file(path), path, scaling=scaling, labels_path=labels_path, head=head,
+                     output=output, name=name)
+
+
+def configure(model: keras.Model, path: str | os.PathLike, *, scaling: str | None = None, labels_path=None,
+              head: str | None = None, output: int | str | None = None, name: str | None = None) -> VizModel:
+    """A VizModel on an already loaded Keras model (read from ``path``) with these settings: changing
+    the scaling, head, output or labels of a big model never reads its file again. Arguments as
+    :func:`load_user_model`; the model is shared, never changed."""
+    path = Path(path)
     saved = remembered(path)
     scaling = scaling or saved.get("scaling")
     if scaling is not None and scaling not in USER_SCALINGS:
@@ -226,8 +238,9 @@ def suggest_scaling(model: keras.Model) -> tuple[str, str]:
     keras.applications base's own scaling, else the usual 0-1 with an empty reason."""
     for path, layer in list(graph.walk(model))[:FIRST_LAYERS]:
         if isinstance(layer, (keras.layers.Rescaling, keras.layers.Normalization)):
-            return "raw", (f"the model scales its own inputs ({type(layer).__name__} layer {path}), "
-                           "so it takes raw 0–255 pixels")
+            kind = type(layer).__name__
+            named = "" if layer.name.lower().startswith(kind.lower()) else f" {path}"
+            return "raw", f"the model scales its own inputs (its {kind} layer{named}), so it takes raw 0–255 pixels"
         if isinstance(layer, (keras.layers.Conv2D, keras.layers.Dense)):
             break
     for base in _nested_models(model):
