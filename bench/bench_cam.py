@@ -41,7 +41,7 @@ start = time.perf_counter()
 result = cam.heatmap(vm, photo, method=method, top_k=top_k)
 seconds = time.perf_counter() - start
 print(json.dumps({"seconds": seconds, "rss_before_mb": before, "peak_rss_mb": high_water_mb(),
-                  "batch": cam._view(vm, result.layer).batch_size(), "label": result.label}))
+                  "batch": cam.compiled_view(vm, result.layer).batch_size(), "label": result.label}))
 """
 
 

@@ -12,7 +12,8 @@ import tensorflow as tf
 from PIL import Image
 
 import vizcore
-from vizcore import cam
+from vizcore import cam, drawing
+from vizcore.cam import core, methods
 from vizcore.errors import ImageError, ModelError, RequestError
 from vizcore.models import VizModel
 
@@ -104,7 +105,7 @@ def test_score_cam_weights_are_masked_photo_probabilities(tiny_model):
     expected = normalised((acts.numpy()[0] * weights).sum(-1))
     result = cam.heatmap(tiny_model, photo, method="scorecam", class_index=1)
     np.testing.assert_allclose(result.grid, expected, atol=1e-5)
-    view = cam._view(tiny_model, "conv_3")
+    view = cam.compiled_view(tiny_model, "conv_3")
     saved, view._batch_size = view.batch_size(), 1
     try:
         one_by_one = cam.heatmap(tiny_model, photo, method="scorecam", class_index=1)
@@ -125,27 +126,27 @@ def test_faster_score_cam_keeps_the_channels_of_highest_variance(tiny_model):
 
 
 def test_score_cam_batches_fit_the_memory_budget(lite0):
-    batch = cam._view(lite0, "top_relu").batch_size()
-    assert 1 <= batch <= cam.SCORE_CAM_MAX_BATCH
-    per_copy = 4 * cam.LIVE_TENSORS * 112 * 112 * 96  # Lite0's largest activation at 224 px
-    assert batch * per_copy <= cam.SCORE_CAM_MEMORY_BYTES
+    batch = cam.compiled_view(lite0, "top_relu").batch_size()
+    assert 1 <= batch <= methods.SCORE_CAM_MAX_BATCH
+    per_copy = 4 * methods.LIVE_TENSORS * 112 * 112 * 96  # Lite0's largest activation at 224 px
+    assert batch * per_copy <= methods.SCORE_CAM_MEMORY_BYTES
 
 
 def test_eigen_smoothing_recovers_a_rank_one_map():
     rng = np.random.default_rng(0)
     pattern = rng.random((7, 7))
     weighted = pattern[..., None] * rng.random(64)[None, None, :]
-    projection = cam._principal_projection(weighted, pattern)
+    projection = core._principal_projection(weighted, pattern)
     assert correlation(projection, pattern) > 0.9999  # and the sign follows the reference
     tall = pattern.repeat(4, 0).repeat(4, 1)[..., None] * rng.random(8)  # more locations than channels
-    assert correlation(cam._principal_projection(tall, tall.sum(-1)), tall.sum(-1)) > 0.9999
+    assert correlation(core._principal_projection(tall, tall.sum(-1)), tall.sum(-1)) > 0.9999
 
 
 def test_augmentation_undoes_its_flips():
     grid = np.arange(12, dtype=np.float32).reshape(3, 4)
     maps = np.stack([grid[:, ::-1] if flip else grid for flip in cam.AUGMENT_FLIPS for _ in cam.AUGMENT_BRIGHTNESS])
-    np.testing.assert_allclose(cam._merged(maps, augment=True), grid / grid.max())
-    variants = cam._variants(np.full((4, 6, 3), 100, np.uint8), augment=True)
+    np.testing.assert_allclose(core._merged(maps, augment=True), grid / grid.max())
+    variants = core._variants(np.full((4, 6, 3), 100, np.uint8), augment=True)
     assert len(variants) == len(cam.AUGMENT_FLIPS) * len(cam.AUGMENT_BRIGHTNESS)
     assert sorted({int(v[0, 0, 0]) for v in variants}) == sorted({round(100 * b) for b in cam.AUGMENT_BRIGHTNESS})
 
@@ -201,7 +202,7 @@ def test_views_are_built_once_and_shared_between_threads(tiny_model):
         results = list(pool.map(lambda _: cam.heatmap(tiny_model, photo, layer="conv_2"), range(8)))
     for result in results[1:]:
         np.testing.assert_array_equal(result.heatmap, results[0].heatmap)
-    assert len([layer for layer in cam._VIEWS[tiny_model] if layer == "conv_2"]) == 1
+    assert len([layer for layer in core._VIEWS.entries(tiny_model) if layer == "conv_2"]) == 1
 
 
 # --- overlay ------------------------------------------------------------------------------------
@@ -209,13 +210,13 @@ def test_views_are_built_once_and_shared_between_threads(tiny_model):
 def test_overlay_blends_the_colormap_at_the_given_opacity():
     photo = tiny_photo(10, 12)
     heat = np.linspace(0, 1, 120, dtype=np.float32).reshape(10, 12)
-    np.testing.assert_array_equal(cam.overlay(photo, heat, alpha=0.0), photo)
-    jet = cam.overlay(photo, heat, cmap="jet", alpha=1.0)
-    np.testing.assert_array_equal(jet, cam.colorize(heat, "jet"))
+    np.testing.assert_array_equal(drawing.overlay(photo, heat, alpha=0.0), photo)
+    jet = drawing.overlay(photo, heat, cmap="jet", alpha=1.0)
+    np.testing.assert_array_equal(jet, drawing.colorize(heat, "jet"))
     assert tuple(jet[0, 0]) == (0, 0, 128) and tuple(jet[-1, -1]) == (128, 0, 0)  # jet: dark blue → dark red
-    half = cam.overlay(photo, heat, cmap="gray", alpha=0.5).astype(int)
+    half = drawing.overlay(photo, heat, cmap="gray", alpha=0.5).astype(int)
     assert np.abs(half - (photo / 2 + heat[..., None] * 127.5)).max() <= 1
-    small = cam.overlay(photo, heat[::2, ::2], cmap="viridis")  # a map of another size is resized
+    small = drawing.overlay(photo, heat[::2, ::2], cmap="viridis")  # a map of another size is resized
     assert small.shape == photo.shape and small.dtype == np.uint8
 
 
@@ -226,14 +227,14 @@ def test_overlay_blends_the_colormap_at_the_given_opacity():
 ])
 def test_overlay_refuses_bad_arguments(kwargs, message):
     with pytest.raises(RequestError, match=message.replace("(", r"\(").replace(")", r"\)")):
-        cam.overlay(tiny_photo(), np.zeros((40, 52)), **kwargs)
+        drawing.overlay(tiny_photo(), np.zeros((40, 52)), **kwargs)
 
 
 # --- faithfulness -------------------------------------------------------------------------------
 
 def test_faithfulness_prefers_the_map_to_its_inverse_in_one_forward_pass(lite0, grace_hopper, monkeypatch):
     result = cam.heatmap(lite0, grace_hopper)
-    view = cam._view(lite0, cam.default_layer(lite0))
+    view = cam.compiled_view(lite0, cam.default_layer(lite0))
     calls, forward = [], view.class_probabilities
     monkeypatch.setattr(view, "class_probabilities", lambda batch, *rest: calls.append(batch.shape[0]) or forward(batch, *rest))
     trust = cam.faithfulness(lite0, grace_hopper, result)
@@ -334,8 +335,6 @@ def test_grayscale_and_huge_photos_work(tiny_model):
 
 def test_cli_writes_the_overlay_and_the_heatmap(tmp_path, capsys):
     from vizcore.cli import main
-    from vizcore.commands import cam as cam_command
-    assert cam_command.METHOD_NAMES == tuple(cam.METHODS)
     out, heat = tmp_path / "overlay.png", tmp_path / "heat.npy"
     code = main(["cam", "efficientnet_lite0", str(SAMPLES / "coffee.jpg"), "--method", "layercam",
                  "--cmap", "inferno", "--alpha", "0.5", "--out", str(out), "--heatmap", str(heat), "--json"])
@@ -395,11 +394,23 @@ def test_page_explains_the_top_class_and_redraws_without_recomputing(page, monke
     assert page.selectbox(key="heat_class").value == 967  # a new photo: back to its top-1, espresso
 
 
+def test_every_method_is_offered_by_the_cli_and_the_page(page, capsys):
+    from vizcore.cli import build_parser
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["cam", "--help"])
+    cli_help = " ".join(capsys.readouterr().out.split())
+    for name, method in cam.METHODS.items():
+        assert name in cli_help  # the CLI's help names it ...
+        args = build_parser().parse_args(["cam", "m", "p.jpg", "--method", name, "--out", "o.png"])
+        assert core.checked_method(args.method) is method  # ... and the CLI takes it
+    assert page.selectbox(key="heat_method").options == [m.title for m in cam.METHODS.values()]
+
+
 def test_page_compares_every_method(page):
     page.radio(key="heat_view").set_value("Compare methods").run()
     assert not page.exception, page.exception
     labels = [m.label for m in page.metric]
-    assert labels == [f"{cam.METHOD_TITLES[m]} · faithfulness" for m in cam.METHODS]
+    assert labels == [f"{cam.METHODS[m].title} · faithfulness" for m in cam.METHODS]
     assert any("Most faithful on this photo" in m.value for m in page.markdown)
 
 

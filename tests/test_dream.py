@@ -12,6 +12,7 @@ import pytest
 from PIL import Image
 
 import conftest
+from vizcore import drawing
 
 ROOT = Path(__file__).resolve().parent.parent
 STEPS = conftest.test_steps(6)  # ascent steps per octave in these tests
@@ -123,7 +124,7 @@ def test_compiled_dreamers_are_shared_and_bounded(dream, tiny_model, monkeypatch
     assert dream._dreamer(tiny_model, ("conv_1",)) is first
     for names in [("conv_2",), ("conv_1",), ("conv_3",)]:  # conv_1 used again: conv_2 is the oldest
         dream._dreamer(tiny_model, names)
-    assert list(dream._DREAMERS[tiny_model]) == [("conv_1",), ("conv_3",)]
+    assert list(dream._DREAMERS.entries(tiny_model)) == [("conv_1",), ("conv_3",)]
     assert dream._dreamer(tiny_model, ("conv_1",)) is first
 
 
@@ -201,17 +202,17 @@ def test_parse_layer_mix(dream, text, mix):
 
 def test_gif_frames_keep_about_gif_frames_thumbnails_and_the_latest(dream):
     start = np.zeros((900, 600, 3), np.uint8)
-    kept = dream.GifFrames(start, total_steps=10 * dream.GIF_FRAMES)
-    for step in range(1, 10 * dream.GIF_FRAMES + 4):  # a run that went 3 steps past a kept one
+    kept = drawing.GifFrames(start, total_steps=10 * drawing.GIF_FRAMES)
+    for step in range(1, 10 * drawing.GIF_FRAMES + 4):  # a run that went 3 steps past a kept one
         kept.add(np.full_like(start, step % 256))
     frames = kept.frames()
-    assert len(frames) == 1 + dream.GIF_FRAMES + 1 and max(frames[0].shape[:2]) == dream.GIF_SIDE
-    assert frames[-1][0, 0, 0] == (10 * dream.GIF_FRAMES + 3) % 256  # the latest frame closes the GIF
+    assert len(frames) == 1 + drawing.GIF_FRAMES + 1 and max(frames[0].shape[:2]) == drawing.GIF_SIDE
+    assert frames[-1][0, 0, 0] == (10 * drawing.GIF_FRAMES + 3) % 256  # the latest frame closes the GIF
 
 
 def test_animation_gif_loops_over_the_frames(dream):
     frames = [np.full((600, 300, 3), value, np.uint8) for value in (0, 80, 160, 240)]
-    gif = Image.open(io.BytesIO(dream.animation_gif(frames, max_side=200)))
+    gif = Image.open(io.BytesIO(drawing.animation_gif(frames, max_side=200)))
     assert gif.format == "GIF" and gif.n_frames == 4 and gif.size == (100, 200) and gif.info["loop"] == 0
 
 

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from conftest import test_steps as capped_steps
-from vizcore import RequestError, atlas, filters
+from vizcore import RequestError, atlas, drawing, filters
 from vizcore.filters import visualize
 
 LITE_LAYER = "block3a_expand_conv"  # a linear convolution: no filter is dead
@@ -136,7 +136,7 @@ def test_chunked_and_single_batch_runs_agree(lite0, mode, size, steps):
 def test_the_step_is_traced_once_for_every_size_and_batch(tiny_model):
     for size, count in [(66, 2), (80, 5), (70, 1)]:
         last(visualize(tiny_model, "conv_1", range(count), size=size, steps=2, seed=0))
-    step = filters._STEP_CACHE[tiny_model][("classic", "conv_1")]
+    step = filters._COMPILED.entries(tiny_model)[("classic", "conv_1")]
     assert step.experimental_get_tracing_count() == 1
 
 
@@ -151,7 +151,7 @@ def test_large_requests_are_chunked_by_default(lite0):
 
 def test_grid_places_tiles_row_by_row_with_margins():
     tiles = np.stack([np.full((4, 6, 3), 10 * (i + 1), np.uint8) for i in range(10)])
-    canvas = filters.grid(tiles, cols=4, margin=2, background=255)
+    canvas = drawing.grid(tiles, cols=4, margin=2, background=255)
     assert canvas.shape == (3 * 4 + 2 * 2, 4 * 6 + 3 * 2, 3) and canvas.dtype == np.uint8
     for index in range(10):
         top, left = (index // 4) * 6, (index % 4) * 8
@@ -161,15 +161,15 @@ def test_grid_places_tiles_row_by_row_with_margins():
 
 
 def test_grid_of_fewer_images_than_columns_and_the_keras_layout():
-    assert filters.grid(np.zeros((3, 5, 5, 3), np.uint8), cols=8, margin=1).shape == (5, 17, 3)
-    assert filters.grid(np.zeros((64, 130, 130, 3), np.uint8)).shape == (8 * 130 + 35, 8 * 130 + 35, 3)
+    assert drawing.grid(np.zeros((3, 5, 5, 3), np.uint8), cols=8, margin=1).shape == (5, 17, 3)
+    assert drawing.grid(np.zeros((64, 130, 130, 3), np.uint8)).shape == (8 * 130 + 35, 8 * 130 + 35, 3)
 
 
 @pytest.mark.parametrize("images, options", [(np.zeros((0, 4, 4, 3)), {}), (np.zeros((4, 4, 3)), {}),
                                              (np.zeros((2, 4, 4, 3)), {"cols": 0})])
 def test_grid_refuses_bad_input(images, options):
     with pytest.raises(RequestError):
-        filters.grid(images, **options)
+        drawing.grid(images, **options)
 
 
 # --- the disk cache -------------------------------------------------------------------------------
@@ -411,7 +411,7 @@ def test_page_shows_bad_input_as_an_error(page, change, words):
 
 def test_prepare_traces_ahead_so_a_run_traces_nothing(tiny_model):
     filters.prepare(tiny_model, "conv_1", "robust")
-    compiled = [filters._STEP_CACHE[tiny_model][key] for key in
+    compiled = [filters._COMPILED.entries(tiny_model)[key] for key in
                 (("robust", "conv_1"), ("robust-revive", "conv_1"), ("robust-measure", "conv_1"))]
     assert [function.experimental_get_tracing_count() for function in compiled] == [1, 1, 1]
     last(visualize(tiny_model, "conv_1", range(3), mode="robust", size=40, steps=30, seed=0))
@@ -424,4 +424,4 @@ def test_compiled_steps_are_kept_for_recent_layers_only(tiny_model, monkeypatch)
     monkeypatch.setattr(filters, "MAX_COMPILED", 2)
     for layer in ("conv_1", "conv_2", "conv_3"):
         filters.ClassicAscent(tiny_model, layer, filters.settings(tiny_model, "classic"))  # step and measure
-    assert list(filters._STEP_CACHE[tiny_model]) == [("classic", "conv_3"), ("classic-measure", "conv_3")]
+    assert list(filters._COMPILED.entries(tiny_model)) == [("classic", "conv_3"), ("classic-measure", "conv_3")]

@@ -243,7 +243,7 @@ def test_filters_and_dream_on_a_nested_model_equal_them_flattened(nested_and_fla
 def test_binary_maps_come_from_one_linear_map_of_opposite_signs(own, cat):
     shape = shape_named("nested_sequential_32_binary")
     vm = own.loaded(shape)
-    view = cam._view(vm, shape.layer)
+    view = cam.compiled_view(vm, shape.layer)
     inputs = tf.constant(vm.preprocess(vm.resize_for_input(cat)))
     one = tf.constant(1.0)
     acts, grads_negative, logits, _ = view.activations_and_gradients(inputs, tf.constant(0), one)

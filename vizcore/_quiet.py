@@ -1,4 +1,5 @@
 """Import TensorFlow without its C++ start-up chatter on stderr (absl logs before its flags are read)."""
+
 from __future__ import annotations
 
 import contextlib
@@ -25,5 +26,5 @@ def quiet_stderr():
 
 
 with quiet_stderr():
-    import tensorflow  # noqa: F401
     import keras  # noqa: F401
+    import tensorflow  # noqa: F401

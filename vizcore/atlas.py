@@ -6,6 +6,7 @@ stored as one ``.npz`` under ``weights_cache_dir() / "atlas" / MODEL / LAYER``. 
 once (on the Filters page, by ``vizcore filters`` or ``vizcore atlas``) shows at once after a
 restart. Runs without a seed are random, so they are neither looked up nor stored.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -15,8 +16,8 @@ import re
 import threading
 import weakref
 import zipfile
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Iterator, Sequence
 
 import numpy as np
 
@@ -26,7 +27,7 @@ from .models import VizModel, weights_cache_dir
 
 FORMAT = 2  # bump whenever the algorithm changes the pixels a run produces
 
-_FINGERPRINTS: "weakref.WeakKeyDictionary[VizModel, str]" = weakref.WeakKeyDictionary()
+_FINGERPRINTS: weakref.WeakKeyDictionary[VizModel, str] = weakref.WeakKeyDictionary()
 _LOCK = threading.Lock()
 
 
@@ -48,8 +49,14 @@ def model_fingerprint(vm: VizModel) -> str:
 
 
 def _request(vm: VizModel, layer: str, filters: Sequence[int], run: Settings) -> dict:
-    return {"format": FORMAT, "model": vm.name, "weights": model_fingerprint(vm), "layer": layer,
-            "filters": [int(i) for i in filters], **run._asdict()}
+    return {
+        "format": FORMAT,
+        "model": vm.name,
+        "weights": model_fingerprint(vm),
+        "layer": layer,
+        "filters": [int(i) for i in filters],
+        **run._asdict(),
+    }
 
 
 def run_path(vm: VizModel, layer: str, filters: Sequence[int], run: Settings) -> Path:
@@ -74,7 +81,13 @@ def load(vm: VizModel, layer: str, filters: Sequence[int], run: Settings) -> Fil
                 return None
             images, activations = stored["images"], stored["activations"]
             dead, history, initial = stored["dead"], stored["history"], stored["initial"]
-    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):  # missing, half-written by a crash or corrupt: a miss
+    except (
+        OSError,
+        ValueError,
+        KeyError,
+        EOFError,
+        zipfile.BadZipFile,
+    ):  # missing, half-written by a crash or corrupt: a miss
         return None
     return FilterFrame(run.steps, run.steps, images, activations, dead, history, initial, tuple(filters), cached=True)
 
@@ -87,16 +100,32 @@ def save(vm: VizModel, layer: str, run: Settings, frame: FilterFrame) -> Path | 
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(f".{path.stem}.{os.getpid()}.{threading.get_ident()}.npz")
     with open(partial, "wb") as file:
-        np.savez_compressed(file, request=json.dumps(_request(vm, layer, frame.filters, run)), images=frame.images,
-                            activations=frame.activations, dead=frame.dead, history=frame.history,
-                            initial=frame.initial)
+        np.savez_compressed(
+            file,
+            request=json.dumps(_request(vm, layer, frame.filters, run)),
+            images=frame.images,
+            activations=frame.activations,
+            dead=frame.dead,
+            history=frame.history,
+            initial=np.asarray(frame.initial),
+        )
     os.replace(partial, path)
     return path
 
 
-def visualize(vm: VizModel, layer: str, filters: Sequence[int], *, mode: str = "classic", steps: int | None = None,
-              lr: float | None = None, size: int | None = None, seed: int | None = None, every: int = 1,
-              use_cache: bool = True) -> Iterator[FilterFrame]:
+def visualize(
+    vm: VizModel,
+    layer: str,
+    filters: Sequence[int],
+    *,
+    mode: str = "classic",
+    steps: int | None = None,
+    lr: float | None = None,
+    size: int | None = None,
+    seed: int | None = None,
+    every: int = 1,
+    use_cache: bool = True,
+) -> Iterator[FilterFrame]:
     """:func:`vizcore.filters.visualize` through the cache: a stored run is one cached frame.
 
     A run that finishes is stored; a run stopped early is not.
@@ -109,8 +138,9 @@ def visualize(vm: VizModel, layer: str, filters: Sequence[int], *, mode: str = "
     cached = load(vm, layer, filters, run) if use_cache else None
     if cached is not None:
         return iter([cached])
-    frames = filters_module.visualize(vm, layer, filters, mode=run.mode, steps=run.steps, lr=run.lr,
-                                      size=run.size, seed=run.seed, every=every)
+    frames = filters_module.visualize(
+        vm, layer, filters, mode=run.mode, steps=run.steps, lr=run.lr, size=run.size, seed=run.seed, every=every
+    )
     return _storing(vm, layer, run, frames)
 
 

@@ -14,72 +14,52 @@ lr 0.01 means the same on a model that takes −1…1 and on one that takes 0…
 Validation happens when ``dream`` is called, before the first frame: bad requests raise
 :class:`RequestError` with the received value in the message.
 """
+
 from __future__ import annotations
 
 import functools
-import io
 import itertools
 import math
-import threading
-import weakref
-from collections import OrderedDict
-from typing import Iterator, Mapping, NamedTuple, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from typing import NamedTuple
 
-from . import _quiet  # noqa: F401  (imports TensorFlow quietly, first)
+import vizcore._quiet  # noqa: F401  (imports TensorFlow quietly, first)
+
 import keras
 import numpy as np
 import tensorflow as tf
-from PIL import Image
 
+from .cache import PerModel
+from .checks import is_real, positive_number, rgb_image, whole_number
 from .errors import RequestError
 from .models import SCALINGS, VizModel, no_spatial_layer_message
+from .registry import MODELS
 
-STEPS = 20            # gradient ascent steps per octave
-LR = 0.01             # step size, in half the model's input range (the Keras example's 0.01 on −1…1)
-OCTAVES = 3           # number of scales, smallest first
-OCTAVE_SCALE = 1.4    # size ratio between successive octaves
-BORDER = 2            # feature-map pixels left out of the loss on each side (they dream edge artefacts)
+STEPS = 20  # gradient ascent steps per octave
+LR = 0.01  # step size, in half the model's input range (the Keras example's 0.01 on −1…1)
+OCTAVES = 3  # number of scales, smallest first
+OCTAVE_SCALE = 1.4  # size ratio between successive octaves
+BORDER = 2  # feature-map pixels left out of the loss on each side (they dream edge artefacts)
 NOISE_SIZE = (448, 448)  # (height, width) of a noise start: large enough for three octaves of every default mix
 NOISE_AMPLITUDE = (4.0, 2.0)  # grey levels of a noise start's soft blobs and grain: faint noise dreams cleanest
-AUTO_TILE = 512       # the tile side auto_tile picks for photos whose longer side exceeds AUTO_TILE_ABOVE
+AUTO_TILE = 512  # the tile side auto_tile picks for photos whose longer side exceeds AUTO_TILE_ABOVE
 AUTO_TILE_ABOVE = 1024  # px
-GIF_SIDE = 400        # longer side of the animated GIF's frames
-GIF_FRAMES = 60       # at most this many frames in the GIF (evenly subsampled)
 
-# Default mixes. EfficientNet-Lite uses ReLU6, which saturates: a unit clipped at 6 has no
-# gradient left, so the mixes use the linear residual sums (`_add`) that end stages 4 and 5 (both
-# at stride 16) instead of the activations. Stage 4 dreams swirls, fur and ripples; stage 5 eyes and
-# snouts everywhere; together they give the classic DeepDream look on photos and on noise. The
-# stride-32 stage 6 barely shows at these sizes and, its mean square being the largest, it drowns
-# the other two once mixed in (the Keras example weights deeper layers more for the opposite
-# reason); stage 3 alone gives fine worm-like texture. Weights grow with depth as in the Keras
-# example (mixed4–mixed7 at 1.0–2.5). Stride 16 also keeps three octaves possible on photos of
-# 130 pixels and more. Trial: `python bench/bench_dream.py --mixes` renders the candidates side by side.
-DEFAULT_LAYERS: dict[str, dict[str, float]] = {
-    "efficientnet_lite0": {"block4c_add": 1.0, "block5c_add": 1.5},
-    "efficientnet_lite1": {"block4d_add": 1.0, "block5d_add": 1.5},
-    "efficientnet_lite2": {"block4d_add": 1.0, "block5d_add": 1.5},
-    # The references: the Keras example's InceptionV3 mix and the VGG19 notebook's.
-    "inception_v3": {"mixed4": 1.0, "mixed5": 1.5, "mixed6": 2.0, "mixed7": 2.5},
-    "vgg19": {"block2_pool": 0.5, "block5_pool": 1.2},
-    "vgg16": {"block2_pool": 0.5, "block5_pool": 1.2},
-    # The same idea (middle-to-deep residual outputs, weights growing with depth) for the rest.
-    "resnet50v2": {"conv3_block4_out": 1.0, "conv4_block3_out": 1.5, "conv4_block6_out": 2.0},
-    "xception": {"block5_sepconv1_act": 1.0, "block8_sepconv1_act": 1.5, "block11_sepconv1_act": 2.0},
-    "mobilenet_v2": {"block_5_add": 1.0, "block_9_add": 1.5, "block_12_add": 2.0},
-    "efficientnet_b0": {"block4c_add": 1.0, "block5c_add": 1.5, "block6d_add": 2.0},
-}
+# The registry's default mix per model (vizcore.registry: ModelSpec.dream_layers, with why they dream well).
+DEFAULT_LAYERS: dict[str, dict[str, float]] = {spec.name: dict(spec.dream_layers) for spec in MODELS.values()}
 
 
 class DreamFrame(NamedTuple):
     """One view of a running dream."""
-    octave: int          # 1 is the smallest scale, ``octaves`` the input's size
-    step: int            # ascent steps done in this octave (1-based)
-    image: np.ndarray    # RGB uint8 at the input's size, the detail of later octaves already added
-    loss: float          # the dream loss before this step's update
+
+    octave: int  # 1 is the smallest scale, ``octaves`` the input's size
+    step: int  # ascent steps done in this octave (1-based)
+    image: np.ndarray  # RGB uint8 at the input's size, the detail of later octaves already added
+    loss: float  # the dream loss before this step's update
 
 
 # --- the mix and the request -----------------------------------------------------------------
+
 
 def default_layers(vm: VizModel) -> dict[str, float]:
     """The layer mix that dreams well on ``vm``: its registry default; for a user's model with a
@@ -90,9 +70,9 @@ def default_layers(vm: VizModel) -> dict[str, float]:
     if mix and all(name in names for name in mix):
         return dict(mix)
     for mix in DEFAULT_LAYERS.values():
-        found = {_inner_path(names, name): weight for name, weight in mix.items()}
-        if None not in found:
-            return found
+        paths = {name: _inner_path(names, name) for name in mix}
+        if all(paths.values()):
+            return {str(paths[name]): weight for name, weight in mix.items()}
     layers = [info.name for info in vm.conv_layers()]
     if not layers:
         raise RequestError(no_spatial_layer_message(vm))
@@ -114,8 +94,9 @@ def parse_layer_mix(text: str) -> dict[str, float]:
         try:
             mix[name.strip()] = float(weight) if weight.strip() else 1.0
         except ValueError:
-            raise RequestError(f"Layer weight {weight!r} for {name!r} is not a number "
-                               "(write the mix as LAYER:WEIGHT,LAYER:WEIGHT).") from None
+            raise RequestError(
+                f"Layer weight {weight!r} for {name!r} is not a number (write the mix as LAYER:WEIGHT,LAYER:WEIGHT)."
+            ) from None
     return mix
 
 
@@ -134,28 +115,29 @@ def check_mix(vm: VizModel, layers: Mapping[str, float]) -> tuple[tuple[str, ...
     return tuple(names), np.array([weights[name] for name in names], np.float32)
 
 
-def check_settings(*, steps: int, lr: float, octaves: int, octave_scale: float, max_loss: float | None,
-                   tile: int | None, every: int) -> None:
+def check_settings(
+    *, steps: int, lr: float, octaves: int, octave_scale: float, max_loss: float | None, tile: int | None, every: int
+) -> None:
     """Raise RequestError for settings out of range, echoing the value received."""
-    rules = [(steps >= 1, f"steps must be at least 1, got {steps}"),
-             (math.isfinite(lr) and lr > 0, f"lr (learning rate) must be positive, got {lr}"),
-             (octaves >= 1, f"octaves must be at least 1, got {octaves}"),
-             (math.isfinite(octave_scale) and octave_scale > 1,
-              f"octave scale must be greater than 1, got {octave_scale}"),
-             (max_loss is None or max_loss > 0, f"max loss must be positive (or left out), got {max_loss}"),
-             (tile is None or tile >= 1, f"tile must be a positive number of pixels, got {tile}"),
-             (every >= 1, f"every must be at least 1, got {every}")]
-    for ok, message in rules:
-        if not ok:
-            raise RequestError(message)
+    whole_number("steps", steps, 1)
+    positive_number("lr (learning rate)", lr, "positive")
+    whole_number("octaves", octaves, 1)
+    if not is_real(octave_scale) or octave_scale <= 1:
+        raise RequestError(f"octave scale must be greater than 1, got {octave_scale!r}")
+    if max_loss is not None:
+        positive_number("max loss", max_loss, "positive (or left out)")
+    if tile is not None:
+        whole_number("tile", tile, 1, why="a number of pixels")
+    whole_number("every", every, 1)
 
 
 def octave_shapes(size: tuple[int, int], octaves: int, octave_scale: float) -> list[tuple[int, int]]:
     """(height, width) of each octave, smallest first, the last one ``size`` (the Keras example)."""
-    return [tuple(int(side / octave_scale ** i) for side in size) for i in reversed(range(octaves))]
+    return [(int(size[0] / octave_scale**i), int(size[1] / octave_scale**i)) for i in reversed(range(octaves))]
 
 
 # --- compiled steps --------------------------------------------------------------------------
+
 
 def dream_loss(activations: Sequence[tf.Tensor], weights: tf.Tensor) -> tf.Tensor:
     """Σ_l w_l · mean(a_l²) over each map's non-border pixels (the Keras DeepDream loss)."""
@@ -173,7 +155,9 @@ class _Dreamer:
 
     def __init__(self, vm: VizModel, names: tuple[str, ...]):
         self.extractor = vm.extractor(list(names))  # any input size, unless a layer needs the model's own
-        self.fixed_size = tuple(self.extractor.inputs[0].shape[1:3]) if None not in self.extractor.inputs[0].shape[1:3] else None
+        self.fixed_size = (
+            tuple(self.extractor.inputs[0].shape[1:3]) if None not in self.extractor.inputs[0].shape[1:3] else None
+        )
         scaling = SCALINGS[vm.scaling]
         ends = np.stack([scaling.forward(np.full(3, v, np.float32)) for v in (0.0, 255.0)])
         # One range for every channel (their union, for caffe): a scalar clip is free, a per-channel one ~3 % of a step.
@@ -189,7 +173,8 @@ class _Dreamer:
         self.step = tf.function(functools.partial(_Dreamer._step, self), input_signature=[image, weights, scalar])
         self.step_and_frame = tf.function(  # one call per streamed step: the step, then its frame
             functools.partial(_Dreamer._step_and_frame, self, inverse=inverse),
-            input_signature=[image, weights, scalar, detail])
+            input_signature=[image, weights, scalar, detail],
+        )
 
     def _gradients(self, image, weights):
         """The dream loss of ``image`` and its raw gradient."""
@@ -221,8 +206,10 @@ class _Dreamer:
         gradients = np.zeros_like(image)
         coverage, losses = np.zeros((height, width, 1), np.float32), []
         for y, x in itertools.product(starts_y, starts_x):
-            window = np.ix_((np.arange(y, y + tile_size[0]) - shift[0]) % height,
-                            (np.arange(x, x + tile_size[1]) - shift[1]) % width)
+            window = np.ix_(
+                (np.arange(y, y + tile_size[0]) - shift[0]) % height,
+                (np.arange(x, x + tile_size[1]) - shift[1]) % width,
+            )
             loss, tile_gradients = self.gradients(image[0][window][None], weights)
             gradients[0][window] += tile_gradients.numpy()[0]
             coverage[window] += 1.0
@@ -249,8 +236,9 @@ def _frame(image: tf.Tensor, detail: tf.Tensor, inverse) -> tf.Tensor:
 
     An empty detail means the image is at full size already: it is only deprocessed.
     """
-    full = tf.cond(tf.size(detail) > 0, lambda: tf.image.resize(image, tf.shape(detail)[:2])[0] + detail,
-                   lambda: image[0])
+    full = tf.cond(
+        tf.size(detail) > 0, lambda: tf.image.resize(image, tf.shape(detail)[:2])[0] + detail, lambda: image[0]
+    )
     return tf.saturate_cast(tf.round(inverse(full)), tf.uint8)
 
 
@@ -263,28 +251,23 @@ def _frame_function(scaling: str):
         inverse = SCALINGS[scaling].inverse
         _FRAME_FUNCTIONS[scaling] = tf.function(
             lambda image, detail: _frame(image, detail, inverse),
-            input_signature=[tf.TensorSpec((1, None, None, 3), tf.float32), tf.TensorSpec((None, None, 3), tf.float32)])
+            input_signature=[tf.TensorSpec((1, None, None, 3), tf.float32), tf.TensorSpec((None, None, 3), tf.float32)],
+        )
     return _FRAME_FUNCTIONS[scaling]
 
 
-_DREAMERS: "weakref.WeakKeyDictionary[VizModel, OrderedDict]" = weakref.WeakKeyDictionary()
-_DREAMERS_LOCK = threading.Lock()
 DREAMERS_KEPT = 8  # compiled layer sets kept per model (least recently used dropped first)
+_DREAMERS = PerModel(DREAMERS_KEPT)
 
 
 def _dreamer(vm: VizModel, names: tuple[str, ...]) -> _Dreamer:
     """One compiled dreamer per model and layer set, shared by every caller; the recent ones are kept."""
-    with _DREAMERS_LOCK:
-        per_model = _DREAMERS.setdefault(vm, OrderedDict())
-        if names not in per_model:
-            per_model[names] = _Dreamer(vm, names)
-            while len(per_model) > DREAMERS_KEPT:
-                per_model.popitem(last=False)
-        per_model.move_to_end(names)
-        return per_model[names]
+    _DREAMERS.size = DREAMERS_KEPT  # a test may lower it
+    return _DREAMERS.get(vm, names, lambda: _Dreamer(vm, names))
 
 
 # --- tiles and sizes -------------------------------------------------------------------------
+
 
 def tile_layout(size: tuple[int, int], tile: int | None, rng: np.random.Generator):
     """Tile (height, width), tile starts along y and x, and a random roll for an image of ``size``.
@@ -342,28 +325,43 @@ def minimum_side(vm: VizModel, names: Sequence[str]) -> int:
     return dreamer.min_side
 
 
-def check_size(vm: VizModel, names: Sequence[str], size: tuple[int, int], octaves: int, octave_scale: float,
-               tile: int | None) -> None:
+def check_size(
+    vm: VizModel, names: Sequence[str], size: tuple[int, int], octaves: int, octave_scale: float, tile: int | None
+) -> None:
     """RequestError if the smallest octave (or the tile) is too small for the mix's deepest layer."""
     smallest = octave_shapes(size, octaves, octave_scale)[0]
     need = minimum_side(vm, names)
     if tile is not None and tile < need:
-        raise RequestError(f"tile {tile} is too small for layers {', '.join(names)}: "
-                           f"use tiles of at least {need} pixels.")
+        raise RequestError(
+            f"tile {tile} is too small for layers {', '.join(names)}: use tiles of at least {need} pixels."
+        )
     if min(smallest) < need:
         photo = math.ceil(need * octave_scale ** (octaves - 1))
         raise RequestError(
             f"The photo is {size[1]}×{size[0]} pixels, too small for {octaves} octaves at scale "
             f"{octave_scale:g}: the smallest octave ({smallest[1]}×{smallest[0]}) must be at least {need} "
             f"pixels a side for layers {', '.join(names)}. Use fewer octaves, a smaller octave scale, "
-            f"shallower layers or a photo of at least {photo} pixels a side.")
+            f"shallower layers or a photo of at least {photo} pixels a side."
+        )
 
 
 # --- the dream -------------------------------------------------------------------------------
 
-def dream(vm: VizModel, image: np.ndarray, layers: Mapping[str, float], *, steps: int = STEPS, lr: float = LR,
-          octaves: int = OCTAVES, octave_scale: float = OCTAVE_SCALE, max_loss: float | None = None,
-          tile: int | None = None, seed: int | None = None, every: int = 1) -> Iterator[DreamFrame]:
+
+def dream(
+    vm: VizModel,
+    image: np.ndarray,
+    layers: Mapping[str, float],
+    *,
+    steps: int = STEPS,
+    lr: float = LR,
+    octaves: int = OCTAVES,
+    octave_scale: float = OCTAVE_SCALE,
+    max_loss: float | None = None,
+    tile: int | None = None,
+    seed: int | None = None,
+    every: int = 1,
+) -> Iterator[DreamFrame]:
     """DeepDream ``image`` with a layer mix, from the smallest octave to the input's size.
 
     Args:
@@ -388,46 +386,42 @@ def dream(vm: VizModel, image: np.ndarray, layers: Mapping[str, float], *, steps
             scale ≤ 1, or a photo (or tile) too small for the octaves and layers.
     """
     names, weights = check_mix(vm, layers)
-    check_settings(steps=steps, lr=lr, octaves=octaves, octave_scale=octave_scale, max_loss=max_loss,
-                   tile=tile, every=every)
-    image = _checked_image(image)
+    check_settings(
+        steps=steps, lr=lr, octaves=octaves, octave_scale=octave_scale, max_loss=max_loss, tile=tile, every=every
+    )
+    image = rgb_image(image)
     dreamer = _dreamer(vm, names)
     image = _at_fixed_size(vm, dreamer, image, octaves, tile)
     check_size(vm, names, image.shape[:2], octaves, octave_scale, tile)
     ascent = _Ascent(dreamer, weights, lr * dreamer.half_range, tile, np.random.default_rng(seed))
-    frames = _frames(ascent, tf.constant(vm.preprocess(image)), octave_shapes(image.shape[:2], octaves, octave_scale),
-                     steps, max_loss, every)
+    frames = _frames(
+        ascent,
+        tf.constant(vm.preprocess(image)),
+        octave_shapes(image.shape[:2], octaves, octave_scale),
+        steps,
+        max_loss,
+        every,
+    )
     return frames if vm.channels == 3 else (frame._replace(image=vm.as_seen(frame.image)) for frame in frames)
 
 
-def _at_fixed_size(vm: VizModel, dreamer: "_Dreamer", image: np.ndarray, octaves: int, tile: int | None) -> np.ndarray:
+def _at_fixed_size(vm: VizModel, dreamer: _Dreamer, image: np.ndarray, octaves: int, tile: int | None) -> np.ndarray:
     """The photo, or the photo resized to the model's size when a layer of the mix takes no other size."""
     if dreamer.fixed_size is None or tuple(image.shape[:2]) == dreamer.fixed_size:
         return image
     height, width = dreamer.fixed_size
     if octaves > 1 or tile is not None:
-        raise RequestError(f"{vm.name} only takes {width}×{height} images (a layer needs that size), so it can "
-                           "dream in one octave without tiles, at that size: set octaves to 1.")
+        raise RequestError(
+            f"{vm.name} only takes {width}×{height} images (a layer needs that size), so it can "
+            "dream in one octave without tiles, at that size: set octaves to 1."
+        )
     return vm.resize_for_input(image)
-
-
-def _checked_image(image) -> np.ndarray:
-    """RGB uint8 (H, W, 3); grey (H, W) or (H, W, 1) is expanded to RGB, as for heatmaps."""
-    image = np.asarray(image)
-    if image.ndim == 3 and image.shape[-1] == 1:
-        image = image[..., 0]
-    if image.ndim == 2:
-        image = np.repeat(image[..., None], 3, axis=-1)
-    if image.ndim != 3 or image.shape[-1] != 3 or image.dtype != np.uint8:
-        raise RequestError(f"The image must be RGB uint8 of shape (H, W, 3), got {image.dtype} {image.shape}.")
-    return image
 
 
 class _Ascent:
     """One gradient ascent step, tiled or not, with the request's weights, lr and random roll."""
 
-    def __init__(self, dreamer: _Dreamer, weights: np.ndarray, lr: float, tile: int | None,
-                 rng: np.random.Generator):
+    def __init__(self, dreamer: _Dreamer, weights: np.ndarray, lr: float, tile: int | None, rng: np.random.Generator):
         self.dreamer, self.tile, self.rng, self.lr = dreamer, tile, rng, lr
         self.weights = tf.constant(weights)
 
@@ -456,8 +450,9 @@ def _resize(images, shape) -> tf.Tensor:
 _NO_DETAIL = tf.zeros((0, 0, 3))  # the frame of a full-size octave: nothing to upscale or add
 
 
-def _frames(ascent: _Ascent, original: tf.Tensor, shapes: list[tuple[int, int]], steps: int,
-            max_loss: float | None, every: int) -> Iterator[DreamFrame]:
+def _frames(
+    ascent: _Ascent, original: tf.Tensor, shapes: list[tuple[int, int]], steps: int, max_loss: float | None, every: int
+) -> Iterator[DreamFrame]:
     """The octave loop of the Keras example, with the lost detail re-injected before each ascent."""
     full = tuple(original.shape[1:3])
     shrunk = {shape: _resize(original, shape) for shape in shapes}  # the photo at each octave's size
@@ -481,12 +476,13 @@ def _frames(ascent: _Ascent, original: tf.Tensor, shapes: list[tuple[int, int]],
         previous = shape
 
 
-def dream_gradients(vm: VizModel, image: np.ndarray, layers: Mapping[str, float], *, tile: int | None = None,
-                    seed: int | None = None) -> tuple[float, np.ndarray]:
+def dream_gradients(
+    vm: VizModel, image: np.ndarray, layers: Mapping[str, float], *, tile: int | None = None, seed: int | None = None
+) -> tuple[float, np.ndarray]:
     """The dream loss of an RGB uint8 image and its normalised gradient (model input space), tiled or not."""
     names, weights = check_mix(vm, layers)
     dreamer = _dreamer(vm, names)
-    inputs = vm.preprocess(_checked_image(image))
+    inputs = vm.preprocess(rgb_image(image))
     if tile is None:
         loss, gradients = dreamer.gradients(inputs, tf.constant(weights))
         loss, gradients = float(loss), gradients.numpy()
@@ -503,6 +499,7 @@ def dream_loss_of(vm: VizModel, image: np.ndarray, layers: Mapping[str, float]) 
 
 # --- starts and outputs ----------------------------------------------------------------------
 
+
 def noise_image(height: int = NOISE_SIZE[0], width: int = NOISE_SIZE[1], seed: int | None = None) -> np.ndarray:
     """A dream start from nothing: mid-grey with faint colour noise, RGB uint8 (height, width, 3)."""
     if height < 1 or width < 1:
@@ -513,56 +510,3 @@ def noise_image(height: int = NOISE_SIZE[0], width: int = NOISE_SIZE[1], seed: i
     grain = rng.normal(0.0, 1.0, (height, width, 3))
     blob_amplitude, grain_amplitude = NOISE_AMPLITUDE
     return np.clip(np.rint(128.0 + blob_amplitude * blobs + grain_amplitude * grain), 0, 255).astype(np.uint8)
-
-
-def png_bytes(image: np.ndarray) -> bytes:
-    """An RGB uint8 image as PNG bytes."""
-    buffer = io.BytesIO()
-    Image.fromarray(image).save(buffer, format="PNG")
-    return buffer.getvalue()
-
-
-def animation_gif(frames: Sequence[np.ndarray], *, max_side: int = GIF_SIDE, max_frames: int = GIF_FRAMES,
-                  duration_ms: int = 80) -> bytes:
-    """An animated GIF (looping, the last frame held) of RGB uint8 frames, subsampled and downscaled."""
-    if not frames:
-        raise RequestError("There are no frames to animate yet: run the dream first.")
-    keep = np.unique(np.round(np.linspace(0, len(frames) - 1, min(len(frames), max_frames))).astype(int))
-    images = [Image.fromarray(gif_thumbnail(frames[i], max_side)).quantize(  # fast; Pillow's default takes ~1 s a frame
-        256, method=Image.Quantize.FASTOCTREE, dither=Image.Dither.NONE) for i in keep]
-    durations = [duration_ms] * (len(images) - 1) + [max(1500, duration_ms)]
-    buffer = io.BytesIO()
-    images[0].save(buffer, format="GIF", save_all=True, append_images=images[1:], duration=durations, loop=0)
-    return buffer.getvalue()
-
-
-class GifFrames:
-    """The frames kept for a run's GIF: the start, every ``stride``-th step (about GIF_FRAMES), the latest.
-
-    Thumbnails only, so a long run at full size does not pile up in memory.
-    """
-
-    def __init__(self, start: np.ndarray, total_steps: int):
-        self.stride = max(1, math.ceil(total_steps / GIF_FRAMES))
-        self.kept, self.latest, self.count = [gif_thumbnail(start)], None, 0
-
-    def add(self, image: np.ndarray) -> None:
-        self.count += 1
-        if self.count % self.stride == 0:
-            self.kept.append(gif_thumbnail(image))
-        self.latest = None if self.count % self.stride == 0 else image
-
-    def frames(self) -> list[np.ndarray]:
-        return self.kept + ([gif_thumbnail(self.latest)] if self.latest is not None else [])
-
-    def gif(self) -> bytes:
-        return animation_gif(self.frames())
-
-
-def gif_thumbnail(image: np.ndarray, max_side: int = GIF_SIDE) -> np.ndarray:
-    """A frame shrunk to at most ``max_side`` a side, to keep for the GIF (unchanged if small)."""
-    if max(image.shape[:2]) <= max_side:
-        return image
-    picture = Image.fromarray(image)
-    picture.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
-    return np.asarray(picture)

@@ -6,6 +6,7 @@ fixed 1280-channel head (Liu et al., "Higher accuracy on vision models with Effi
 differ per variant and are read from the state dict itself. Layer names follow keras'
 ``applications/efficientnet.py``: ``stem_conv``, ``block4b_expand_conv``, ``top_conv``, ...
 """
+
 from __future__ import annotations
 
 import string
@@ -24,7 +25,8 @@ HEAD_CHANNELS = 1280
 @dataclass(frozen=True)
 class BlockConfig:
     """One inverted-residual block: where it sits and its shape."""
-    stage: int          # 1-based stage number
+
+    stage: int  # 1-based stage number
     index_in_stage: int
     kernel_size: int
     stride: int
@@ -46,12 +48,16 @@ def blocks_from_state_dict(state: dict[str, np.ndarray]) -> list[BlockConfig]:
         if width != previous_width:
             stage, index, previous_width = stage + 1, 0, width
         expand = state.get(prefix + "_expand_conv.weight")
-        blocks.append(BlockConfig(
-            stage=stage, index_in_stage=index,
-            kernel_size=state[prefix + "_depthwise_conv.weight"].shape[-1],
-            stride=STAGE_STRIDES[stage - 1] if index == 0 else 1,
-            expand_channels=None if expand is None else expand.shape[0],
-            output_channels=width))
+        blocks.append(
+            BlockConfig(
+                stage=stage,
+                index_in_stage=index,
+                kernel_size=state[prefix + "_depthwise_conv.weight"].shape[-1],
+                stride=STAGE_STRIDES[stage - 1] if index == 0 else 1,
+                expand_channels=None if expand is None else expand.shape[0],
+                output_channels=width,
+            )
+        )
         index += 1
     return blocks
 
@@ -79,12 +85,12 @@ def _inverted_residual(inputs, block: BlockConfig):
     x = inputs
     if block.expand_channels is not None:
         x = _conv_bn_relu(x, block.expand_channels, 1, 1, f"{block.name}_expand")
-    x = layers.DepthwiseConv2D(block.kernel_size, block.stride, padding="same", use_bias=False,
-                               name=f"{block.name}_dwconv")(x)
+    x = layers.DepthwiseConv2D(
+        block.kernel_size, block.stride, padding="same", use_bias=False, name=f"{block.name}_dwconv"
+    )(x)
     x = layers.BatchNormalization(epsilon=BN_EPSILON, name=f"{block.name}_bn")(x)
     x = layers.ReLU(6.0, name=f"{block.name}_activation")(x)
-    x = layers.Conv2D(block.output_channels, 1, padding="same", use_bias=False,
-                      name=f"{block.name}_project_conv")(x)
+    x = layers.Conv2D(block.output_channels, 1, padding="same", use_bias=False, name=f"{block.name}_project_conv")(x)
     x = layers.BatchNormalization(epsilon=BN_EPSILON, name=f"{block.name}_project_bn")(x)
     if block.stride == 1 and inputs.shape[-1] == block.output_channels:
         x = layers.Add(name=f"{block.name}_add")([x, inputs])
@@ -93,9 +99,13 @@ def _inverted_residual(inputs, block: BlockConfig):
 
 def torch_to_keras_names(blocks: list[BlockConfig]) -> dict[str, tuple[str, str]]:
     """Map each Keras layer to (PyTorch prefix, kind) where kind is conv, dwconv, bn or dense."""
-    names = {"stem_conv": ("_conv_stem", "conv"), "stem_bn": ("_bn0", "bn"),
-             "top_conv": ("_conv_head", "conv"), "top_bn": ("_bn1", "bn"),
-             "predictions": ("_fc", "dense")}
+    names = {
+        "stem_conv": ("_conv_stem", "conv"),
+        "stem_bn": ("_bn0", "bn"),
+        "top_conv": ("_conv_head", "conv"),
+        "top_bn": ("_bn1", "bn"),
+        "predictions": ("_fc", "dense"),
+    }
     for number, block in enumerate(blocks):
         torch_prefix = f"_blocks.{number}."
         if block.expand_channels is not None:

@@ -15,3 +15,7 @@ class ModelError(VizcoreError):
 
 class RequestError(VizcoreError, ValueError):
     """Parameters out of range: unknown layer, bad filter index, steps <= 0, ..."""
+
+
+class ImageArgumentError(ImageError, RequestError):
+    """An image passed to the engine is not RGB uint8: both an image and a request problem."""

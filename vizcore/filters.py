@@ -19,44 +19,46 @@ Two modes:
 A filter is *dead* when its activation has no gradient with respect to the image at the start
 (it never fires on grey noise); ``FilterFrame.dead`` says which ones still are.
 """
+
 from __future__ import annotations
 
 import math
-import threading
-import weakref
-from collections import OrderedDict
-from typing import Iterator, NamedTuple, Sequence
+from collections.abc import Iterator, Sequence
+from typing import NamedTuple
+
+import vizcore._quiet  # noqa: F401  (imports TensorFlow quietly, first)
 
 import numpy as np
-
-from . import _quiet  # noqa: F401  (imports TensorFlow quietly, first)
 import tensorflow as tf
-from tensorflow.python.framework import ops as tf_ops
 
 from . import param, transforms
+from .cache import PerModel
+from .checks import positive_number, whole_number
 from .errors import RequestError
 from .models import SCALINGS, VizModel
+from .relu_override import REDIRECTED_RELU
 
 MODES = ("classic", "robust")
 CLASSIC = dict(steps=30, lr=10.0, size=180)  # the Keras example's settings
-ROBUST_STEPS = 256        # Lucid optimises 512 steps; half is nearly as clean on these models
-ROBUST_LR = 0.05          # Adam step on the spectrum (Lucid's default)
+ROBUST_STEPS = 256  # Lucid optimises 512 steps; half is nearly as clean on these models
+ROBUST_LR = 0.05  # Adam step on the spectrum (Lucid's default)
 ROBUST_SIZE_AT_224 = 128  # robust image side for a 224-px model; scaled with the model's input size
-CROP = 25                 # classic: pixels cropped from each side of the finished image
-FEATURE_BORDER = 2        # classic: feature-map border left out of the loss
-MIN_TILE = 16             # smallest finished image side
+CROP = 25  # classic: pixels cropped from each side of the finished image
+FEATURE_BORDER = 2  # classic: feature-map border left out of the loss
+MIN_TILE = 16  # smallest finished image side
 MIN_SIZE = {"classic": 2 * CROP + MIN_TILE, "robust": 32}
-MAX_SIZE = 512            # largest image side
-MAX_STEPS = 2000          # more than this is a typo, not a plan
+MAX_SIZE = 512  # largest image side
+MAX_STEPS = 2000  # more than this is a typo, not a plan
 MAX_SEED = 2**31 - 1
 RELU_OVERRIDE_STEPS = 16  # robust: steps with redirected ReLU gradients (Lucid)
-CHUNK_PIXELS = 8 * 180 * 180   # images per compiled call = this / side²: fastest on 2 cores, bounds memory
+CHUNK_PIXELS = 8 * 180 * 180  # images per compiled call = this / side²: fastest on 2 cores, bounds memory
 ADAM = dict(beta_1=0.9, beta_2=0.999, epsilon=1e-8)
-SMALL_IMAGE = 64          # robust, small models: below this side, the transforms' pixel counts shrink in proportion
+SMALL_IMAGE = 64  # robust, small models: below this side, the transforms' pixel counts shrink in proportion
 
 
 class Settings(NamedTuple):
     """A run's parameters once defaults are resolved and checked."""
+
     mode: str
     steps: int
     lr: float
@@ -76,6 +78,7 @@ class FilterFrame(NamedTuple):
     initial: float32 (N,), each filter's activation on its starting image, measured like the
         final ``activations``; in the final frame only (None before).
     """
+
     step: int
     steps: int
     images: np.ndarray
@@ -93,8 +96,16 @@ class FilterFrame(NamedTuple):
 
 # --- requests --------------------------------------------------------------------------------
 
-def settings(vm: VizModel, mode: str = "classic", *, steps: int | None = None, lr: float | None = None,
-             size: int | None = None, seed: int | None = None) -> Settings:
+
+def settings(
+    vm: VizModel,
+    mode: str = "classic",
+    *,
+    steps: int | None = None,
+    lr: float | None = None,
+    size: int | None = None,
+    seed: int | None = None,
+) -> Settings:
     """Resolve the mode's defaults for this model and check every value.
 
     Classic defaults are the Keras example's (30 steps, lr 10, 180 px); robust defaults are
@@ -108,26 +119,20 @@ def settings(vm: VizModel, mode: str = "classic", *, steps: int | None = None, l
         raise RequestError(f"Unknown mode {mode!r}: use one of {', '.join(MODES)}.")
     defaults = CLASSIC if mode == "classic" else dict(steps=ROBUST_STEPS, lr=ROBUST_LR, size=robust_size(vm))
     own_side = small_model_side(vm)
-    steps = defaults["steps"] if steps is None else steps
-    lr = defaults["lr"] if lr is None else lr
-    size = (own_side or defaults["size"]) if size is None else size
-    _check_int("steps", steps, 1, MAX_STEPS)
+    steps = whole_number("steps", defaults["steps"] if steps is None else steps, 1, MAX_STEPS)
+    lr = positive_number("lr (learning rate)", defaults["lr"] if lr is None else lr)
+    size = int((own_side or defaults["size"]) if size is None else size)
     if size != own_side:
-        _check_int("size", size, MIN_SIZE[mode], MAX_SIZE, why=f"{mode} mode" + (
-            f" crops {CROP} px from each side" if mode == "classic" else ""))
-    if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not math.isfinite(lr) or lr <= 0:
-        raise RequestError(f"lr (learning rate) must be a positive number, got {lr!r}")
+        whole_number(
+            "size",
+            size,
+            MIN_SIZE[mode],
+            MAX_SIZE,
+            why=f"{mode} mode" + (f" crops {CROP} px from each side" if mode == "classic" else ""),
+        )
     if seed is not None:
-        _check_int("seed", seed, 0, MAX_SEED)
-    return Settings(mode, int(steps), float(lr), int(size), None if seed is None else int(seed))
-
-
-def _check_int(name: str, value, low: int, high: int, why: str = "") -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise RequestError(f"{name} must be a whole number, got {value!r}")
-    if not low <= value <= high:
-        reason = f" ({why})" if why else ""
-        raise RequestError(f"{name} must be between {low} and {high}{reason}, got {value}")
+        whole_number("seed", seed, 0, MAX_SEED)
+    return Settings(mode, steps, lr, size, None if seed is None else int(seed))
 
 
 def small_model_side(vm: VizModel) -> int | None:
@@ -156,20 +161,20 @@ def check_filters(vm: VizModel, layer: str, filters: Sequence[int]) -> tuple[int
         RequestError: unknown or non-4-D layer, no filters, an index that is not in the layer.
     """
     channels = vm.layer(layer).channels
-    filters = tuple(filters) if not isinstance(filters, (int, np.integer)) else (filters,)
-    if not filters:
+    requested = tuple(filters) if not isinstance(filters, (int, np.integer)) else (filters,)
+    if not requested:
         raise RequestError("No filters requested: give at least one filter index.")
-    for index in filters:
+    for index in requested:
         if isinstance(index, bool) or not isinstance(index, (int, np.integer)):
             raise RequestError(f"Filter indices must be whole numbers, got {index!r}")
         if not 0 <= index < channels:
             raise RequestError(f"Filter {index} out of range: layer {layer} has {channels} filters (0–{channels - 1}).")
-    return tuple(int(index) for index in filters)
+    return tuple(int(index) for index in requested)
 
 
 def parse_filters(text: str) -> list[int]:
     """``"0-7, 12, 20-23"`` → [0, 1, …, 7, 12, 20, …, 23]. Raises RequestError if unreadable."""
-    indices = []
+    indices: list[int] = []
     for part in (p.strip() for p in str(text).split(",")):
         if not part:
             continue
@@ -190,9 +195,20 @@ def parse_filters(text: str) -> list[int]:
 
 # --- the ascent ------------------------------------------------------------------------------
 
-def visualize(vm: VizModel, layer: str, filters: Sequence[int], *, steps: int | None = None,
-              lr: float | None = None, size: int | None = None, mode: str = "classic",
-              seed: int | None = None, every: int = 1, chunk_size: int | None = None) -> Iterator[FilterFrame]:
+
+def visualize(
+    vm: VizModel,
+    layer: str,
+    filters: Sequence[int],
+    *,
+    steps: int | None = None,
+    lr: float | None = None,
+    size: int | None = None,
+    mode: str = "classic",
+    seed: int | None = None,
+    every: int = 1,
+    chunk_size: int | None = None,
+) -> Iterator[FilterFrame]:
     """Optimise one image per filter, all in one batch, yielding frames as they improve.
 
     Args:
@@ -213,9 +229,9 @@ def visualize(vm: VizModel, layer: str, filters: Sequence[int], *, steps: int | 
     """
     filters = check_filters(vm, layer, filters)
     run = settings(vm, mode, steps=steps, lr=lr, size=size, seed=seed)
-    _check_int("every", every, 1, MAX_STEPS)
+    whole_number("every", every, 1, MAX_STEPS)
     if chunk_size is not None:
-        _check_int("chunk_size", chunk_size, 1, 100_000)
+        whole_number("chunk_size", chunk_size, 1, 100_000)
     seed = run.seed if run.seed is not None else int(np.random.default_rng().integers(MAX_SEED))
     ascent = (ClassicAscent if mode == "classic" else RobustAscent)(vm, layer, run)
     return _frames(ascent, filters, run, seed, every, chunk_size or ascent.chunk_size())
@@ -262,8 +278,9 @@ def _frames(ascent, filters, run: Settings, seed: int, every: int, chunk_size: i
             if last:
                 initial = history[0].copy() if starts is None else _measure(ascent, starts, chunk_filters)
             images = np.concatenate([ascent.pixels(state) for state in states])
-            yield FilterFrame(step, run.steps, images, activations, dead.copy(), history[:step].copy(), initial,
-                              filters)
+            yield FilterFrame(
+                step, run.steps, images, activations, np.array(dead), history[:step].copy(), initial, filters
+            )
 
 
 def _measure(ascent, states, chunk_filters) -> np.ndarray:
@@ -276,24 +293,17 @@ def mean_activations(features: tf.Tensor, filters: tf.Tensor, border: int = 0) -
     chosen = tf.gather(features, filters, axis=3, batch_dims=1)  # (N, h, w)
     height, width = tf.shape(chosen)[1], tf.shape(chosen)[2]
     border = tf.where(tf.minimum(height, width) > 2 * border, border, 0)
-    return tf.reduce_mean(chosen[:, border:height - border, border:width - border], axis=(1, 2))
+    return tf.reduce_mean(chosen[:, border : height - border, border : width - border], axis=(1, 2))
 
 
-_STEP_CACHE: "weakref.WeakKeyDictionary[VizModel, OrderedDict]" = weakref.WeakKeyDictionary()
-_STEP_LOCK = threading.Lock()
 MAX_COMPILED = 24  # compiled functions kept per model (each holds a traced graph), least recently used dropped
+_COMPILED = PerModel(MAX_COMPILED)
 
 
 def _compiled(vm: VizModel, key: tuple, build):
     """A compiled function per model and key, built once and shared while it is among the recent ones."""
-    with _STEP_LOCK:
-        functions = _STEP_CACHE.setdefault(vm, OrderedDict())
-        if key not in functions:
-            functions[key] = build()
-        functions.move_to_end(key)
-        while len(functions) > MAX_COMPILED:
-            functions.popitem(last=False)
-        return functions[key]
+    _COMPILED.size = MAX_COMPILED  # a test may lower it
+    return _COMPILED.get(vm, key, build)
 
 
 def _features(vm: VizModel, layer: str, inputs: tf.Tensor) -> tf.Tensor:
@@ -322,7 +332,7 @@ class ClassicAscent:
         self._measure = _compiled(vm, ("classic-measure", layer), self._build_measure)
 
     def chunk_size(self) -> int:
-        return max(1, CHUNK_PIXELS // self.run.size ** 2)
+        return max(1, CHUNK_PIXELS // self.run.size**2)
 
     def _activations(self, images, filters):
         inputs = SCALINGS[self.vm.scaling].forward((images + 1.0) * 127.5)
@@ -339,6 +349,7 @@ class ClassicAscent:
             norms = tf.norm(tf.reshape(gradients, [tf.shape(gradients)[0], -1]), axis=1)
             images = images + lr * tf.math.l2_normalize(gradients, axis=[1, 2, 3])
             return images, activations, norms
+
         return classic_step
 
     def _build_measure(self):
@@ -375,7 +386,7 @@ def _deprocess(images, crop):
     mean, variance = tf.nn.moments(images, axes=[1, 2, 3], keepdims=True)
     images = (images - mean) / (tf.sqrt(variance) + 1e-5) * 0.15 + 0.5
     height, width = tf.shape(images)[1], tf.shape(images)[2]
-    images = images[:, crop:height - crop, crop:width - crop]
+    images = images[:, crop : height - crop, crop : width - crop]
     return tf.cast(tf.clip_by_value(images, 0.0, 1.0) * 255.0, tf.uint8)  # truncates, as astype(uint8)
 
 
@@ -402,6 +413,7 @@ class RobustAscent:
     def _build_step(self, redirect_relu: bool):
         """The step, with ReLU gradients redirected or not: two functions, since a run-time switch
         inside the ReLU gradients would slow every step down by a quarter."""
+
         @tf.function(input_signature=[SPECTRUM, SPECTRUM, SPECTRUM, SCALAR, SEED, INDICES, SCALAR])
         def robust_step(spectrum, m, v, t, seed, filters, lr):
             images = self.transform(param.to_rgb(spectrum), seed)
@@ -413,12 +425,14 @@ class RobustAscent:
             norms = tf.norm(tf.reshape(gradient, [tf.shape(gradient)[0], -1]), axis=1)
             spectrum, m, v = adam(spectrum, gradient, m, v, t, lr)
             return spectrum, m, v, activations, norms
+
         return robust_step
 
     def _build_measure(self):
         @tf.function(input_signature=[SPECTRUM, INDICES])
         def robust_measure(spectrum, filters):
             return self._activations(param.to_rgb(spectrum), filters)
+
         return robust_measure
 
     def start(self, filters: tf.Tensor, seed: int):
@@ -431,8 +445,9 @@ class RobustAscent:
         spectrum, m, v = state
         function = self._step if self.real_gradient(step) else self._revive
         transform_seed = transforms.step_seed(seed, -step)  # negative: never an initial (seed, filter)
-        spectrum, m, v, activations, norms = function(spectrum, m, v, tf.constant(float(step)), transform_seed,
-                                                      filters, tf.constant(self.run.lr, tf.float32))
+        spectrum, m, v, activations, norms = function(
+            spectrum, m, v, tf.constant(float(step)), transform_seed, filters, tf.constant(self.run.lr, tf.float32)
+        )
         return (spectrum, m, v), activations, norms
 
     def real_gradient(self, step: int) -> bool:
@@ -459,70 +474,5 @@ def adam(value, gradient, m, v, t, lr):
     beta_1, beta_2, epsilon = ADAM["beta_1"], ADAM["beta_2"], ADAM["epsilon"]
     m = beta_1 * m + (1 - beta_1) * gradient
     v = beta_2 * v + (1 - beta_2) * tf.square(gradient)
-    step = lr * tf.sqrt(1 - beta_2 ** t) / (1 - beta_1 ** t)
+    step = lr * tf.sqrt(1 - beta_2**t) / (1 - beta_1**t)
     return value - step * m / (tf.sqrt(v) + epsilon), m, v
-
-
-# --- redirected ReLU gradients (Lucid's optvis/overrides/redirected_relu_grad.py) ------------------
-
-def _redirected(x, grad, relu_grad, pushing_out):
-    """Where an image's ReLU passes no gradient at all, let through the part that would wake it.
-
-    Lucid's sign convention: ``grad`` is the gradient of a loss to minimise, so a negative input
-    with a positive gradient is being pushed further down and stays blocked.
-    """
-    passing = tf.where(pushing_out, tf.zeros_like(grad), grad)
-    batch = tf.shape(x)[0]
-    magnitude = tf.norm(tf.reshape(relu_grad, [batch, -1]), axis=1)
-    alive = tf.reshape(magnitude > 0, tf.concat([[batch], tf.ones([tf.rank(x) - 1], tf.int32)], 0))
-    return tf.where(alive, relu_grad, passing)
-
-
-def _register_gradient(name: str):
-    """tf RegisterGradient that tolerates a second import of this module (a dev server's reload)."""
-    try:
-        tf_ops._gradient_registry.lookup(name)
-    except LookupError:
-        return tf_ops.RegisterGradient(name)
-    return lambda function: function
-
-
-@_register_gradient("VizcoreRedirectedRelu")
-def _redirected_relu_grad(op, grad):
-    x = op.inputs[0]
-    relu_grad = tf.raw_ops.ReluGrad(gradients=grad, features=op.outputs[0])
-    return _redirected(x, grad, relu_grad, (x < 0.0) & (grad > 0.0))
-
-
-@_register_gradient("VizcoreRedirectedRelu6")
-def _redirected_relu6_grad(op, grad):
-    x = op.inputs[0]
-    relu_grad = tf.raw_ops.Relu6Grad(gradients=grad, features=x)
-    return _redirected(x, grad, relu_grad, ((x < 0.0) & (grad > 0.0)) | ((x > 6.0) & (grad < 0.0)))
-
-
-REDIRECTED_RELU = {"Relu": "VizcoreRedirectedRelu", "Relu6": "VizcoreRedirectedRelu6"}
-
-
-# --- layout ------------------------------------------------------------------------------------
-
-def grid(images: np.ndarray, cols: int = 8, margin: int = 5, background: int = 0) -> np.ndarray:
-    """Tile images (N, h, w, 3) row by row, ``cols`` per row, ``margin`` px apart (Keras example).
-
-    Returns:
-        uint8 (rows·h + (rows−1)·margin, cols·w + (cols−1)·margin, 3); fewer columns if N < cols.
-    """
-    images = np.asarray(images)
-    if images.ndim != 4 or images.shape[0] == 0:
-        raise RequestError(f"grid needs a batch of images (N, h, w, 3), got shape {images.shape}")
-    if cols < 1 or margin < 0:
-        raise RequestError(f"grid needs cols >= 1 and margin >= 0, got cols={cols}, margin={margin}")
-    count, height, width, channels = images.shape
-    cols = min(cols, count)
-    rows = math.ceil(count / cols)
-    canvas = np.full((rows * height + (rows - 1) * margin, cols * width + (cols - 1) * margin, channels),
-                     background, np.uint8)
-    for index, image in enumerate(images):
-        top, left = (index // cols) * (height + margin), (index % cols) * (width + margin)
-        canvas[top:top + height, left:left + width] = image
-    return canvas

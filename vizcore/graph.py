@@ -16,11 +16,14 @@ This is the one module that uses Keras' graph internals (``Function._run_through
 loop that ``keras.models.clone_model`` also runs); ``tests/test_graph.py`` fails loudly if they
 change.
 """
+
 from __future__ import annotations
 
-from typing import Iterator, NamedTuple, Sequence
+from collections.abc import Iterator, Sequence
+from typing import NamedTuple
 
-from . import _quiet  # noqa: F401  (imports TensorFlow quietly, first)
+import vizcore._quiet  # noqa: F401  (imports TensorFlow quietly, first)
+
 import keras
 
 SEPARATOR = "/"
@@ -29,6 +32,7 @@ INPUT, OUTPUT = "input", "output"  # which tensor of a layer a target wants
 
 class Target(NamedTuple):
     """A tensor of the graph: the output (or the first input) of the layer at ``path``."""
+
     path: str
     where: str = OUTPUT
 
@@ -36,7 +40,8 @@ class Target(NamedTuple):
 def is_container(layer) -> bool:
     """A nested model whose layers can be listed and inlined (Functional or Sequential)."""
     return isinstance(layer, keras.Sequential) or (
-        isinstance(layer, keras.Model) and hasattr(layer, "_run_through_graph") and _is_functional(layer))
+        isinstance(layer, keras.Model) and hasattr(layer, "_run_through_graph") and _is_functional(layer)
+    )
 
 
 def _is_functional(model) -> bool:
@@ -78,7 +83,9 @@ def output_shape(layer) -> tuple | None:
         return None
 
 
-def trace(model, inputs, targets: Sequence[Target], size_bound: set | None = None) -> tuple[object, dict[Target, object]]:
+def trace(
+    model, inputs, targets: Sequence[Target], size_bound: set | None = None
+) -> tuple[object, dict[Target, object]]:
     """Call ``model``'s layers on ``inputs`` (KerasTensors), nested models inlined.
 
     ``size_bound`` (if given) collects the ids of tensors that depend on a tensor of unknown feature
@@ -96,7 +103,9 @@ def _size_bound(args, outputs, size_bound: set) -> None:
     """Mark ``outputs`` when an input is marked or an output's last axis is unknown (Flatten at any size)."""
     tensors_in = [t for t in keras.tree.flatten(args) if isinstance(t, keras.KerasTensor)]
     tensors_out = [t for t in keras.tree.flatten(outputs) if isinstance(t, keras.KerasTensor)]
-    if any(id(t) in size_bound for t in tensors_in) or any(len(t.shape) > 1 and t.shape[-1] is None for t in tensors_out):
+    if any(id(t) in size_bound for t in tensors_in) or any(
+        len(t.shape) > 1 and t.shape[-1] is None for t in tensors_out
+    ):
         size_bound.update(id(t) for t in tensors_out)
 
 
@@ -104,8 +113,9 @@ def _trace(model, inputs, targets: frozenset, found: dict, prefix: str, size_bou
     def call(layer, *args, **kwargs):
         path = prefix + layer.name
         if is_container(layer):
-            outputs = _trace(layer, args[0] if args else kwargs.popitem()[1], targets, found, path + SEPARATOR,
-                             size_bound)
+            outputs = _trace(
+                layer, args[0] if args else kwargs.popitem()[1], targets, found, path + SEPARATOR, size_bound
+            )
         else:
             outputs = layer(*args, **kwargs)
             _size_bound((args, kwargs), outputs, size_bound)

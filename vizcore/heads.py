@@ -13,14 +13,15 @@ The score a heatmap explains is always the *pre-activation* one (the logit befor
 or sigmoid, the value itself for regression): computed from the input of the output layer with
 its own kernel and bias, so the model is never mutated.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
+import vizcore._quiet  # noqa: F401  (imports TensorFlow quietly, first)
 
-from . import _quiet  # noqa: F401  (imports TensorFlow quietly, first)
 import keras
+import numpy as np
 import tensorflow as tf
 
 from . import graph
@@ -41,10 +42,11 @@ BINARY_LABELS = ("negative", "positive")
 @dataclass(frozen=True, eq=False)
 class Head:
     """The output layer's meaning. ``features`` is the tensor the scores are computed from."""
+
     kind: str
-    units: int               # width of the model's output
-    features: graph.Target   # the output layer's input (a Dense or activation to undo) or its output
-    dense: object = None     # the final Dense whose activation is undone, else None
+    units: int  # width of the model's output
+    features: graph.Target  # the output layer's input (a Dense or activation to undo) or its output
+    dense: object = None  # the final Dense whose activation is undone, else None
 
     @property
     def classes(self) -> int:
@@ -80,7 +82,7 @@ class Head:
                 return (f"not {names[0]}", names[0])
             return tuple(names[:2]) if len(names) >= 2 else BINARY_LABELS
         if names:
-            return tuple(names[:self.units]) + tuple(f"class {i}" for i in range(len(names), self.units))
+            return tuple(names[: self.units]) + tuple(f"class {i}" for i in range(len(names), self.units))
         if self.kind == "regression":
             return ("value",) if self.units == 1 else tuple(f"output {i}" for i in range(self.units))
         return tuple(f"class {i}" for i in range(self.units))
@@ -138,8 +140,9 @@ def _check_kind(kind: str, guessed: str, units: int) -> None:
     if kind == "binary" and units != 1:
         raise ModelError(f"A binary head has one sigmoid unit; this output has {units}.")
     if kind in ("softmax", "logits", "multilabel") and units < 2:
-        raise ModelError(f"A {kind} head needs at least 2 units; this output has {units}. "
-                         "Use binary (sigmoid) or regression.")
+        raise ModelError(
+            f"A {kind} head needs at least 2 units; this output has {units}. Use binary (sigmoid) or regression."
+        )
     if guessed in ("binary", "multilabel") and kind in ("softmax", "logits"):
         raise ModelError(f"This output ends in a sigmoid: read it as {guessed}, not {kind}.")
 

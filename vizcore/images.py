@@ -6,6 +6,7 @@ their first frame, decompression bombs and oversized files are refused before de
 images whose longer side exceeds ``MAX_SIDE`` are downscaled. Every failure raises
 :class:`ImageError` with a message meant for the user.
 """
+
 from __future__ import annotations
 
 import io
@@ -19,9 +20,9 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from .errors import ImageError
 
 MAX_FILE_BYTES = 40 * 1024 * 1024  # refuse files larger than this before reading them
-MAX_PIXELS = 60_000_000            # refuse images declaring more pixels (decompression bombs)
-MAX_SIDE = 2048                    # downscale so that the longer side is at most this
-MIN_SIDE = 8                       # smaller images carry too little to look at
+MAX_PIXELS = 60_000_000  # refuse images declaring more pixels (decompression bombs)
+MAX_SIDE = 2048  # downscale so that the longer side is at most this
+MIN_SIDE = 8  # smaller images carry too little to look at
 
 
 def load_image(source: bytes | str | os.PathLike, *, max_side: int = MAX_SIDE) -> np.ndarray:
@@ -48,8 +49,10 @@ def load_image(source: bytes | str | os.PathLike, *, max_side: int = MAX_SIDE) -
         raise ImageError(f"The image could not be decoded; the file may be truncated or damaged ({error}).") from None
     array = np.asarray(rgb, dtype=np.uint8)
     if min(array.shape[:2]) < MIN_SIDE:
-        raise ImageError(f"The image is only {array.shape[1]}×{array.shape[0]} pixels; "
-                         f"it needs at least {MIN_SIDE} pixels on each side.")
+        raise ImageError(
+            f"The image is only {array.shape[1]}×{array.shape[0]} pixels; "
+            f"it needs at least {MIN_SIDE} pixels on each side."
+        )
     return np.ascontiguousarray(array)
 
 
@@ -72,8 +75,10 @@ def _read_bytes(source) -> bytes:
 
 
 def _too_large_message(size: int) -> str:
-    return (f"The file is {size / 2**20:.0f} MB; the limit is {MAX_FILE_BYTES / 2**20:.0f} MB. "
-            "Please upload a smaller image.")
+    return (
+        f"The file is {size / 2**20:.0f} MB; the limit is {MAX_FILE_BYTES / 2**20:.0f} MB. "
+        "Please upload a smaller image."
+    )
 
 
 def _open_checked(data: bytes) -> Image.Image:
@@ -105,8 +110,10 @@ def _declared_size(data: bytes) -> tuple[int, int]:
 
 
 def _bomb_message(width: int, height: int) -> str:
-    return (f"The image declares {width}×{height} pixels, more than the {MAX_PIXELS / 1e6:.0f} million "
-            "allowed; it may be a decompression bomb and was not decoded.")
+    return (
+        f"The image declares {width}×{height} pixels, more than the {MAX_PIXELS / 1e6:.0f} million "
+        "allowed; it may be a decompression bomb and was not decoded."
+    )
 
 
 def _oriented(image: Image.Image) -> Image.Image:

@@ -1,4 +1,5 @@
 """ImageNet-1k class names, short and standard ("military uniform", "tabby", "espresso")."""
+
 from __future__ import annotations
 
 import functools

@@ -4,70 +4,81 @@ Every model is wrapped in a :class:`VizModel`, the one object the rest of the en
 knows its input size, how to turn uint8 pixels into model inputs and back, its class names and
 its layers with spatial output.
 """
+
 from __future__ import annotations
 
 import contextlib
 import dataclasses
 import hashlib
+import importlib
 import io
 import json
-import importlib
 import os
 import threading
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, NamedTuple, Sequence
+from typing import Any, NamedTuple
 
-from . import _quiet  # noqa: F401  (imports TensorFlow quietly, first)
+import vizcore._quiet  # noqa: F401  (imports TensorFlow quietly, first)
+
 import keras
 import numpy as np
 import platformdirs
 import tensorflow as tf
 from PIL import Image
 
-from . import efficientnet_lite, graph, heads, labels as labels_module
+from . import efficientnet_lite, graph, heads
+from . import labels as labels_module
 from .errors import ModelError, RequestError
-from .registry import MODELS, ModelSpec, keras_models_dir
+from .registry import MODELS, USER_SCALINGS, ModelSpec, keras_models_dir  # noqa: F401  (USER_SCALINGS re-exported)
 from .torch_weights import read_state_dict
 
 
 class Scaling(NamedTuple):
     """How uint8 RGB pixels (0–255) map to model inputs, and back."""
+
     title: str
-    forward: Callable   # float pixels 0–255 → model input
-    inverse: Callable   # model input → float pixels 0–255
+    forward: Callable  # float pixels 0–255 → model input
+    inverse: Callable  # model input → float pixels 0–255
 
 
 _CAFFE_MEAN = np.array([103.939, 116.779, 123.68], np.float32)  # BGR means of keras "caffe" mode
 _TORCH_MEAN = np.array([0.485, 0.456, 0.406], np.float32)  # keras "torch" mode (DenseNet): ImageNet RGB mean
-_TORCH_STD = np.array([0.229, 0.224, 0.225], np.float32)   # ... and standard deviation
+_TORCH_STD = np.array([0.229, 0.224, 0.225], np.float32)  # ... and standard deviation
 
 SCALINGS: dict[str, Scaling] = {
     "lite": Scaling("(x − 127) / 128", lambda x: (x - 127.0) / 128.0, lambda y: y * 128.0 + 127.0),
     "tf": Scaling("−1 to 1", lambda x: x / 127.5 - 1.0, lambda y: (y + 1.0) * 127.5),
     "unit": Scaling("0 to 1", lambda x: x / 255.0, lambda y: y * 255.0),
-    "caffe": Scaling("caffe (BGR, ImageNet mean subtracted)",
-                     lambda x: x[..., ::-1] - _CAFFE_MEAN, lambda y: (y + _CAFFE_MEAN)[..., ::-1]),
-    "torch": Scaling("torch (0 to 1, ImageNet mean and std)", lambda x: (x / 255.0 - _TORCH_MEAN) / _TORCH_STD,
-                     lambda y: (y * _TORCH_STD + _TORCH_MEAN) * 255.0),
+    "caffe": Scaling(
+        "caffe (BGR, ImageNet mean subtracted)",
+        lambda x: x[..., ::-1] - _CAFFE_MEAN,
+        lambda y: (y + _CAFFE_MEAN)[..., ::-1],
+    ),
+    "torch": Scaling(
+        "torch (0 to 1, ImageNet mean and std)",
+        lambda x: (x / 255.0 - _TORCH_MEAN) / _TORCH_STD,
+        lambda y: (y * _TORCH_STD + _TORCH_MEAN) * 255.0,
+    ),
     "raw": Scaling("raw 0–255", lambda x: x, lambda y: y),
 }
 MAX_EXTRACTORS = 16  # per model: keras views kept for the layer sets used most recently
-USER_SCALINGS = {"0-1": "unit", "-1-1": "tf", "caffe": "caffe", "torch": "torch", "raw": "raw"}  # CLI/page words
 GREY_WEIGHTS = np.array([0.299, 0.587, 0.114], np.float32)  # ITU-R 601 luma, as Pillow's convert("L")
-DEFAULT_SIDE = 224   # photos are resized to this for a model that takes any size
+DEFAULT_SIDE = 224  # photos are resized to this for a model that takes any size
 
 
 class LayerInfo(NamedTuple):
     """A layer with 4-D output (batch, height, width, channels), at any depth of nesting."""
-    name: str       # its path: nested models' names and its own, joined by "/"
+
+    name: str  # its path: nested models' names and its own, joined by "/"
     channels: int
-    kind: str       # the Keras layer class, e.g. Conv2D
-    depth: int      # position from input (0) to output, nested layers counted in order
+    kind: str  # the Keras layer class, e.g. Conv2D
+    depth: int  # position from input (0) to output, nested layers counted in order
 
 
 class Prediction(NamedTuple):
-    index: int
+    index: int  # type: ignore[assignment]  # the class index (shadows tuple.index)
     label: str
     probability: float | None  # None for a regression output
     value: float = float("nan")  # what is shown: the probability, or the regression value
@@ -81,14 +92,15 @@ class VizModel:
     ``keras.Model`` views on it instead). Every view takes RGB model inputs (N, H, W, 3); a
     one-channel model sees their mean (photos are made grey on the way in).
     """
+
     name: str
     keras: keras.Model
     input_size: tuple[int, int]
     labels: tuple[str, ...]
     scaling: str = "raw"
     output_index: int = 0
-    head_kind: str | None = None   # a user's override of the detected head kind
-    scaling_note: str = ""         # why this scaling was chosen or suggested, in words
+    head_kind: str | None = None  # a user's override of the detected head kind
+    scaling_note: str = ""  # why this scaling was chosen or suggested, in words
     _extractors: dict = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -96,8 +108,9 @@ class VizModel:
         self.channels, fixed = image_input(self.keras, self.name)
         self.fixed_size = fixed is not None
         if not 0 <= self.output_index < len(self.keras.outputs):
-            raise ModelError(f"{self.name} has {len(self.keras.outputs)} outputs; output {self.output_index} "
-                             "does not exist.")
+            raise ModelError(
+                f"{self.name} has {len(self.keras.outputs)} outputs; output {self.output_index} does not exist."
+            )
         self.head = heads.detect(self.keras, self.output_index, self.head_kind)
         if self.channels == 1 and self.scaling == "caffe":
             raise ModelError("caffe scaling needs colour (BGR) inputs; this model takes one channel.")
@@ -157,11 +170,14 @@ class VizModel:
         if not self._layers:
             raise RequestError(no_spatial_layer_message(self))
         if graph.find(self.keras, str(name)) is not None:
-            raise RequestError(f"Layer {name!r} of {self.name} has no spatial (4-D) output; "
-                               "pick a convolutional layer.")
-        raise RequestError(f"{self.name} has no layer {name!r}. Try one of: "
-                           + ", ".join(info.name for info in self._layers[-5:])
-                           + f" (see `python -m vizcore layers {self.name}`).")
+            raise RequestError(
+                f"Layer {name!r} of {self.name} has no spatial (4-D) output; pick a convolutional layer."
+            )
+        raise RequestError(
+            f"{self.name} has no layer {name!r}. Try one of: "
+            + ", ".join(info.name for info in self._layers[-5:])
+            + f" (see `python -m vizcore layers {self.name}`)."
+        )
 
     def layer_size(self, name: str) -> tuple[int | None, int | None]:
         """(height, width) of a layer's feature map for an input of ``input_size`` (the photo's size)."""
@@ -169,7 +185,7 @@ class VizModel:
             if self._sizes is None:  # one symbolic trace at the input size gives every layer's size
                 inputs = keras.Input((*self.input_size, 3))
                 _, found = graph.trace(self.keras, self._adapt(inputs), [graph.Target(i.name) for i in self._layers])
-                self._sizes = {target.path: tuple(tensor.shape[1:3]) for target, tensor in found.items()}
+                self._sizes = {target.path: tuple(tensor.shape[1:3]) for target, tensor in found.items()}  # type: ignore[attr-defined]
         return self._sizes.get(self.layer(name).name, (None, None))
 
     def extractor(self, layer_names: Sequence[str]) -> keras.Model:
@@ -227,8 +243,10 @@ class VizModel:
     def require_head(self) -> heads.Head:
         if self.head is None:
             shape = tuple(self.keras.outputs[self.output_index].shape)
-            raise ModelError(f"{self.name} does not output a class vector or values (its output shape is "
-                             f"{shape}), so there is no class to explain or predict.")
+            raise ModelError(
+                f"{self.name} does not output a class vector or values (its output shape is "
+                f"{shape}), so there is no class to explain or predict."
+            )
         return self.head
 
     def scores(self, inputs) -> tf.Tensor:
@@ -247,16 +265,17 @@ class VizModel:
         shown = np.asarray(head.display(self.scores(self.preprocess(self.resize_for_input(image)))))[0]
         if not head.is_probability:
             return [Prediction(i, self.label(i), None, float(shown[i])) for i in range(min(top, len(shown)))]
-        return [Prediction(int(i), self.label(int(i)), float(shown[i]), float(shown[i]))
-                for i in heads.top(shown, top)]
+        return [Prediction(int(i), self.label(int(i)), float(shown[i]), float(shown[i])) for i in heads.top(shown, top)]
 
     def label(self, index: int) -> str:
         return self.labels[index] if 0 <= index < len(self.labels) else f"class {index}"
 
 
-def no_spatial_layer_message(vm: "VizModel") -> str:
-    return (f"{vm.name} has no layer with feature maps (4-D output, height × width × channels), so there "
-            "are no filters, heatmaps or dreams to make; predictions still work.")
+def no_spatial_layer_message(vm: VizModel) -> str:
+    return (
+        f"{vm.name} has no layer with feature maps (4-D output, height × width × channels), so there "
+        "are no filters, heatmaps or dreams to make; predictions still work."
+    )
 
 
 def image_input(model: keras.Model, name: str = "The model") -> tuple[int, tuple[int, int] | None]:
@@ -270,11 +289,15 @@ def image_input(model: keras.Model, name: str = "The model") -> tuple[int, tuple
         raise ModelError(f"{name} has {len(inputs)} inputs; vizcore needs a model with one image input.")
     shape = tuple(inputs[0].shape)
     if len(shape) != 4:
-        raise ModelError(f"{name} takes inputs of shape {shape}, not images: vizcore needs an image model "
-                         "whose input is (batch, height, width, channels).")
+        raise ModelError(
+            f"{name} takes inputs of shape {shape}, not images: vizcore needs an image model "
+            "whose input is (batch, height, width, channels)."
+        )
     if shape[-1] not in (1, 3) and shape[1] in (1, 3):
-        raise ModelError(f"{name} takes channels-first images {shape}; vizcore needs channels last "
-                         "(batch, height, width, channels). Rebuild it with data_format='channels_last'.")
+        raise ModelError(
+            f"{name} takes channels-first images {shape}; vizcore needs channels last "
+            "(batch, height, width, channels). Rebuild it with data_format='channels_last'."
+        )
     if shape[-1] not in (1, 3):
         raise ModelError(f"{name} takes images with {shape[-1]} channels; vizcore works with 1 (grey) or 3 (RGB).")
     size = (shape[1], shape[2]) if shape[1] and shape[2] else None
@@ -283,9 +306,15 @@ def image_input(model: keras.Model, name: str = "The model") -> tuple[int, tuple
 
 # --- loading ---------------------------------------------------------------------------------
 
-def load_model(name_or_path: str | os.PathLike, *, scaling: str | None = None,
-               labels_path: str | os.PathLike | None = None, head: str | None = None,
-               output: int | str | None = None) -> VizModel:
+
+def load_model(
+    name_or_path: str | os.PathLike,
+    *,
+    scaling: str | None = None,
+    labels_path: str | os.PathLike | None = None,
+    head: str | None = None,
+    output: int | str | None = None,
+) -> VizModel:
     """Load a registry model by name, a model of the models folder by name, or a model file.
 
     Args:
@@ -301,19 +330,22 @@ def load_model(name_or_path: str | os.PathLike, *, scaling: str | None = None,
         ModelError: unknown name, weights that cannot be had offline, unsafe or broken file.
     """
     from . import user_models
+
     key = str(name_or_path)
     if key in MODELS:
         spec = MODELS[key]
         return load_bundled(spec) if spec.source == "bundled" else load_zoo(spec)
-    options = dict(scaling=scaling, labels_path=labels_path, head=head, output=output)
+    options: dict[str, Any] = dict(scaling=scaling, labels_path=labels_path, head=head, output=output)
     in_folder = user_models.find_model_file(key)
     if in_folder is not None:
         return user_models.load_user_model(in_folder, **options)
     if Path(key).suffix.lower() in user_models.MODEL_SUFFIXES or Path(key).exists():
         return user_models.load_user_model(key, **options)
     folder = ", ".join(user_models.folder_models()) or f"none in {user_models.models_dir()}"
-    raise ModelError(f"Unknown model {key!r}: use one of {', '.join(MODELS)}, a model of your models folder "
-                     f"({folder}) or a path to a .keras or .h5 file.")
+    raise ModelError(
+        f"Unknown model {key!r}: use one of {', '.join(MODELS)}, a model of your models folder "
+        f"({folder}) or a path to a .keras or .h5 file."
+    )
 
 
 def weights_cache_dir() -> Path:
@@ -326,9 +358,11 @@ def bundled_weights_path(spec: ModelSpec) -> Path:
     try:
         package = importlib.import_module(spec.package)
     except ImportError:
-        raise ModelError(f"{spec.title} needs the package {spec.package.replace('_', '-')}; "
-                         "run `make run` or pip install -r requirements.txt.") from None
-    return next(Path(package.__file__).parent.joinpath("models").glob("*.pth"))
+        raise ModelError(
+            f"{spec.title} needs the package {spec.package.replace('_', '-')}; "
+            "run `make run` or pip install -r requirements.txt."
+        ) from None
+    return next(Path(str(package.__file__)).parent.joinpath("models").glob("*.pth"))
 
 
 def load_bundled(spec: ModelSpec) -> VizModel:
@@ -351,8 +385,12 @@ def load_bundled(spec: ModelSpec) -> VizModel:
         model = efficientnet_lite.build(blocks, name=spec.name)
         efficientnet_lite.load_torch_weights(model, state, blocks)
         _save_atomically(lambda path: model.save_weights(path), cached)
-        _save_atomically(lambda path: path.write_text(json.dumps([dataclasses.asdict(b) for b in blocks])), table)
+        _save_atomically(lambda path: _write_text(path, json.dumps([dataclasses.asdict(b) for b in blocks])), table)
     return VizModel(spec.name, model, spec.input_size, labels_module.imagenet_labels(), spec.scaling)
+
+
+def _write_text(path: Path, text: str) -> None:
+    path.write_text(text)
 
 
 def _save_atomically(write: Callable[[Path], None], path: Path) -> None:
@@ -372,7 +410,9 @@ def load_zoo(spec: ModelSpec) -> VizModel:
     except Exception as error:  # keras raises a bare Exception for "URL fetch failure"
         if "fetch failure" not in str(error).lower() and not isinstance(error, OSError):
             raise
-        raise ModelError(f"Could not download the ImageNet weights for {spec.title} (no internet?). "
-                         f"Put {spec.weights_file} in {keras_models_dir()} and try again, "
-                         "or use a bundled EfficientNet-Lite.") from None
+        raise ModelError(
+            f"Could not download the ImageNet weights for {spec.title} (no internet?). "
+            f"Put {spec.weights_file} in {keras_models_dir()} and try again, "
+            "or use a bundled EfficientNet-Lite."
+        ) from None
     return VizModel(spec.name, model, spec.input_size, labels_module.imagenet_labels(), spec.scaling)

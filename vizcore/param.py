@@ -8,20 +8,19 @@ a sigmoid into valid RGB. Here the spectrum of a batch is one real tensor of sha
 (N, 2, 3, H, W // 2 + 1) (real and imaginary parts) and :func:`to_rgb` maps it to (N, H, W, 3)
 in [0, 1].
 """
+
 from __future__ import annotations
 
-import numpy as np
+import vizcore._quiet  # noqa: F401  (imports TensorFlow quietly, first)
 
-from . import _quiet  # noqa: F401  (imports TensorFlow quietly, first)
+import numpy as np
 import tensorflow as tf
 
 SPECTRUM_SD = 0.01  # standard deviation of the initial spectrum (Lucid's default)
-DECAY_POWER = 1.0   # amplitudes scale as 1 / frequency ** DECAY_POWER
+DECAY_POWER = 1.0  # amplitudes scale as 1 / frequency ** DECAY_POWER
 
 # sqrt of ImageNet's colour correlation matrix (Lucid's color_correlation_svd_sqrt)
-COLOR_CORRELATION_SVD_SQRT = np.array([[0.26, 0.09, 0.02],
-                                       [0.27, 0.00, -0.05],
-                                       [0.27, -0.09, 0.03]], np.float32)
+COLOR_CORRELATION_SVD_SQRT = np.array([[0.26, 0.09, 0.02], [0.27, 0.00, -0.05], [0.27, -0.09, 0.03]], np.float32)
 COLOR_CORRELATION = COLOR_CORRELATION_SVD_SQRT / np.max(np.linalg.norm(COLOR_CORRELATION_SVD_SQRT, axis=0))
 
 
@@ -35,7 +34,7 @@ def frequency_scale(size: tf.Tensor) -> tf.Tensor:
     size = tf.cast(size, tf.int32)
     rows = tf.range(size)
     fy = tf.cast(tf.where(rows < (size + 1) // 2, rows, rows - size), tf.float32)  # np.fft.fftfreq · size
-    fx = tf.cast(tf.range(size // 2 + 1), tf.float32)                               # np.fft.rfftfreq · size
+    fx = tf.cast(tf.range(size // 2 + 1), tf.float32)  # np.fft.rfftfreq · size
     n = tf.cast(size, tf.float32)
     frequencies = tf.sqrt(fx[None, :] ** 2 + fy[:, None] ** 2) / n
     return n / tf.maximum(frequencies, 1.0 / n) ** DECAY_POWER

@@ -6,6 +6,7 @@ storage's raw little-endian bytes preceded by an 8-byte element count. The unpic
 restricted: it maps only ``collections.OrderedDict``, the tensor rebuild function and the
 storage types, and refuses every other global, so a malicious file cannot run code.
 """
+
 from __future__ import annotations
 
 import collections
@@ -18,9 +19,15 @@ import numpy as np
 LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
 
 STORAGE_DTYPES = {
-    "FloatStorage": np.float32, "DoubleStorage": np.float64, "HalfStorage": np.float16,
-    "LongStorage": np.int64, "IntStorage": np.int32, "ShortStorage": np.int16,
-    "CharStorage": np.int8, "ByteStorage": np.uint8, "BoolStorage": np.bool_,
+    "FloatStorage": np.float32,
+    "DoubleStorage": np.float64,
+    "HalfStorage": np.float16,
+    "LongStorage": np.int64,
+    "IntStorage": np.int32,
+    "ShortStorage": np.int16,
+    "CharStorage": np.int8,
+    "ByteStorage": np.uint8,
+    "BoolStorage": np.bool_,
 }
 
 
@@ -109,7 +116,7 @@ def _read_storage(stream, dtype) -> np.ndarray:
 
 def _materialise(ref: _TensorRef, storages: dict[str, np.ndarray]) -> np.ndarray:
     """Turn a tensor reference into an array by its offset, shape and element strides."""
-    flat = storages[ref.storage.key][ref.offset:]
+    flat = storages[ref.storage.key][ref.offset :]
     itemsize = flat.dtype.itemsize
     view = np.lib.stride_tricks.as_strided(flat, ref.shape, [s * itemsize for s in ref.stride])
     return np.ascontiguousarray(view).astype(flat.dtype.newbyteorder("="))

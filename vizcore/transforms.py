@@ -10,18 +10,20 @@ Lucid), so splitting a batch into chunks changes nothing.
     robust = standard()  # the same, with scale and rotate in one resampling: affine(SCALES, ANGLES)
     images = robust(images, seed)
 """
+
 from __future__ import annotations
 
 import math
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
-from . import _quiet  # noqa: F401  (imports TensorFlow quietly, first)
+import vizcore._quiet  # noqa: F401  (imports TensorFlow quietly, first)
+
 import tensorflow as tf
 
 Transform = Callable[[tf.Tensor, tf.Tensor], tf.Tensor]
 
 SCALES = [1 + (i - 5) / 50 for i in range(11)]  # Lucid's random_scale: 0.9 … 1.1
-ANGLES = list(range(-10, 11)) + 5 * [0]         # Lucid's random_rotate, in degrees (0 more often)
+ANGLES = list(range(-10, 11)) + 5 * [0]  # Lucid's random_rotate, in degrees (0 more often)
 
 
 def step_seed(seed: int | tf.Tensor, step: int | tf.Tensor) -> tf.Tensor:
@@ -45,6 +47,7 @@ def pad(width: int, value: float = 0.5, mode: str = "constant") -> Transform:
         if mode == "reflect":
             return tf.pad(images, paddings, mode="REFLECT")
         return tf.pad(images, paddings, constant_values=value)
+
     return apply
 
 
@@ -57,6 +60,7 @@ def jitter(pixels: int) -> Transform:
         shape = tf.shape(images)
         size = tf.stack([shape[0], shape[1] - pixels, shape[2] - pixels, shape[3]])
         return tf.image.stateless_random_crop(images, size, seed)
+
     return apply
 
 
@@ -69,6 +73,7 @@ def scale(factors: Sequence[float]) -> Transform:
         factor = _choice(factors, seed)
         size = tf.cast(tf.round(tf.cast(tf.shape(images)[1:3], tf.float32) * factor), tf.int32)
         return tf.image.resize(images, size, method="bilinear")
+
     return apply
 
 
@@ -92,13 +97,13 @@ def affine(factors: Sequence[float], degrees: Sequence[float]) -> Transform:
         out_size = tf.round(in_size * factor)
         ratio = in_size[1] / out_size[1]  # input pixels per output pixel, as tf.image.resize has it
         cos, sin = ratio * tf.cos(angle), ratio * tf.sin(angle)
-        in_y, in_x = (in_size[0] - 1) / 2, (in_size[1] - 1) / 2      # centres
+        in_y, in_x = (in_size[0] - 1) / 2, (in_size[1] - 1) / 2  # centres
         out_y, out_x = (out_size[0] - 1) / 2, (out_size[1] - 1) / 2
         # output (x, y) reads input centre + ratio · rotation · ((x, y) − output centre)
-        matrix = tf.stack([cos, -sin, in_x - cos * out_x + sin * out_y,
-                           sin, cos, in_y - sin * out_x - cos * out_y])
+        matrix = tf.stack([cos, -sin, in_x - cos * out_x + sin * out_y, sin, cos, in_y - sin * out_x - cos * out_y])
         out_size = tf.cast(out_size, tf.int32)
         return warp(images, matrix, out_size[0], out_size[1])
+
     return apply
 
 
@@ -120,7 +125,9 @@ def warp(images: tf.Tensor, matrix: tf.Tensor, height, width) -> tf.Tensor:
             offset = -tf.linalg.matvec(inverse, tf.stack([matrix[2], matrix[5]]))
             back = tf.stack([inverse[0, 0], inverse[0, 1], offset[0], inverse[1, 0], inverse[1, 1], offset[1]])
             return _bilinear(upstream, back, in_height, in_width) / tf.abs(tf.linalg.det(linear))
+
         return _bilinear(images, matrix, height, width), gradient
+
     return resample(images)
 
 
@@ -138,8 +145,9 @@ def _bilinear(images: tf.Tensor, matrix: tf.Tensor, height, width) -> tf.Tensor:
     def pixels(row, column):
         return tf.gather(packed, _mirror(row, in_height) * in_width + _mirror(column, in_width))
 
-    resampled = ((1 - down) * ((1 - across) * pixels(top, left) + across * pixels(top, left + 1))
-                 + down * ((1 - across) * pixels(top + 1, left) + across * pixels(top + 1, left + 1)))
+    resampled = (1 - down) * ((1 - across) * pixels(top, left) + across * pixels(top, left + 1)) + down * (
+        (1 - across) * pixels(top + 1, left) + across * pixels(top + 1, left + 1)
+    )
     return tf.transpose(tf.reshape(resampled, [height, width, batch, channels]), [2, 0, 1, 3])
 
 
@@ -158,6 +166,7 @@ def compose(transforms: Sequence[Transform]) -> Transform:
         for position, transform in enumerate(transforms):
             images = transform(images, tf.random.experimental.stateless_fold_in(seed, position))
         return images
+
     return apply
 
 

@@ -14,6 +14,7 @@ The models folder (``$VIZCORE_MODELS_DIR``, default ``models`` in the user data 
 Every file there is a model name for the CLI and the page's model picker, so big models never
 pass through the browser.
 """
+
 from __future__ import annotations
 
 import json
@@ -22,13 +23,15 @@ import re
 import zipfile
 from pathlib import Path
 
-from . import _quiet  # noqa: F401  (imports TensorFlow quietly, first)
+import vizcore._quiet  # noqa: F401  (imports TensorFlow quietly, first)
+
 import keras
 
-from . import graph, labels as labels_module
+from . import graph
+from . import labels as labels_module
 from .errors import ModelError
-from .registry import MODEL_SUFFIXES, folder_models, models_dir  # noqa: F401  (re-exported)
-from .models import DEFAULT_SIDE, USER_SCALINGS, VizModel, image_input
+from .models import DEFAULT_SIDE, VizModel, image_input
+from .registry import MODEL_SUFFIXES, SCALING_WORDS, USER_SCALINGS, folder_models, models_dir  # noqa: F401  (re-exported)
 
 LABELS_SUFFIX = ".labels.txt"
 SETTINGS_SUFFIX = ".vizcore.json"
@@ -38,15 +41,21 @@ FIRST_LAYERS = 4  # preprocessing layers are looked for among this many layers f
 # keras.applications bases recognised by the name Keras gives them, and the scaling their
 # preprocess_input applies (EfficientNet, ConvNeXt and ResNetRS rescale inside the model: raw).
 APPLICATIONS = [
-    (r"^mobilenetv2", "MobileNetV2", "-1-1"), (r"^mobilenet_", "MobileNet", "-1-1"),
-    (r"^mobilenetv3", "MobileNetV3", "raw"), (r"^resnet\d+v2", "ResNetV2", "-1-1"),
-    (r"^resnet\d+$", "ResNet", "caffe"), (r"^vgg1[69]", "VGG", "caffe"), (r"^xception", "Xception", "-1-1"),
-    (r"^inception_v3", "InceptionV3", "-1-1"), (r"^inception_resnet_v2", "InceptionResNetV2", "-1-1"),
-    (r"^densenet", "DenseNet", "torch"), (r"^nasnet", "NASNet", "-1-1"),
-    (r"^efficientnet", "EfficientNet", "raw"), (r"^convnext", "ConvNeXt", "raw"), (r"^resnet-rs", "ResNetRS", "raw"),
+    (r"^mobilenetv2", "MobileNetV2", "-1-1"),
+    (r"^mobilenet_", "MobileNet", "-1-1"),
+    (r"^mobilenetv3", "MobileNetV3", "raw"),
+    (r"^resnet\d+v2", "ResNetV2", "-1-1"),
+    (r"^resnet\d+$", "ResNet", "caffe"),
+    (r"^vgg1[69]", "VGG", "caffe"),
+    (r"^xception", "Xception", "-1-1"),
+    (r"^inception_v3", "InceptionV3", "-1-1"),
+    (r"^inception_resnet_v2", "InceptionResNetV2", "-1-1"),
+    (r"^densenet", "DenseNet", "torch"),
+    (r"^nasnet", "NASNet", "-1-1"),
+    (r"^efficientnet", "EfficientNet", "raw"),
+    (r"^convnext", "ConvNeXt", "raw"),
+    (r"^resnet-rs", "ResNetRS", "raw"),
 ]
-SCALING_WORDS = {"0-1": "0…1", "-1-1": "−1…1", "caffe": "caffe (BGR, ImageNet mean subtracted)",
-                 "torch": "torch (0…1, ImageNet mean and std)", "raw": "raw 0–255"}
 
 
 def find_model_file(name: str) -> Path | None:
@@ -86,8 +95,15 @@ def _companion(path: Path, suffix: str) -> Path:
     return path.with_name(path.stem + suffix)
 
 
-def load_user_model(path: str | os.PathLike, *, scaling: str | None = None, labels_path=None,
-                    head: str | None = None, output: int | str | None = None, name: str | None = None) -> VizModel:
+def load_user_model(
+    path: str | os.PathLike,
+    *,
+    scaling: str | None = None,
+    labels_path=None,
+    head: str | None = None,
+    output: int | str | None = None,
+    name: str | None = None,
+) -> VizModel:
     """A user's ``.keras`` or ``.h5`` file, loaded with ``safe_mode=True`` (no Lambda code runs).
 
     Args:
@@ -99,12 +115,21 @@ def load_user_model(path: str | os.PathLike, *, scaling: str | None = None, labe
         ModelError: a missing, truncated, unsafe or unbuildable file, or a model vizcore cannot look into.
     """
     path = Path(path)
-    return configure(read_model_file(path), path, scaling=scaling, labels_path=labels_path, head=head,
-                     output=output, name=name)
+    return configure(
+        read_model_file(path), path, scaling=scaling, labels_path=labels_path, head=head, output=output, name=name
+    )
 
 
-def configure(model: keras.Model, path: str | os.PathLike, *, scaling: str | None = None, labels_path=None,
-              head: str | None = None, output: int | str | None = None, name: str | None = None) -> VizModel:
+def configure(
+    model: keras.Model,
+    path: str | os.PathLike,
+    *,
+    scaling: str | None = None,
+    labels_path=None,
+    head: str | None = None,
+    output: int | str | None = None,
+    name: str | None = None,
+) -> VizModel:
     """A VizModel on an already loaded Keras model (read from ``path``) with these settings: changing
     the scaling, head, output or labels of a big model never reads its file again. Arguments as
     :func:`load_user_model`; the model is shared, never changed."""
@@ -116,13 +141,28 @@ def configure(model: keras.Model, path: str | os.PathLike, *, scaling: str | Non
     suggested, why = suggest_scaling(model)
     note = f"Suggested: {SCALING_WORDS[suggested]}, because {why}." if why else ""
     if scaling is None:
-        scaling, note = suggested, (f"Using {SCALING_WORDS[suggested]}: {why}." if why else
-                                    f"Using {SCALING_WORDS[suggested]} (the usual Keras training scaling); change it if yours differs.")
+        scaling, note = (
+            suggested,
+            (
+                f"Using {SCALING_WORDS[suggested]}: {why}."
+                if why
+                else f"Using {SCALING_WORDS[suggested]} (the usual Keras training scaling); change it if yours differs."
+            ),
+        )
     channels, size = image_input(model, path.name)
-    labels_path = labels_path or (_companion(path, LABELS_SUFFIX) if _companion(path, LABELS_SUFFIX).is_file() else None)
-    vm = VizModel(name or path.stem, model, size or (DEFAULT_SIDE, DEFAULT_SIDE), (), USER_SCALINGS[scaling],
-                  output_index=output_index(model, output if output is not None else saved.get("output", 0)),
-                  head_kind=head or saved.get("head"), scaling_note=note)
+    labels_path = labels_path or (
+        _companion(path, LABELS_SUFFIX) if _companion(path, LABELS_SUFFIX).is_file() else None
+    )
+    vm = VizModel(
+        name or path.stem,
+        model,
+        size or (DEFAULT_SIDE, DEFAULT_SIDE),
+        (),
+        USER_SCALINGS[scaling],
+        output_index=output_index(model, output if output is not None else saved.get("output", 0)),
+        head_kind=head or saved.get("head"),
+        scaling_note=note,
+    )
     names = labels_module.read_labels(labels_path) if labels_path else ()
     if vm.head is not None:
         imagenet = vm.head.units == 1000 and vm.head.kind != "regression" and not names
@@ -134,6 +174,7 @@ def import_custom_objects(path: str | os.PathLike | None = None) -> None:
     """Run the user's own Python file that registers their custom Keras classes
     (``@keras.saving.register_keras_serializable()``): ``path``, else $VIZCORE_CUSTOM_OBJECTS. Once per file."""
     import importlib.util
+
     path = path or os.environ.get("VIZCORE_CUSTOM_OBJECTS")
     if not path:
         return
@@ -143,11 +184,15 @@ def import_custom_objects(path: str | os.PathLike | None = None) -> None:
     if not file.is_file() or file.suffix != ".py":
         raise ModelError(f"Custom objects {str(path)!r}: no such Python file.")
     spec = importlib.util.spec_from_file_location(f"vizcore_custom_{file.stem}", file)
+    if spec is None or spec.loader is None:
+        raise ModelError(f"Custom objects {str(path)!r}: Python cannot import that file.")
     module = importlib.util.module_from_spec(spec)
     try:
         spec.loader.exec_module(module)
     except Exception as error:
-        raise ModelError(f"Your custom-objects file {file.name} failed to run: {type(error).__name__}: {error}") from None
+        raise ModelError(
+            f"Your custom-objects file {file.name} failed to run: {type(error).__name__}: {error}"
+        ) from None
     _IMPORTED.add(str(file))
 
 
@@ -159,9 +204,11 @@ def read_model_file(path: Path) -> keras.Model:
     import_custom_objects()  # $VIZCORE_CUSTOM_OBJECTS, if set
     if path.is_dir():
         if (path / "saved_model.pb").is_file():
-            raise ModelError(f"{path.name} is a TensorFlow SavedModel folder, which Keras 3 cannot open for "
-                             "inspection. Load it where it was made (tf.keras.models.load_model) and save it "
-                             "again with model.save('NAME.keras').")
+            raise ModelError(
+                f"{path.name} is a TensorFlow SavedModel folder, which Keras 3 cannot open for "
+                "inspection. Load it where it was made (tf.keras.models.load_model) and save it "
+                "again with model.save('NAME.keras')."
+            )
         raise ModelError(f"{path} is a folder, not a model file (.keras or .h5).")
     if not path.is_file():
         raise ModelError(f"No model file at {path}.")
@@ -177,8 +224,10 @@ def read_model_file(path: Path) -> keras.Model:
     except Exception as error:
         raise ModelError(_load_error_message(path, error)) from None
     if not isinstance(model, keras.Model) or not _has_graph(model):
-        raise ModelError(f"{path.name} holds a subclassed model without a graph of layers; save a Functional "
-                         "or Sequential model (or wrap it: keras.Sequential([keras.Input(shape), model])).")
+        raise ModelError(
+            f"{path.name} holds a subclassed model without a graph of layers; save a Functional "
+            "or Sequential model (or wrap it: keras.Sequential([keras.Input(shape), model]))."
+        )
     return model
 
 
@@ -197,15 +246,20 @@ def _is_hdf5(path: Path) -> bool:
 def _load_error_message(path: Path, error: Exception) -> str:
     text = str(error)
     if "lambda" in text.lower() or "safe_mode" in text:
-        return (f"{path.name} contains a Python Lambda layer; vizcore refuses to run code from a "
-                "model file (safe mode). Replace the Lambda with built-in layers and save it again.")
-    missing = re.search(r"Could not locate (?:class|function) '?([\w.]+)'?", text) or \
-        re.search(r"Unknown (?:layer|object|class)[^'\"]*['\"]([\w.]+)['\"]", text)
+        return (
+            f"{path.name} contains a Python Lambda layer; vizcore refuses to run code from a "
+            "model file (safe mode). Replace the Lambda with built-in layers and save it again."
+        )
+    missing = re.search(r"Could not locate (?:class|function) '?([\w.]+)'?", text) or re.search(
+        r"Unknown (?:layer|object|class)[^'\"]*['\"]([\w.]+)['\"]", text
+    )
     if missing:
-        return (f"{path.name} needs the custom class {missing.group(1)!r}, which is not built into Keras. "
-                "Decorate it with @keras.saving.register_keras_serializable() in a Python file and pass that "
-                "file with --custom-objects FILE.py (or set VIZCORE_CUSTOM_OBJECTS), or save the model with "
-                "built-in layers only.")
+        return (
+            f"{path.name} needs the custom class {missing.group(1)!r}, which is not built into Keras. "
+            "Decorate it with @keras.saving.register_keras_serializable() in a Python file and pass that "
+            "file with --custom-objects FILE.py (or set VIZCORE_CUSTOM_OBJECTS), or save the model with "
+            "built-in layers only."
+        )
     first = text.strip().splitlines()[0] if text.strip() else type(error).__name__
     return f"{path.name} could not be loaded as a Keras model (the file may be damaged): {first[:300]}"
 
@@ -246,7 +300,10 @@ def suggest_scaling(model: keras.Model) -> tuple[str, str]:
     for base in _nested_models(model):
         for pattern, title, scaling in APPLICATIONS:
             if re.match(pattern, base.name):
-                return scaling, f"this looks like {title} ({base.name}), whose inputs are scaled to {SCALING_WORDS[scaling]}"
+                return (
+                    scaling,
+                    f"this looks like {title} ({base.name}), whose inputs are scaled to {SCALING_WORDS[scaling]}",
+                )
     return DEFAULT_SCALING, ""
 
 

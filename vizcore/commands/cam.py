@@ -1,31 +1,45 @@
 """``cam MODEL IMAGE --out overlay.png``: a class activation map over a photo, with its faithfulness."""
+
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
-from ..cli import add_model_argument, model_from_args, print_json, writable_path
-from ..errors import RequestError
 from ..images import load_image
-
-METHOD_NAMES = ("gradcam", "gradcam++", "scorecam", "layercam")  # vizcore.cam.METHODS, without importing TensorFlow
+from ._shared import add_model_argument, model_from_args, print_json, writable_path
 
 
 def register(subparsers) -> None:
-    parser = subparsers.add_parser("cam", help="heatmap of where the model looked (Grad-CAM and friends)",
-                                   description="Write the photo with a class activation map blended on top.")
+    parser = subparsers.add_parser(
+        "cam",
+        help="heatmap of where the model looked (Grad-CAM and friends)",
+        description="Write the photo with a class activation map blended on top.",
+    )
     add_model_argument(parser)
     parser.add_argument("image", metavar="IMAGE")
     parser.add_argument("--class", dest="class_index", type=int, metavar="N", help="class index (default: top-1)")
-    parser.add_argument("--method", default="gradcam", choices=METHOD_NAMES)
+    parser.add_argument(
+        "--method",
+        default="gradcam",
+        metavar="METHOD",
+        help="gradcam (default), gradcam++, scorecam or layercam: vizcore.cam.METHODS",
+    )
     parser.add_argument("--layer", metavar="L", help="target layer (default: the last one with spatial extent)")
-    parser.add_argument("--top-k", type=int, metavar="K", help="scorecam: probe only the K channels of highest variance")
+    parser.add_argument(
+        "--top-k", type=int, metavar="K", help="scorecam: probe only the K channels of highest variance"
+    )
     parser.add_argument("--augment", action="store_true", help="smooth with test-time augmentation (flip × brightness)")
     parser.add_argument("--eigen-smooth", action="store_true", help="keep the first principal component")
-    parser.add_argument("--lower", action="store_true",
-                        help="explain what lowers the score (regression outputs) instead of what raises it")
-    parser.add_argument("--rank-layers", action="store_true",
-                        help="also score the last few spatial layers by faithfulness for this photo, best first")
+    parser.add_argument(
+        "--lower",
+        action="store_true",
+        help="explain what lowers the score (regression outputs) instead of what raises it",
+    )
+    parser.add_argument(
+        "--rank-layers",
+        action="store_true",
+        help="also score the last few spatial layers by faithfulness for this photo, best first",
+    )
     parser.add_argument("--cmap", default="jet", metavar="C", help="matplotlib colormap (default jet)")
     parser.add_argument("--alpha", type=float, default=0.4, metavar="A", help="heatmap opacity 0–1 (default 0.4)")
     parser.add_argument("--out", required=True, metavar="overlay.png", help="where to write the overlay PNG")
@@ -37,22 +51,36 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     from PIL import Image
 
-    from .. import cam
+    from .. import cam, drawing
 
     out, heatmap_path = writable_path(args.out, ".png"), writable_path(args.heatmap, ".npy") if args.heatmap else None
-    cam.check_overlay(args.cmap, args.alpha)
+    drawing.check_overlay(args.cmap, args.alpha)
+    cam.checked_method(args.method)
     image = load_image(args.image)
     vm = model_from_args(args)
-    result = cam.heatmap(vm, image, class_index=args.class_index, method=args.method, layer=args.layer,
-                         top_k=args.top_k, augment=args.augment, eigen_smooth=args.eigen_smooth, lower=args.lower)
-    blended = cam.overlay(image, result.heatmap, cmap=args.cmap, alpha=args.alpha)
+    result = cam.heatmap(
+        vm,
+        image,
+        class_index=args.class_index,
+        method=args.method,
+        layer=args.layer,
+        top_k=args.top_k,
+        augment=args.augment,
+        eigen_smooth=args.eigen_smooth,
+        lower=args.lower,
+    )
+    blended = drawing.overlay(image, result.heatmap, cmap=args.cmap, alpha=args.alpha)
     trust = cam.faithfulness(vm, image, result)
     Image.fromarray(blended).save(out)
     if heatmap_path:
         import numpy as np
+
         np.save(heatmap_path, result.heatmap)
-    ranking = cam.rank_layers(vm, image, class_index=result.class_index, method=args.method,
-                              lower=args.lower) if args.rank_layers else None
+    ranking = (
+        cam.rank_layers(vm, image, class_index=result.class_index, method=args.method, lower=args.lower)
+        if args.rank_layers
+        else None
+    )
     _report(args, vm, result, trust, out, heatmap_path, ranking)
     return 0
 
@@ -60,22 +88,37 @@ def run(args: argparse.Namespace) -> int:
 def _report(args, vm, result, trust, out: Path, heatmap_path: Path | None, ranking) -> None:
     ranked = [{"layer": item.layer, "faithfulness": round(item.faithfulness, 4)} for item in ranking or []]
     if args.json:
-        print_json({"model": vm.name, "head": vm.head.kind, "class_index": result.class_index, "label": result.label,
-                    "probability": round(result.score, 6) if vm.head.is_probability else None,
-                    "value": round(result.score, 6), "lower": result.lower,
-                    "method": result.method, "layer": result.layer,
-                    **({"ranking": ranked} if ranking is not None else {}),
-                    "faithfulness": round(trust.score, 4),
-                    "deletion": {"fractions": trust.fractions, "cam_drops": [round(d, 4) for d in trust.cam_drops],
-                                 "random_drops": [round(d, 4) for d in trust.random_drops]},
-                    "overlay": str(out), "heatmap": str(heatmap_path) if heatmap_path else None})
+        print_json(
+            {
+                "model": vm.name,
+                "head": vm.head.kind,
+                "class_index": result.class_index,
+                "label": result.label,
+                "probability": round(result.score, 6) if vm.head.is_probability else None,
+                "value": round(result.score, 6),
+                "lower": result.lower,
+                "method": result.method,
+                "layer": result.layer,
+                **({"ranking": ranked} if ranking is not None else {}),
+                "faithfulness": round(trust.score, 4),
+                "deletion": {
+                    "fractions": trust.fractions,
+                    "cam_drops": [round(d, 4) for d in trust.cam_drops],
+                    "random_drops": [round(d, 4) for d in trust.random_drops],
+                },
+                "overlay": str(out),
+                "heatmap": str(heatmap_path) if heatmap_path else None,
+            }
+        )
         return
     shown = f"{result.score:.1%}" if vm.head.is_probability else f"value {result.score:.4g}"
     direction = " · what lowers it" if result.lower else ""
     print(f"{result.label} (class {result.class_index}, {shown}) · {result.method} on {result.layer}{direction}")
     share = f"{trust.fractions[-1]:.0%}"
-    print(f"faithfulness {trust.score:+.2f}: removing the hottest {share} of the photo {_change(trust.cam_drops[-1])}, "
-          f"removing {share} at random {_change(trust.random_drops[-1])}")
+    print(
+        f"faithfulness {trust.score:+.2f}: removing the hottest {share} of the photo {_change(trust.cam_drops[-1])}, "
+        f"removing {share} at random {_change(trust.random_drops[-1])}"
+    )
     for rank, item in enumerate(ranked, 1):
         print(f"{rank}. {item['layer']}  faithfulness {item['faithfulness']:+.2f}")
     print(f"wrote {out}" + (f" and {heatmap_path}" if heatmap_path else ""))

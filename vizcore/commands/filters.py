@@ -1,11 +1,12 @@
 """``filters MODEL LAYER`` (one grid) and ``atlas MODEL`` (grids for many layers, shardable)."""
+
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
-from ..cli import ProgressBar, add_model_argument, model_from_args, print_json
 from ..errors import RequestError
+from ._shared import ProgressBar, add_model_argument, model_from_args, print_json
 
 DEFAULT_COUNT = 64  # filters per layer when --filters is not given: the first 64 (or all, if fewer)
 
@@ -24,16 +25,27 @@ def register(subparsers) -> None:
     parser.add_argument("--layers", nargs="+", metavar="LAYER", help="default: every Conv2D layer")
     _add_run_arguments(parser)
     parser.add_argument("--out", required=True, metavar="DIR", help="a folder for LAYER.png and LAYER.json")
-    parser.add_argument("--shard", default="0/1", metavar="I/N",
-                        help="do only layers I, I+N, I+2N, … (0 ≤ I < N) to spread the work over N jobs")
+    parser.add_argument(
+        "--shard",
+        default="0/1",
+        metavar="I/N",
+        help="do only layers I, I+N, I+2N, … (0 ≤ I < N) to spread the work over N jobs",
+    )
     parser.set_defaults(func=atlas_command)
 
 
 def _add_run_arguments(parser) -> None:
-    parser.add_argument("--filters", metavar="LIST", help=f"indices and ranges, e.g. 0-63 or 3,17,40-43 "
-                                                          f"(default: the first {DEFAULT_COUNT})")
-    parser.add_argument("--mode", choices=["classic", "robust"], default="classic",
-                        help="classic: the Keras example; robust: Lucid's Fourier + transforms (cleaner, slower)")
+    parser.add_argument(
+        "--filters",
+        metavar="LIST",
+        help=f"indices and ranges, e.g. 0-63 or 3,17,40-43 (default: the first {DEFAULT_COUNT})",
+    )
+    parser.add_argument(
+        "--mode",
+        choices=["classic", "robust"],
+        default="classic",
+        help="classic: the Keras example; robust: Lucid's Fourier + transforms (cleaner, slower)",
+    )
     parser.add_argument("--steps", type=int, help="optimisation steps (default: 30 classic, 256 robust)")
     parser.add_argument("--lr", type=float, help="step size (default: 10 classic, 0.05 robust)")
     parser.add_argument("--size", type=int, help="image side in pixels (default: 180 classic, ~128 robust)")
@@ -45,6 +57,7 @@ def _add_run_arguments(parser) -> None:
 
 def _filter_indices(args, channels: int) -> list[int]:
     from ..filters import parse_filters
+
     return parse_filters(args.filters) if args.filters else list(range(min(DEFAULT_COUNT, channels)))
 
 
@@ -56,8 +69,18 @@ def file_name(layer: str) -> str:
 def _run(vm, layer: str, indices: list[int], args, label: str):
     """Run (or fetch from the cache) one layer with a progress bar on stderr; the final frame."""
     from .. import atlas
-    frames = atlas.visualize(vm, layer, indices, mode=args.mode, steps=args.steps, lr=args.lr, size=args.size,
-                             seed=args.seed, use_cache=not args.no_cache)
+
+    frames = atlas.visualize(
+        vm,
+        layer,
+        indices,
+        mode=args.mode,
+        steps=args.steps,
+        lr=args.lr,
+        size=args.size,
+        seed=args.seed,
+        use_cache=not args.no_cache,
+    )
     bar, frame = None, None
     for frame in frames:
         bar = bar or ProgressBar(frame.steps, label)
@@ -68,10 +91,11 @@ def _run(vm, layer: str, indices: list[int], args, label: str):
 
 
 def _write_png(image, path: Path) -> None:
-    from PIL import Image
+    from ..drawing import png_bytes
+
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        Image.fromarray(image).save(path, format="PNG")
+        path.write_bytes(png_bytes(image))
     except OSError as error:
         raise RequestError(f"Cannot write {path}: {error.strerror or error}") from None
 
@@ -82,12 +106,16 @@ def _check_cols(cols: int) -> None:
 
 
 def _filter_rows(frame) -> list[dict]:
-    return [{"index": index, "activation": round(float(activation), 6), "dead": bool(dead)}
-            for index, activation, dead in zip(frame.filters, frame.activations, frame.dead)]
+    return [
+        {"index": index, "activation": round(float(activation), 6), "dead": bool(dead)}
+        for index, activation, dead in zip(frame.filters, frame.activations, frame.dead)
+    ]
 
 
 def filters_command(args) -> int:
-    from ..filters import grid, settings
+    from ..drawing import grid
+    from ..filters import settings
+
     _check_cols(args.cols)
     vm = model_from_args(args)
     args.layer = vm.layer(args.layer).name  # the full path of a layer inside a nested model
@@ -100,15 +128,24 @@ def filters_command(args) -> int:
         for index, image in zip(frame.filters, frame.images):
             _write_png(image, Path(args.tiles) / f"{file_name(args.layer)}_{index:04d}.png")
     if args.json:
-        print_json({"model": vm.name, "layer": args.layer, **run._asdict(), "cached": frame.cached,
-                    "grid": str(out), "tiles": args.tiles, "filters": _filter_rows(frame)})
+        print_json(
+            {
+                "model": vm.name,
+                "layer": args.layer,
+                **run._asdict(),
+                "cached": frame.cached,
+                "grid": str(out),
+                "tiles": args.tiles,
+                "filters": _filter_rows(frame),
+            }
+        )
     return 0
 
 
 def _parse_shard(text: str) -> tuple[int, int]:
-    index, slash, count = text.partition("/")
+    index_text, slash, count_text = text.partition("/")
     try:
-        index, count = int(index), int(count)
+        index, count = int(index_text), int(count_text)
     except ValueError:
         raise RequestError(f"--shard must look like I/N (e.g. 0/4), got {text!r}") from None
     if not slash or count < 1 or not 0 <= index < count:
@@ -117,15 +154,21 @@ def _parse_shard(text: str) -> tuple[int, int]:
 
 
 def atlas_command(args) -> int:
-    from ..filters import check_filters, grid, settings
+    from ..drawing import grid
+    from ..filters import check_filters, settings
+
     _check_cols(args.cols)
     shard, shards = _parse_shard(args.shard)
     vm = model_from_args(args)
-    layers = [vm.layer(layer).name for layer in args.layers] if args.layers else \
-        [info.name for info in vm.conv_layers() if info.kind == "Conv2D"]
+    layers = (
+        [vm.layer(layer).name for layer in args.layers]
+        if args.layers
+        else [info.name for info in vm.conv_layers() if info.kind == "Conv2D"]
+    )
     run = settings(vm, args.mode, steps=args.steps, lr=args.lr, size=args.size, seed=args.seed)
-    plan = [(layer, check_filters(vm, layer, _filter_indices(args, vm.layer(layer).channels)))
-            for layer in layers]  # every layer and index checked before any work
+    plan = [
+        (layer, check_filters(vm, layer, _filter_indices(args, vm.layer(layer).channels))) for layer in layers
+    ]  # every layer and index checked before any work
     plan = plan[shard::shards]
     out, rows = Path(args.out), []
     for number, (layer, indices) in enumerate(plan, 1):
@@ -133,8 +176,15 @@ def atlas_command(args) -> int:
         _write_png(grid(frame.images, cols=args.cols), out / f"{file_name(layer)}.png")
         summary = {"model": vm.name, "layer": layer, **run._asdict(), "filters": _filter_rows(frame)}
         (out / f"{file_name(layer)}.json").write_text(json.dumps(summary))
-        rows.append({"layer": layer, "grid": str(out / f"{file_name(layer)}.png"), "cached": frame.cached,
-                     "filters": len(indices), "dead": int(frame.dead.sum())})
+        rows.append(
+            {
+                "layer": layer,
+                "grid": str(out / f"{file_name(layer)}.png"),
+                "cached": frame.cached,
+                "filters": len(indices),
+                "dead": int(frame.dead.sum()),
+            }
+        )
     if args.json:
         print_json({"model": vm.name, "shard": f"{shard}/{shards}", **run._asdict(), "layers": rows})
     return 0

@@ -1,9 +1,10 @@
 """``models``, ``layers MODEL`` and ``predict MODEL IMAGE``."""
+
 from __future__ import annotations
 
-from ..cli import add_model_argument, model_from_args, print_json
 from ..images import load_image
 from ..registry import DEFAULT_MODEL, MODELS
+from ._shared import add_model_argument, model_from_args, print_json
 
 
 def register(subparsers) -> None:
@@ -25,17 +26,29 @@ def register(subparsers) -> None:
 
 
 def list_models(args) -> int:
-    rows = [{"name": s.name, "title": s.title, "input_size": list(s.input_size), "status": s.status,
-             "default": s.name == DEFAULT_MODEL} for s in MODELS.values()]
+    rows = [
+        {
+            "name": s.name,
+            "title": s.title,
+            "input_size": list(s.input_size),
+            "status": s.status,
+            "default": s.name == DEFAULT_MODEL,
+        }
+        for s in MODELS.values()
+    ]
     from ..registry import folder_models, models_dir  # no TensorFlow import needed for the listing
-    rows += [{"name": name, "title": path.name, "input_size": None, "status": "your models folder", "default": False}
-             for name, path in folder_models().items()]
+
+    rows += [
+        {"name": name, "title": path.name, "input_size": None, "status": "your models folder", "default": False}
+        for name, path in folder_models().items()
+    ]
     if args.json:
         print_json({"models": rows, "models_dir": str(models_dir())})
     else:
         for row in rows:
             mark = "*" if row["default"] else " "
-            size = f"{row['input_size'][0]:>3} px" if row["input_size"] else "      "
+            input_size = row["input_size"]
+            size = f"{input_size[0]:>3} px" if isinstance(input_size, list) else "      "
             print(f"{mark} {row['name']:<20} {row['title']:<20} {size}  {row['status']}")
         print(f"your models folder: {models_dir()}")
     return 0
@@ -61,9 +74,21 @@ def predict(args) -> int:
     predictions = vm.predict(image, top=args.top)
     head = vm.head.kind
     if args.json:
-        print_json({"model": vm.name, "head": head, "predictions": [
-            {"index": p.index, "label": p.label, "probability": None if p.probability is None else round(p.probability, 6),
-             "value": round(p.value, 6)} for p in predictions]})
+        print_json(
+            {
+                "model": vm.name,
+                "head": head,
+                "predictions": [
+                    {
+                        "index": p.index,
+                        "label": p.label,
+                        "probability": None if p.probability is None else round(p.probability, 6),
+                        "value": round(p.value, 6),
+                    }
+                    for p in predictions
+                ],
+            }
+        )
     else:
         for p in predictions:
             shown = f"{p.value:12.5g}" if p.probability is None else f"{p.probability:7.2%}"

@@ -1,0 +1,83 @@
+"""What the CLI subcommands share: the model arguments, JSON output, output paths, a progress bar."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from ..errors import RequestError
+from ..registry import USER_SCALINGS
+
+
+def print_json(payload) -> None:
+    """Write one JSON document on stdout."""
+    json.dump(payload, sys.stdout, indent=None if not sys.stdout.isatty() else 2)
+    sys.stdout.write("\n")
+
+
+def add_model_argument(parser: argparse.ArgumentParser) -> None:
+    """MODEL, plus the options that say how to read a user's own model."""
+    parser.add_argument(
+        "model",
+        metavar="MODEL",
+        help="registry name (efficientnet_lite0, vgg16, ...), a model "
+        "of your models folder by name, or a path to a .keras / .h5 file",
+    )
+    parser.add_argument(
+        "--scaling",
+        choices=list(USER_SCALINGS),
+        help="your model: how it expects pixels scaled (default: remembered beside the file, "
+        "else suggested from the model, else 0-1)",
+    )
+    parser.add_argument("--labels", metavar="FILE", help="your model: class names, one per line")
+    parser.add_argument(
+        "--head",
+        choices=["softmax", "logits", "binary", "multilabel", "regression"],
+        help="your model: what its output means (default: read from its last layer)",
+    )
+    parser.add_argument("--output", metavar="N|NAME", help="your model with several outputs: which one (default 0)")
+    parser.add_argument(
+        "--custom-objects",
+        metavar="FILE.py",
+        help="your model: a Python file registering its custom classes "
+        "(@keras.saving.register_keras_serializable()); also $VIZCORE_CUSTOM_OBJECTS",
+    )
+
+
+def model_from_args(args):
+    from ..models import load_model
+    from ..user_models import import_custom_objects
+
+    if getattr(args, "custom_objects", None):
+        import_custom_objects(args.custom_objects)
+    return load_model(args.model, scaling=args.scaling, labels_path=args.labels, head=args.head, output=args.output)
+
+
+def writable_path(path: str, suffix: str) -> Path:
+    """An output path, checked before any work: its folder exists and the suffix is right."""
+    target = Path(path)
+    if target.suffix.lower() != suffix:
+        raise RequestError(f"{path!r} should end in {suffix}.")
+    if not target.parent.is_dir():
+        raise RequestError(f"Cannot write {path!r}: the folder {str(target.parent)!r} does not exist.")
+    return target
+
+
+class ProgressBar:
+    """A one-line progress bar on stderr: ``label [#####.....] 12/30 detail``."""
+
+    def __init__(self, total: int, label: str = "", width: int = 30, stream=None):
+        self.total, self.label, self.width = max(total, 1), label, width
+        self.stream = stream or sys.stderr
+
+    def update(self, done: int, detail: str = "") -> None:
+        filled = int(self.width * min(done, self.total) / self.total)
+        bar = "#" * filled + "." * (self.width - filled)
+        self.stream.write(f"\r{self.label} [{bar}] {done}/{self.total} {detail}".rstrip() + " ")
+        self.stream.flush()
+
+    def close(self) -> None:
+        self.stream.write("\n")
+        self.stream.flush()
