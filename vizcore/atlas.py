@@ -1,7 +1,7 @@
 """A disk cache of finished filter runs: an atlas of the model on the user's own machine.
 
 A run is keyed by the model (its name and a digest of its weights), the layer, the filter
-indices and the resolved :class:`vizcore.filters.Settings` (mode, steps, lr, size, seed), and
+indices and the resolved :class:`vizcore.filters.AscentSettings` (mode, steps, lr, size, seed), and
 stored as one ``.npz`` under ``weights_cache_dir() / "atlas" / MODEL / LAYER``. A layer computed
 once (on the Filters page, by ``vizcore filters`` or ``vizcore atlas``) shows at once after a
 restart. Runs without a seed are random, so they are neither looked up nor stored.
@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from . import filters as filters_module
-from .filters import FilterFrame, Settings
+from .filters import AscentSettings, FilterFrame
 from .models import VizModel, weights_cache_dir
 
 FORMAT = 2  # bump whenever the algorithm changes the pixels a run produces
@@ -48,20 +48,20 @@ def model_fingerprint(vm: VizModel) -> str:
         return _FINGERPRINTS[vm]
 
 
-def _request(vm: VizModel, layer: str, filters: Sequence[int], run: Settings) -> dict:
+def _request(vm: VizModel, layer: str, filters: Sequence[int], ascent_settings: AscentSettings) -> dict:
     return {
         "format": FORMAT,
         "model": vm.name,
         "weights": model_fingerprint(vm),
         "layer": layer,
         "filters": [int(i) for i in filters],
-        **run._asdict(),
+        **ascent_settings._asdict(),
     }
 
 
-def run_path(vm: VizModel, layer: str, filters: Sequence[int], run: Settings) -> Path:
+def run_path(vm: VizModel, layer: str, filters: Sequence[int], ascent_settings: AscentSettings) -> Path:
     """The file a run is stored in."""
-    request = json.dumps(_request(vm, layer, filters, run), sort_keys=True)
+    request = json.dumps(_request(vm, layer, filters, ascent_settings), sort_keys=True)
     key = hashlib.sha256(request.encode()).hexdigest()[:24]
     return atlas_dir() / _safe(vm.name) / _safe(layer) / f"{key}.npz"
 
@@ -70,14 +70,14 @@ def _safe(name: str) -> str:
     return re.sub(r"[^\w.-]", "_", name) or "_"
 
 
-def load(vm: VizModel, layer: str, filters: Sequence[int], run: Settings) -> FilterFrame | None:
+def load(vm: VizModel, layer: str, filters: Sequence[int], ascent_settings: AscentSettings) -> FilterFrame | None:
     """The stored final frame of this exact run (``cached=True``), or None."""
-    if run.seed is None:
+    if ascent_settings.seed is None:
         return None
-    path = run_path(vm, layer, filters, run)
+    path = run_path(vm, layer, filters, ascent_settings)
     try:
         with np.load(path, allow_pickle=False) as stored:
-            if json.loads(str(stored["request"])) != _request(vm, layer, filters, run):
+            if json.loads(str(stored["request"])) != _request(vm, layer, filters, ascent_settings):
                 return None
             images, activations = stored["images"], stored["activations"]
             dead, history, initial = stored["dead"], stored["history"], stored["initial"]
@@ -89,20 +89,30 @@ def load(vm: VizModel, layer: str, filters: Sequence[int], run: Settings) -> Fil
         zipfile.BadZipFile,
     ):  # missing, half-written by a crash or corrupt: a miss
         return None
-    return FilterFrame(run.steps, run.steps, images, activations, dead, history, initial, tuple(filters), cached=True)
+    return FilterFrame(
+        ascent_settings.steps,
+        ascent_settings.steps,
+        images,
+        activations,
+        dead,
+        history,
+        initial,
+        tuple(filters),
+        cached=True,
+    )
 
 
-def save(vm: VizModel, layer: str, run: Settings, frame: FilterFrame) -> Path | None:
+def save(vm: VizModel, layer: str, ascent_settings: AscentSettings, frame: FilterFrame) -> Path | None:
     """Store a finished run (written to a temporary file, then renamed); None if it has no seed."""
-    if run.seed is None or not frame.done:
+    if ascent_settings.seed is None or not frame.done:
         return None
-    path = run_path(vm, layer, frame.filters, run)
+    path = run_path(vm, layer, frame.filters, ascent_settings)
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(f".{path.stem}.{os.getpid()}.{threading.get_ident()}.npz")
     with open(partial, "wb") as file:
         np.savez_compressed(
             file,
-            request=json.dumps(_request(vm, layer, frame.filters, run)),
+            request=json.dumps(_request(vm, layer, frame.filters, ascent_settings)),
             images=frame.images,
             activations=frame.activations,
             dead=frame.dead,
@@ -134,18 +144,28 @@ def visualize(
         RequestError: as :func:`vizcore.filters.visualize`, before any work.
     """
     filters = filters_module.check_filters(vm, layer, filters)
-    run = filters_module.settings(vm, mode, steps=steps, lr=lr, size=size, seed=seed)
-    cached = load(vm, layer, filters, run) if use_cache else None
+    ascent_settings = filters_module.settings(vm, mode, steps=steps, lr=lr, size=size, seed=seed)
+    cached = load(vm, layer, filters, ascent_settings) if use_cache else None
     if cached is not None:
         return iter([cached])
     frames = filters_module.visualize(
-        vm, layer, filters, mode=run.mode, steps=run.steps, lr=run.lr, size=run.size, seed=run.seed, every=every
+        vm,
+        layer,
+        filters,
+        mode=ascent_settings.mode,
+        steps=ascent_settings.steps,
+        lr=ascent_settings.lr,
+        size=ascent_settings.size,
+        seed=ascent_settings.seed,
+        every=every,
     )
-    return _storing(vm, layer, run, frames)
+    return _storing(vm, layer, ascent_settings, frames)
 
 
-def _storing(vm: VizModel, layer: str, run: Settings, frames: Iterator[FilterFrame]) -> Iterator[FilterFrame]:
+def _storing(
+    vm: VizModel, layer: str, ascent_settings: AscentSettings, frames: Iterator[FilterFrame]
+) -> Iterator[FilterFrame]:
     for frame in frames:
         if frame.done:
-            save(vm, layer, run, frame)
+            save(vm, layer, ascent_settings, frame)
         yield frame

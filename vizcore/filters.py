@@ -56,7 +56,7 @@ ADAM = dict(beta_1=0.9, beta_2=0.999, epsilon=1e-8)
 SMALL_IMAGE = 64  # robust, small models: below this side, the transforms' pixel counts shrink in proportion
 
 
-class Settings(NamedTuple):
+class AscentSettings(NamedTuple):
     """A run's parameters once defaults are resolved and checked."""
 
     mode: str
@@ -67,7 +67,7 @@ class Settings(NamedTuple):
 
 
 class FilterFrame(NamedTuple):
-    """One streamed state of a run.
+    """One streamed state of a ascent_settings.
 
     images: uint8 (N, h, w, 3), image i made for ``filters[i]``.
     activations: float32 (N,), each filter's mean activation on its image (at the last step;
@@ -105,7 +105,7 @@ def settings(
     lr: float | None = None,
     size: int | None = None,
     seed: int | None = None,
-) -> Settings:
+) -> AscentSettings:
     """Resolve the mode's defaults for this model and check every value.
 
     Classic defaults are the Keras example's (30 steps, lr 10, 180 px); robust defaults are
@@ -132,7 +132,7 @@ def settings(
         )
     if seed is not None:
         whole_number("seed", seed, 0, MAX_SEED)
-    return Settings(mode, steps, lr, size, None if seed is None else int(seed))
+    return AscentSettings(mode, steps, lr, size, None if seed is None else int(seed))
 
 
 def small_model_side(vm: VizModel) -> int | None:
@@ -228,24 +228,24 @@ def visualize(
         RequestError: bad layer, filters or parameters (checked before any work).
     """
     filters = check_filters(vm, layer, filters)
-    run = settings(vm, mode, steps=steps, lr=lr, size=size, seed=seed)
+    ascent_settings = settings(vm, mode, steps=steps, lr=lr, size=size, seed=seed)
     whole_number("every", every, 1, MAX_STEPS)
     if chunk_size is not None:
         whole_number("chunk_size", chunk_size, 1, 100_000)
-    seed = run.seed if run.seed is not None else int(np.random.default_rng().integers(MAX_SEED))
-    ascent = (ClassicAscent if mode == "classic" else RobustAscent)(vm, layer, run)
-    return _frames(ascent, filters, run, seed, every, chunk_size or ascent.chunk_size())
+    seed = ascent_settings.seed if ascent_settings.seed is not None else int(np.random.default_rng().integers(MAX_SEED))
+    ascent = (ClassicAscent if mode == "classic" else RobustAscent)(vm, layer, ascent_settings)
+    return _frames(ascent, filters, ascent_settings, seed, every, chunk_size or ascent.chunk_size())
 
 
 def prepare(vm: VizModel, layer: str, mode: str = "classic") -> None:
-    """Trace and instantiate the compiled steps for ``layer`` ahead of a run.
+    """Trace and instantiate the compiled steps for ``layer`` ahead of a ascent_settings.
 
     Takes a second or more once per model, layer and mode; a run started afterwards streams its
     first frame without that delay. Safe to call from a background thread.
     """
     vm.layer(layer)
-    run = settings(vm, mode)
-    ascent = (ClassicAscent if mode == "classic" else RobustAscent)(vm, layer, run)
+    ascent_settings = settings(vm, mode)
+    ascent = (ClassicAscent if mode == "classic" else RobustAscent)(vm, layer, ascent_settings)
     filters = tf.constant([0], tf.int32)
     state = ascent.start(filters, 0)
     ascent.step(state, filters, 1, 0)
@@ -254,15 +254,17 @@ def prepare(vm: VizModel, layer: str, mode: str = "classic") -> None:
     ascent.pixels(state)
 
 
-def _frames(ascent, filters, run: Settings, seed: int, every: int, chunk_size: int) -> Iterator[FilterFrame]:
+def _frames(
+    ascent, filters, ascent_settings: AscentSettings, seed: int, every: int, chunk_size: int
+) -> Iterator[FilterFrame]:
     """The loop itself: every chunk takes step k, then a frame if it is due."""
     chunks = [list(part) for part in np.array_split(np.arange(len(filters)), math.ceil(len(filters) / chunk_size))]
     chunk_filters = [tf.constant([filters[i] for i in chunk], tf.int32) for chunk in chunks]
     states = [ascent.start(indices, seed) for indices in chunk_filters]
     starts = list(states) if not ascent.first_step_measures_start else None  # measured at the end
     initial = dead_at_start = dead = None
-    history = np.zeros((run.steps, len(filters)), np.float32)
-    for step in range(1, run.steps + 1):
+    history = np.zeros((ascent_settings.steps, len(filters)), np.float32)
+    for step in range(1, ascent_settings.steps + 1):
         norms = []
         for number, indices in enumerate(chunk_filters):
             states[number], activations, grad_norms = ascent.step(states[number], indices, step, seed)
@@ -272,14 +274,21 @@ def _frames(ascent, filters, run: Settings, seed: int, every: int, chunk_size: i
             no_gradient = np.concatenate(norms) == 0
             dead_at_start = no_gradient if dead_at_start is None else dead_at_start  # step 1: the start
             dead = dead_at_start & no_gradient
-        if step % every == 0 or step == run.steps:
-            last = step == run.steps
+        if step % every == 0 or step == ascent_settings.steps:
+            last = step == ascent_settings.steps
             activations = _measure(ascent, states, chunk_filters) if last else history[step - 1].copy()
             if last:
                 initial = history[0].copy() if starts is None else _measure(ascent, starts, chunk_filters)
             images = np.concatenate([ascent.pixels(state) for state in states])
             yield FilterFrame(
-                step, run.steps, images, activations, np.array(dead), history[:step].copy(), initial, filters
+                step,
+                ascent_settings.steps,
+                images,
+                activations,
+                np.array(dead),
+                history[:step].copy(),
+                initial,
+                filters,
             )
 
 
@@ -326,13 +335,13 @@ SPECTRUM = tf.TensorSpec([None, 2, 3, None, None], tf.float32)  # see vizcore.pa
 class ClassicAscent:
     """Gradient ascent on pixels in [-1, 1] (the Keras example), L2-normalised per image."""
 
-    def __init__(self, vm: VizModel, layer: str, run: Settings):
-        self.vm, self.layer, self.run = vm, layer, run
+    def __init__(self, vm: VizModel, layer: str, ascent_settings: AscentSettings):
+        self.vm, self.layer, self.ascent_settings = vm, layer, ascent_settings
         self._step = _compiled(vm, ("classic", layer), self._build_step)
         self._measure = _compiled(vm, ("classic-measure", layer), self._build_measure)
 
     def chunk_size(self) -> int:
-        return max(1, CHUNK_PIXELS // self.run.size**2)
+        return max(1, CHUNK_PIXELS // self.ascent_settings.size**2)
 
     def _activations(self, images, filters):
         inputs = SCALINGS[self.vm.scaling].forward((images + 1.0) * 127.5)
@@ -357,12 +366,12 @@ class ClassicAscent:
 
     def start(self, filters: tf.Tensor, seed: int) -> tf.Tensor:
         """A grey image with uniform noise of ±0.125 per filter, seeded by (seed, filter)."""
-        shape = [self.run.size, self.run.size, 3]
+        shape = [self.ascent_settings.size, self.ascent_settings.size, 3]
         noise = [tf.random.stateless_uniform(shape, [seed, index]) for index in filters.numpy()]
         return (tf.stack(noise) - 0.5) * 0.25
 
     def step(self, images, filters, step: int, seed: int):
-        return self._step(images, filters, tf.constant(self.run.lr, tf.float32))
+        return self._step(images, filters, tf.constant(self.ascent_settings.lr, tf.float32))
 
     first_step_measures_start = True  # step 1 measures the untransformed start: no extra forward pass
 
@@ -373,7 +382,7 @@ class ClassicAscent:
         return self._measure(images, filters)
 
     def pixels(self, images) -> np.ndarray:
-        return self.vm.as_seen(deprocess(images, crop=crop_for(self.run.size)))
+        return self.vm.as_seen(deprocess(images, crop=crop_for(self.ascent_settings.size)))
 
 
 def deprocess(images, crop: int = CROP) -> np.ndarray:
@@ -393,8 +402,8 @@ def _deprocess(images, crop):
 class RobustAscent:
     """Adam on a decorrelated 1/f spectrum under random transforms (Lucid)."""
 
-    def __init__(self, vm: VizModel, layer: str, run: Settings):
-        self.vm, self.layer, self.run = vm, layer, run
+    def __init__(self, vm: VizModel, layer: str, ascent_settings: AscentSettings):
+        self.vm, self.layer, self.ascent_settings = vm, layer, ascent_settings
         own_side = small_model_side(vm)  # a small model's own-size filters get gentler transforms
         pixel_scale = round(min(1.0, own_side / SMALL_IMAGE), 1) if own_side else 1.0
         self.transform = transforms.standard(pixel_scale=pixel_scale)
@@ -404,7 +413,7 @@ class RobustAscent:
         self._measure = _compiled(vm, ("robust-measure", layer), self._build_measure)
 
     def chunk_size(self) -> int:
-        return max(1, CHUNK_PIXELS // (self.run.size + 24) ** 2)  # the pad transform adds 24 px
+        return max(1, CHUNK_PIXELS // (self.ascent_settings.size + 24) ** 2)  # the pad transform adds 24 px
 
     def _activations(self, rgb, filters):
         inputs = SCALINGS[self.vm.scaling].forward(rgb * 255.0)
@@ -437,7 +446,7 @@ class RobustAscent:
 
     def start(self, filters: tf.Tensor, seed: int):
         seeds = tf.stack([tf.fill(tf.shape(filters), seed), filters], axis=1)
-        spectrum = param.initial_spectrum(self.run.size, seeds)
+        spectrum = param.initial_spectrum(self.ascent_settings.size, seeds)
         return spectrum, tf.zeros_like(spectrum), tf.zeros_like(spectrum)
 
     def step(self, state, filters, step: int, seed: int):
@@ -446,13 +455,19 @@ class RobustAscent:
         function = self._step if self.real_gradient(step) else self._revive
         transform_seed = transforms.step_seed(seed, -step)  # negative: never an initial (seed, filter)
         spectrum, m, v, activations, norms = function(
-            spectrum, m, v, tf.constant(float(step)), transform_seed, filters, tf.constant(self.run.lr, tf.float32)
+            spectrum,
+            m,
+            v,
+            tf.constant(float(step)),
+            transform_seed,
+            filters,
+            tf.constant(self.ascent_settings.lr, tf.float32),
         )
         return (spectrum, m, v), activations, norms
 
     def real_gradient(self, step: int) -> bool:
         """Step 1 takes the real gradient (it tells the dead filters); the next ones redirect ReLUs."""
-        return step == 1 or step > 1 + min(RELU_OVERRIDE_STEPS, self.run.steps // 2)
+        return step == 1 or step > 1 + min(RELU_OVERRIDE_STEPS, self.ascent_settings.steps // 2)
 
     first_step_measures_start = False  # its steps measure transformed images
 

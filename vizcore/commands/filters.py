@@ -120,7 +120,7 @@ def filters_command(args) -> int:
     vm = model_from_args(args)
     args.layer = vm.layer(args.layer).name  # the full path of a layer inside a nested model
     indices = _filter_indices(args, vm.layer(args.layer).channels)
-    run = settings(vm, args.mode, steps=args.steps, lr=args.lr, size=args.size, seed=args.seed)
+    ascent_settings = settings(vm, args.mode, steps=args.steps, lr=args.lr, size=args.size, seed=args.seed)
     frame = _run(vm, args.layer, indices, args, args.layer)
     out = Path(args.out)
     _write_png(grid(frame.images, cols=args.cols), out)
@@ -132,7 +132,7 @@ def filters_command(args) -> int:
             {
                 "model": vm.name,
                 "layer": args.layer,
-                **run._asdict(),
+                **ascent_settings._asdict(),
                 "cached": frame.cached,
                 "grid": str(out),
                 "tiles": args.tiles,
@@ -165,7 +165,7 @@ def atlas_command(args) -> int:
         if args.layers
         else [info.name for info in vm.conv_layers() if info.kind == "Conv2D"]
     )
-    run = settings(vm, args.mode, steps=args.steps, lr=args.lr, size=args.size, seed=args.seed)
+    ascent_settings = settings(vm, args.mode, steps=args.steps, lr=args.lr, size=args.size, seed=args.seed)
     plan = [
         (layer, check_filters(vm, layer, _filter_indices(args, vm.layer(layer).channels))) for layer in layers
     ]  # every layer and index checked before any work
@@ -174,7 +174,7 @@ def atlas_command(args) -> int:
     for number, (layer, indices) in enumerate(plan, 1):
         frame = _run(vm, layer, list(indices), args, f"[{number}/{len(plan)}] {layer}")
         _write_png(grid(frame.images, cols=args.cols), out / f"{file_name(layer)}.png")
-        summary = {"model": vm.name, "layer": layer, **run._asdict(), "filters": _filter_rows(frame)}
+        summary = {"model": vm.name, "layer": layer, **ascent_settings._asdict(), "filters": _filter_rows(frame)}
         (out / f"{file_name(layer)}.json").write_text(json.dumps(summary))
         rows.append(
             {
@@ -186,5 +186,5 @@ def atlas_command(args) -> int:
             }
         )
     if args.json:
-        print_json({"model": vm.name, "shard": f"{shard}/{shards}", **run._asdict(), "layers": rows})
+        print_json({"model": vm.name, "shard": f"{shard}/{shards}", **ascent_settings._asdict(), "layers": rows})
     return 0
