@@ -1,32 +1,20 @@
-"""vizcore: the home page and the model picker, shared by every page.
+"""vizcore: the home page, and the frame every page runs in.
 
-``streamlit run app.py``. This script runs on every page view: it draws the sidebar (model
-picker), loads the chosen model once per process (``st.cache_resource``) and hands it to the
-page through ``st.session_state["model"]``.
+``streamlit run app.py``. This script runs on every page view: it draws the frame (the top
+navigation and the sidebar's model picker), loads the chosen model once per process
+(``st.cache_resource``) and hands it to the page through ``st.session_state["model"]``.
 """
-from pathlib import Path
-
 import streamlit as st
 
 from pages import common
-
-PAGES = [  # (file, title, icon); a page appears once its file exists
-    ("pages/filters.py", "Filters", ":material/grid_view:"),
-    ("pages/heatmaps.py", "Heatmaps", ":material/local_fire_department:"),
-    ("pages/dream.py", "Dream", ":material/cloud:"),
-]
-
 
 TOP = 5               # classes shown on the home page
 MAX_VALUES = 20       # regression outputs listed at most
 
 
 def home() -> None:
-    st.title("vizcore")
-    st.markdown("See what a convolutional network learns, entirely on your machine.")
-    vm = common.current_model()
-    if vm is None:
-        return
+    vm = common.page("vizcore", "See what a convolutional network learns, entirely on your machine.",
+                     feature_maps=False)
     layers = vm.conv_layers()
     left, middle, right = st.columns(3)
     left.metric("Model", vm.name)
@@ -54,8 +42,7 @@ def home() -> None:
 def show_predictions(vm, image) -> None:
     """Probability bars for a classifier (softmax, logits, binary, multi-label), values for regression."""
     if not vm.is_classifier:
-        shape = tuple(vm.keras.outputs[vm.output_index].shape)
-        st.info(f"{vm.name} outputs {shape}, not a class vector or values, so there is nothing to predict; "
+        st.info(f"{vm.name} outputs {vm.output_shape}, not a class vector or values, so there is nothing to predict; "
                 "the Filters and Dream pages still work.")
         return
     if vm.head.kind == "regression":
@@ -73,7 +60,8 @@ def show_predictions(vm, image) -> None:
 
 st.set_page_config(page_title="vizcore", page_icon=":material/visibility:", layout="wide")
 pages = [st.Page(home, title="Home", icon=":material/home:", default=True)]
-pages += [st.Page(path, title=title, icon=icon) for path, title, icon in PAGES if Path(path).is_file()]
+pages += [st.Page(path, title=title, icon=icon) for path, title, icon in common.PAGES]
 navigation = st.navigation(pages, position="top")
 common.model_picker()
-navigation.run()
+with common.app_frame():
+    navigation.run()

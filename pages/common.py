@@ -1,41 +1,64 @@
-"""UI helpers shared by the pages: the model picker, the image picker, cached loading.
+"""What every page shares: the page header, the model picker, the Run button, streaming, caching.
 
-Not a page itself (``app.py`` lists the pages with ``st.navigation``).
+Not a page itself: ``app.py`` lists the pages with ``st.navigation`` and draws the frame (the model
+picker in the sidebar) before it runs the chosen page. Each page starts with ``page(title,
+caption)``, which returns the model picked, or stops the page with the reason there is none.
 
 Models come from three places: the registry (bundled or keras.applications), the user's models
 folder (``vizcore.registry.models_dir()``) and a browser upload. A user's model is loaded once per
 file content: an upload is hashed once (per uploader file id), copied to a cache file named by its
 digest, and ``st.cache_resource`` keys the loaded model on short strings (the digest and the
-settings), never on the file's bytes. ``model_key(vm)`` names a loaded model for every other cache.
+settings), never on the file's bytes. Every other cache takes the model itself and keys it through
+``HASH_FUNCS`` on ``model_identity`` (its weights' digest and how its output is read), never on
+``id(vm)``.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
-import io
 import os
+import time
 import weakref
+from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Literal, TypeVar
 
 import numpy as np
 import streamlit as st
-from PIL import Image
 
 import vizcore
 from vizcore.images import MAX_FILE_BYTES
-from vizcore.registry import BUNDLED, DEFAULT_MODEL, MODELS, folder_models, models_dir
+from vizcore.registry import (
+    BUNDLED,
+    DEFAULT_MODEL,
+    MODEL_SUFFIXES,
+    MODELS,
+    SCALING_WORDS,
+    USER_SCALINGS,
+    folder_models,
+    models_dir,
+)
 
 SAMPLES_DIR = Path(__file__).resolve().parent.parent / "assets" / "samples"
+APP = "app.py"                         # the main script: the frame and the Home page
+PAGES = [  # (file, title, icon) of the pages after Home, in the top navigation's order
+    ("pages/filters.py", "Filters", ":material/grid_view:"),
+    ("pages/heatmaps.py", "Heatmaps", ":material/local_fire_department:"),
+    ("pages/dream.py", "Dream", ":material/cloud:"),
+]
 UPLOAD_MODEL = "Upload a model file"   # the model picker's last choice
 FOLDER = "folder:"                     # prefix of the picker's values for models-folder files
 FOLDER_MARK = "(your models folder)"
 AUTOMATIC = "automatic"                # the output-kind picker's "detect it" choice
-MODEL_SUFFIXES = ["keras", "h5"]       # what the model uploader accepts
 KEPT_UPLOADS = 8                       # uploaded model files kept on disk (least recently used removed)
 HASH_CHUNK = 16 * 2**20                # bytes hashed at a time
 PHOTO_MB = MAX_FILE_BYTES // 2**20     # the photo uploader's cap, in MB (the engine's)
 LABELS_MB = 1                          # the class-names uploader's cap, in MB
+REDRAW_SECONDS = 0.25                  # a stream is drawn at most this often (its last frame always)
+FRAME_DRAWN = "_app_frame_drawn"       # session_state: app.py drew the frame in this rerun
+MODEL_TYPE = "vizcore.models.VizModel"  # named, not imported: importing it imports TensorFlow
 
-_MODEL_KEYS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()  # VizModel → its cache key
+Frame = TypeVar("Frame")
 
 
 # --- loading -------------------------------------------------------------------------------------
@@ -43,9 +66,7 @@ _MODEL_KEYS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()  # VizMod
 @st.cache_resource(show_spinner="Loading the model (the first start converts its weights)…", max_entries=4)
 def cached_model(name: str):
     """One registry model per name per process, shared by every session (never mutated)."""
-    vm = vizcore.load_model(name)
-    _MODEL_KEYS[vm] = name
-    return vm
+    return vizcore.load_model(name)
 
 
 @st.cache_resource(show_spinner="Loading your model (once per file)…", max_entries=2)
@@ -60,16 +81,8 @@ def cached_user_model(path: str, identity: str, companions: str, name: str, scal
                       head: str | None, output: int | None, labels_path: str | None):
     """A user's model with these settings, on the file read once (a new setting never reads the file again)."""
     from vizcore import user_models
-    vm = user_models.configure(cached_model_file(path, identity), path, scaling=scaling,
-                               labels_path=labels_path, head=head, output=output, name=name)
-    _MODEL_KEYS[vm] = "|".join(str(part) for part in (name, identity, companions, scaling, head, output, labels_path))
-    return vm
-
-
-def model_key(vm) -> str:
-    """A name for a loaded model that two different models never share, even after a cache eviction:
-    the registry name, or the user's file name, content digest and settings."""
-    return _MODEL_KEYS.get(vm) or f"{vm.name}:{id(vm)}"
+    return user_models.configure(cached_model_file(path, identity), path, scaling=scaling,
+                                 labels_path=labels_path, head=head, output=output, name=name)
 
 
 def uploads_dir() -> Path:
@@ -104,7 +117,7 @@ def _sha256(buffer) -> str:
 
 def _forget_old_uploads() -> None:
     """Keep the KEPT_UPLOADS most recent model uploads on disk (a loaded model no longer needs its file)."""
-    files = sorted((p for p in uploads_dir().glob("*") if p.suffix.lower() in (".keras", ".h5")),
+    files = sorted((p for p in uploads_dir().glob("*") if p.suffix.lower() in MODEL_SUFFIXES),
                    key=lambda p: p.stat().st_mtime, reverse=True)
     for old in files[KEPT_UPLOADS:]:
         old.unlink(missing_ok=True)
@@ -121,6 +134,74 @@ def _file_identity(path: Path) -> str:
 @st.cache_data(max_entries=32, show_spinner=False)
 def decode_image(data: bytes):
     return vizcore.load_image(data)
+
+
+# --- cache keys ----------------------------------------------------------------------------------
+
+_IDENTITIES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # VizModel → model_identity
+
+
+def model_identity(vm) -> str:
+    """What two loaded models share only if every page shows the same for both: the digest of
+    their name, scaling and weights (``vizcore.atlas.model_fingerprint``), the output explained,
+    how it is read and the class names. Computed once per loaded model."""
+    identity = _IDENTITIES.get(vm)
+    if identity is None:
+        from vizcore.atlas import model_fingerprint
+        labels = hashlib.sha1("\n".join(vm.labels).encode()).hexdigest()[:12]
+        head = vm.head.kind if vm.head else "no head"
+        identity = _IDENTITIES[vm] = f"{model_fingerprint(vm)}|output {vm.output_index}|{head}|labels {labels}"
+    return identity
+
+
+def array_digest(array: np.ndarray) -> str:
+    """Every byte of an array (a photo), its shape and type: Streamlit's own hash samples big arrays."""
+    return hashlib.sha1(np.ascontiguousarray(array).tobytes() + f"{array.shape}{array.dtype}".encode()).hexdigest()
+
+
+# for st.cache_data(hash_funcs=...): a loaded model by its identity, an array (a photo) by all its bytes
+HASH_FUNCS: dict[str | type, Callable[..., str]] = {MODEL_TYPE: model_identity, "numpy.ndarray": array_digest}
+
+
+# --- the page header -----------------------------------------------------------------------------
+
+@contextlib.contextmanager
+def app_frame():
+    """Around ``navigation.run()`` in app.py: the page drawn inside knows that the frame is drawn."""
+    st.session_state[FRAME_DRAWN] = True
+    try:
+        yield
+    finally:
+        st.session_state.pop(FRAME_DRAWN, None)
+
+
+def page(title: str, caption: str, *, feature_maps: bool = True):
+    """Every page's header: its title and caption, then the model picked in the sidebar.
+
+    Returns the model (a ``VizModel``). Stops the page (``st.stop``) after saying why when there
+    is none, or, if the page looks at ``feature_maps``, when the model has no layer with them.
+    """
+    if not st.session_state.get(FRAME_DRAWN):
+        _rerun_through_app()
+    st.title(title)
+    st.caption(caption)
+    vm = current_model()
+    if vm is None or (feature_maps and not spatial_model(vm)):
+        st.stop()
+    return vm
+
+
+def _rerun_through_app() -> None:
+    """Draw this page again, through app.py, which draws the frame first.
+
+    A page URL opened first on a fresh server (and every AppTest rerun) executes the page's file
+    on its own, in Streamlit's legacy pages/ mode. ``st.navigation`` ends that mode (the pages/
+    folder is then ignored, as its documentation says), so the rerun starts at app.py, on this
+    page. The pages are listed as that mode lists them (app.py the default), so that this one is
+    found by its URL.
+    """
+    st.navigation([st.Page(APP, default=True)] + [st.Page(path) for path, _, _ in PAGES], position="hidden")
+    st.rerun()
 
 
 # --- the model picker ----------------------------------------------------------------------------
@@ -187,13 +268,15 @@ def _folder_model_sidebar(name: str):
         raise vizcore.ModelError(f"{name} is no longer in your models folder ({models_dir()}).")
     pickers = st.container()  # drawn above the class-names upload, filled once the model is loaded
     labels = _labels_upload()
-    companions = "|".join(_file_identity(path.with_name(path.stem + suffix)) for suffix in (LABELS_SUFFIX, SETTINGS_SUFFIX))
+    companions = "|".join(_file_identity(path.with_name(path.stem + suffix))
+                          for suffix in (LABELS_SUFFIX, SETTINGS_SUFFIX))
     with pickers:
         return _user_model_settings(str(path), _file_identity(path), companions, name, labels, remember_at=path)
 
 
 def _uploaded_model_sidebar():
-    upload = st.file_uploader("Model file (.keras or .h5)", type=MODEL_SUFFIXES, key="model_upload",
+    upload = st.file_uploader("Model file (.keras or .h5)", type=[suffix.lstrip(".") for suffix in MODEL_SUFFIXES],
+                              key="model_upload",
                               help="Loaded with Keras' safe mode: a model with Python Lambda code is refused. "
                                    "Big files load faster from your models folder: " + str(models_dir()))
     pickers = st.container()
@@ -202,7 +285,7 @@ def _uploaded_model_sidebar():
         pickers.info("Upload a .keras or .h5 model file.")
         return None
     suffix = Path(upload.name).suffix.lower()
-    if suffix not in (".keras", ".h5"):
+    if suffix not in MODEL_SUFFIXES:
         raise vizcore.ModelError(f"{upload.name}: vizcore opens Keras models saved as .keras (or legacy .h5).")
     with pickers:
         with st.spinner("Reading your model file…"):
@@ -256,31 +339,26 @@ def _user_model_settings(path: str, identity: str, companions: str, name: str, l
 
 
 def _first_settings(vm) -> dict:
-    from vizcore import user_models
-    from vizcore.models import USER_SCALINGS
     return {"scaling": {internal: word for word, internal in USER_SCALINGS.items()}[vm.scaling],
-            "head": vm.head_kind or AUTOMATIC, "output": vm.output_index,
-            "outputs": [f"{name} {tuple(tensor.shape)[1:]}"
-                        for name, tensor in zip(user_models.output_names(vm.keras), vm.keras.outputs)]}
+            "head": vm.head_kind or AUTOMATIC, "output": vm.output_index, "outputs": vm.output_titles()}
 
 
 def _settings_pickers(vm, first: dict, keys: dict, remember_at: Path | None) -> None:
     """Scaling, output kind and (several outputs) output pickers, starting at the first load's choices."""
-    from vizcore import heads, user_models
-    from vizcore.models import USER_SCALINGS
+    from vizcore import heads
     remember = dict(on_change=_remember, args=(remember_at, keys)) if remember_at else {}
     words = list(USER_SCALINGS)
     st.selectbox("Input scaling", words, index=words.index(first["scaling"]), key=keys["scaling"],
-                 format_func=user_models.SCALING_WORDS.get, **remember,
+                 format_func=SCALING_WORDS.get, **remember,
                  help="How the model expects its pixels, as in its training: 0…1, −1…1, caffe (BGR minus the "
                       "ImageNet mean), torch (0…1, ImageNet mean and std) or raw 0–255.")
     if vm is not None and vm.scaling_note:
         st.caption(vm.scaling_note)
-    detected = heads.detect(vm.keras, vm.output_index) if vm is not None else None
+    detected = vm.detected_kind if vm is not None else None
     kinds = [AUTOMATIC, *heads.KINDS]
     st.selectbox("Output kind", kinds, index=kinds.index(first["head"]), key=keys["head"], **remember,
                  format_func=lambda kind: heads.KIND_TITLES.get(kind) or (
-                     f"automatic ({detected.kind})" if detected else "automatic"),
+                     f"automatic ({detected})" if detected else "automatic"),
                  help="What the output means. Automatic reads it off the last layer's activation and width: "
                       + "; ".join(heads.KIND_TITLES.values()) + ".")
     if len(first["outputs"]) > 1:
@@ -299,23 +377,8 @@ def _remember(path: Path, keys: dict) -> None:
     user_models.remember(path, scaling=st.session_state.get(keys["scaling"]), head=head, output=output)
 
 
-def _through_app_navigation() -> None:
-    """Make sure the model picker ran, even when app.py did not run first.
-
-    Streamlit's legacy multipage mode runs a pages/ file on its own when a fresh server's very
-    first request is a page URL (say /filters), before app.py ever called st.navigation (AppTest
-    does the same on every run). Then draw the picker here, and switch that mode off, as
-    st.navigation itself does, so that later runs go through app.py.
-    """
-    from streamlit.runtime.pages_manager import PagesManager
-    if PagesManager.uses_pages_directory:
-        PagesManager.uses_pages_directory = False
-        model_picker()
-
-
 def current_model():
     """The model picked in the sidebar, or None after showing why there is none."""
-    _through_app_navigation()
     error = st.session_state.get("model_error")
     if error:
         st.error(error)
@@ -385,20 +448,6 @@ def image_picker(key: str, *, allow_noise: bool = False, default_sample: str = "
         return None
 
 
-def enlarged(image: np.ndarray, factor: int) -> np.ndarray:
-    """``image`` made ``factor`` times larger with no blur (each pixel a block: Pillow NEAREST)."""
-    if factor <= 1:
-        return image
-    height, width = image.shape[:2]
-    return np.asarray(Image.fromarray(image).resize((width * factor, height * factor), Image.Resampling.NEAREST))
-
-
-def png_bytes(image: np.ndarray) -> bytes:
-    buffer = io.BytesIO()
-    Image.fromarray(image).save(buffer, format="PNG")
-    return buffer.getvalue()
-
-
 # --- predictions ---------------------------------------------------------------------------------
 
 def predictions(vm, image, top: int = 5) -> list:
@@ -439,3 +488,59 @@ def predictions_table(vm, image, top: int = 5) -> list[dict]:
         row["probability" if p.probability is not None else "value"] = round(p.value, 4)
         rows.append(row)
     return rows
+
+
+# --- runs: Run buttons and streams ----------------------------------------------------------------
+
+def run_button(place, label: str, key: str, **options) -> bool:
+    """A button that starts a run; True in the rerun that its click started.
+
+    Its callback sets a flag in the session, read and cleared here, so a click survives a rerun
+    that comes before the page draws the button (a plain button's True would be lost).
+
+    Args:
+        place: where to draw it (``st``, a column, a container); options: ``st.button``'s.
+    """
+    requested = f"{key}_requested"
+    place.button(label, key=key, on_click=_set_flag, args=(requested,), **options)
+    return st.session_state.pop(requested, False)
+
+
+def run_and_stop_buttons(run_key: str, stop_key: str, stop_help: str, *, in_columns: bool = False,
+                         disabled: bool = False, run_help: str | None = None) -> bool:
+    """Run and Stop side by side; True in the rerun that a click on Run started.
+
+    Stop needs no code: its click reruns the script, which interrupts a stream, and the page then
+    draws the frame the stream had reached.
+
+    Args:
+        in_columns: the two buttons in two equal columns, each as wide as its column.
+    """
+    run_place, stop_place = st.columns(2) if in_columns else [st.container(horizontal=True)] * 2
+    width: Literal["stretch", "content"] = "stretch" if in_columns else "content"
+    requested = run_button(run_place, "Run", run_key, type="primary", icon=":material/play_arrow:", width=width,
+                           disabled=disabled, help=run_help)
+    stop_place.button("Stop", icon=":material/stop:", key=stop_key, width=width, help=stop_help)
+    return requested
+
+
+def _set_flag(key: str) -> None:
+    st.session_state[key] = True
+
+
+def stream(frames: Iterable[Frame], keep: Callable[[Frame], None], draw: Callable[[Frame], None],
+           seconds: float = REDRAW_SECONDS) -> None:
+    """Keep every frame of a run; draw one at most every ``seconds``, and always the last.
+
+    ``keep`` stores the frame (in the session, so that Stop leaves it behind) and may update cheap
+    widgets; ``draw`` redraws the costly ones (images), so a fast loop never waits on the browser.
+    """
+    drawn_at, undrawn = float("-inf"), None
+    for frame in frames:
+        keep(frame)
+        undrawn = frame
+        if time.perf_counter() - drawn_at >= seconds:
+            draw(frame)
+            drawn_at, undrawn = time.perf_counter(), None
+    if undrawn is not None:
+        draw(undrawn)

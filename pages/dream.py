@@ -1,14 +1,15 @@
 """Dream: DeepDream a photo (or noise) with a mix of layers, and watch it dream.
 
-Widgets are read into plain values; ``vizcore.dream.dream`` yields frames; this page draws
-them live. The run lives in ``st.session_state["dream_run"]`` and is updated at every frame, so
-Stop (or any other widget) interrupts the script and the rerun shows the frame reached. Layers
+Widgets are read into a layer mix and a ``DreamControls``; ``vizcore.dream.dream`` yields frames;
+this page draws them live. The run (one press of Run and what it made) lives in
+``st.session_state["dream_run"]`` and is updated at every frame, so Stop (or any other widget)
+interrupts the script and the rerun shows the frame reached. Layers
 are listed through nested models by their paths; a one-channel model dreams in grey.
 """
 from __future__ import annotations
 
-import hashlib
 import time
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -16,9 +17,8 @@ import streamlit as st
 
 import vizcore
 from pages import common
-from vizcore import dream
+from vizcore import drawing, dream
 
-DRAW_INTERVAL = 0.25       # seconds between live redraws of the frame (progress and loss update every step)
 WEIGHT_MAX = 3.0           # largest layer weight on the sliders
 STEPS_MAX = 100            # longest octave on the steps slider
 OCTAVES_MAX = 6            # most octaves on the slider
@@ -27,16 +27,42 @@ TILE_AUTO, TILE_OFF = "Auto", "Off"
 TILE_CHOICES = (TILE_AUTO, TILE_OFF, 256, 384, 512, 768)  # tile sides (px) for big photos
 LOSS_CHART_HEIGHT = 180    # px
 RUN_KEY = "dream_run"      # session_state: the current or last run
-REQUEST_KEY = "dream_requested"  # session_state: Run was pressed (survives a rerun before the page draws)
+
+
+@dataclass(frozen=True)
+class DreamControls:
+    """The dream's numbers, as the widgets give them."""
+    steps: int                 # per octave
+    lr: float
+    octaves: int
+    octave_scale: float
+    max_loss: float | None     # end an octave once its loss passes this
+    tile: int | str            # px, TILE_AUTO or TILE_OFF
+    seed: int
+
+    def options(self, image: np.ndarray) -> dict:
+        """``dream.dream`` keywords for this image (the tile choice resolved for its size)."""
+        return {"steps": self.steps, "lr": self.lr, "octaves": self.octaves, "octave_scale": self.octave_scale,
+                "max_loss": self.max_loss, "tile": resolved_tile(self.tile, image), "seed": self.seed}
+
+
+@dataclass
+class Placeholders:
+    """Where a run is drawn: the photo before and after, side by side, then its progress and loss."""
+    before: st.delta_generator.DeltaGenerator
+    after: st.delta_generator.DeltaGenerator
+    progress: st.delta_generator.DeltaGenerator
+    chart: st.delta_generator.DeltaGenerator
+
+    @classmethod
+    def below(cls) -> Placeholders:
+        before, after = st.columns(2)
+        return cls(before.empty(), after.empty(), st.empty(), st.empty())
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
 def noise_start(seed: int) -> np.ndarray:
     return dream.noise_image(seed=seed)
-
-
-def image_key(image: np.ndarray) -> str:
-    return hashlib.sha1(image.tobytes() + str(image.shape).encode()).hexdigest()
 
 
 def layer_mix(vm) -> dict[str, float]:
@@ -57,8 +83,8 @@ def layer_mix(vm) -> dict[str, float]:
             for i, name in enumerate(chosen)}
 
 
-def settings() -> dict:
-    """Steps, learning rate, octaves, octave scale, max loss, tile and seed → dream() keywords."""
+def dream_controls() -> DreamControls:
+    """Steps, learning rate, octaves, octave scale, max loss, tile and seed."""
     left, right = st.columns(2)
     steps = left.slider("Steps per octave", 1, STEPS_MAX, dream.STEPS, key="dream_steps")
     lr = right.select_slider("Learning rate", LR_CHOICES, value=dream.LR, key="dream_lr",
@@ -73,8 +99,7 @@ def settings() -> dict:
                            help=f"Dream big photos tile by tile (with a random shift) to bound memory. "
                                 f"Auto: {dream.AUTO_TILE} px tiles above {dream.AUTO_TILE_ABOVE} px.")
     seed = st.number_input("Seed", 0, 2**31 - 1, 0, key="dream_seed", help="Fixes the tiles' shift and the noise.")
-    return {"steps": steps, "lr": lr, "octaves": octaves, "octave_scale": octave_scale,
-            "max_loss": max_loss or None, "tile": tile, "seed": int(seed)}
+    return DreamControls(steps, lr, octaves, octave_scale, max_loss or None, tile, int(seed))
 
 
 def resolved_tile(tile, image: np.ndarray) -> int | None:
@@ -84,16 +109,12 @@ def resolved_tile(tile, image: np.ndarray) -> int | None:
     return None if tile == TILE_OFF else int(tile)
 
 
-def request_run() -> None:
-    """Run's callback: a flag in the session, so a rerun before the page draws does not lose the click."""
-    st.session_state[REQUEST_KEY] = True
-
-
-def new_run(key: str, before: np.ndarray, options: dict) -> dict:
-    return {"key": key, "before": before, "after": before, "losses": [],
-            "gif_frames": dream.GifFrames(before, options["octaves"] * options["steps"]),
-            "label": "", "status": "running", "total": options["octaves"] * options["steps"], "steps": options["steps"],
-            "octaves": options["octaves"], "seconds": 0.0}
+def new_run(key: tuple, before: np.ndarray, controls: DreamControls) -> dict:
+    """A run as it starts: what it is for (``key``: the model and the photo), its frames so far, its status."""
+    total = controls.octaves * controls.steps
+    return {"key": key, "before": before, "after": before, "losses": [], "gif_frames": drawing.GifFrames(before, total),
+            "label": "", "status": "running", "total": total, "steps": controls.steps,
+            "octaves": controls.octaves, "seconds": 0.0}
 
 
 def record(run: dict, frame: dream.DreamFrame, seconds: float) -> None:
@@ -106,51 +127,59 @@ def record(run: dict, frame: dream.DreamFrame, seconds: float) -> None:
                     f"loss {frame.loss:.1f} · {seconds:.1f} s")
 
 
-def draw(run: dict, slots: dict, *, images: bool = True) -> None:
-    """Progress, loss and (when ``images``) the before/after pair of a run."""
+def draw(run: dict, view: Placeholders) -> None:
+    """A run's progress, loss and before/after pair."""
+    draw_progress(run, view)
+    draw_images(run, view)
+
+
+def draw_progress(run: dict, view: Placeholders) -> None:
+    """The progress bar, its line of text and the loss chart (cheap: drawn at every step)."""
     fraction = 1.0 if run["status"] == "finished" else min(run.get("position", 0) / run["total"], 1.0)
     text = {"running": run["label"] or "Starting…", "finished": f"Done · {run['label']}",
             "stopped": f"Stopped · {run['label'] or 'before the first step'}"}[run["status"]]
-    slots["progress"].progress(fraction, text=text)
+    view.progress.progress(fraction, text=text)
     if run["losses"]:
-        slots["chart"].line_chart(pd.DataFrame(run["losses"]), x="step", y="loss", color="octave",
-                                  height=LOSS_CHART_HEIGHT, x_label="step", y_label="dream loss")
-    if images:
-        slots["before"].image(run["before"], caption="Before", width="stretch")
-        caption = {"running": "Dreaming…", "finished": "After", "stopped": "After (stopped)"}[run["status"]]
-        slots["after"].image(run["after"], caption=caption, width="stretch")
+        view.chart.line_chart(pd.DataFrame(run["losses"]), x="step", y="loss", color="octave",
+                              height=LOSS_CHART_HEIGHT, x_label="step", y_label="dream loss")
 
 
-def run_dream(vm, image: np.ndarray, mix: dict, options: dict, key: str, slots: dict) -> None:
-    """Start the dream and stream its frames; bad settings show an st.error and nothing starts."""
+def draw_images(run: dict, view: Placeholders) -> None:
+    view.before.image(run["before"], caption="Before", width="stretch")
+    caption = {"running": "Dreaming…", "finished": "After", "stopped": "After (stopped)"}[run["status"]]
+    view.after.image(run["after"], caption=caption, width="stretch")
+
+
+def stream_dream(vm, image: np.ndarray, mix: dict, controls: DreamControls, key: tuple, view: Placeholders) -> None:
+    """Start the dream and stream its frames into a new run; bad settings show an st.error and nothing starts."""
     try:
-        frames = dream.dream(vm, image, mix, **options)
+        frames = dream.dream(vm, image, mix, **controls.options(image))
     except vizcore.VizcoreError as error:
         st.error(str(error))
         return
-    run = st.session_state[RUN_KEY] = new_run(key, image, options)
-    started = last_draw = time.perf_counter()
-    draw(run, slots)
+    run = st.session_state[RUN_KEY] = new_run(key, image, controls)
+    started = time.perf_counter()
+    draw(run, view)
+
+    def keep(frame: dream.DreamFrame) -> None:
+        record(run, frame, time.perf_counter() - started)
+        draw_progress(run, view)
+
     try:
-        for frame in frames:
-            now = time.perf_counter()
-            record(run, frame, now - started)
-            redraw = now - last_draw >= DRAW_INTERVAL
-            draw(run, slots, images=redraw)
-            last_draw = now if redraw else last_draw
+        common.stream(frames, keep, lambda frame: draw_images(run, view))
     except vizcore.VizcoreError as error:  # a check the engine can only make once it runs
         run["status"] = "stopped"
-        draw(run, slots)
+        draw(run, view)
         st.error(str(error))
         return
     run["status"] = "finished"
-    draw(run, slots)
+    draw(run, view)
 
 
 def downloads(run: dict) -> None:
     """PNG of the frame shown and an animated GIF of the run (built once, kept in the run)."""
     if run.get("downloads_at") != run["gif_frames"].count:
-        run["png"], run["gif"] = dream.png_bytes(run["after"]), run["gif_frames"].gif()
+        run["png"], run["gif"] = drawing.png_bytes(run["after"]), run["gif_frames"].gif()
         run["downloads_at"] = run["gif_frames"].count
     left, right = st.columns(2)
     left.download_button("Download PNG", run["png"], file_name="dream.png", mime="image/png",
@@ -159,47 +188,36 @@ def downloads(run: dict) -> None:
                           icon=":material/animation:", width="stretch", key="dream_download_gif")
 
 
-def page() -> None:
-    st.title("Dream")
-    st.caption("DeepDream: the photo is nudged, octave by octave, towards whatever the chosen layers respond to, "
-               "so they see ever more of it.")
-    vm = common.current_model()
-    if vm is None or not common.spatial_model(vm):
-        st.stop()
-    controls, results = st.columns([2, 3], gap="large")
-    with controls:
+def main() -> None:
+    vm = common.page("Dream", "DeepDream: the photo is nudged, octave by octave, towards whatever the chosen layers "
+                              "respond to, so they see ever more of it.")
+    inputs, results = st.columns([2, 3], gap="large")
+    with inputs:
         source = common.image_picker("dream", allow_noise=True)
         mix = layer_mix(vm)
-        options = settings()
-        run_column, stop_column = st.columns(2)
-        run_column.button("Run", type="primary", icon=":material/play_arrow:", width="stretch", key="dream_run_button",
-                          on_click=request_run)
-        stop_column.button("Stop", icon=":material/stop:", width="stretch", key="dream_stop",
-                           help="Stop the dream and keep the current frame.")
+        controls = dream_controls()
+        run_requested = common.run_and_stop_buttons("dream_run_button", "dream_stop",
+                                                    "Stop the dream and keep the current frame.", in_columns=True)
     with results:
-        before, after = st.columns(2)
-        slots = {"before": before.empty(), "after": after.empty(), "progress": st.empty(), "chart": st.empty()}
-    run_clicked = st.session_state.pop(REQUEST_KEY, False)
+        view = Placeholders.below()
     if source is None:
         results.info("Upload a photo, pick a sample or dream from noise.")
         return
-    image = vm.as_seen(noise_start(options["seed"]) if isinstance(source, str) else source)  # grey: as the model sees it
-    options["tile"] = resolved_tile(options["tile"], image)
-    key = f"{common.model_key(vm)}:{image_key(image)}"
-    run = st.session_state.get(RUN_KEY)
-    if run_clicked:
+    image = vm.as_seen(noise_start(controls.seed) if isinstance(source, str) else source)  # grey: as the model sees
+    key = (common.model_identity(vm), common.array_digest(image))
+    if run_requested:
         with results:
-            run_dream(vm, image, mix, options, key, slots)
-        run = st.session_state.get(RUN_KEY)
+            stream_dream(vm, image, mix, controls, key, view)
+    run = st.session_state.get(RUN_KEY)
     if run is None or run["key"] != key:
-        slots["before"].image(image, caption="Before", width="stretch")
-        slots["after"].info("Press **Run** to dream.")
+        view.before.image(image, caption="Before", width="stretch")
+        view.after.info("Press **Run** to dream.")
         return
     if run["status"] == "running":  # this rerun interrupted it: Stop, or another widget
         run["status"] = "stopped"
-    draw(run, slots)
+    draw(run, view)
     with results:
         downloads(run)
 
 
-page()
+main()

@@ -1,16 +1,18 @@
 """Heatmaps: where the model looked to call a photo by a class (Grad-CAM and friends).
 
-Widgets are read into plain values, ``vizcore.cam`` computes, this page draws. Heatmaps are
-cached with ``st.cache_data`` keyed by the photo's hash, the model (``common.model_key``), class,
-method, layer, smoothing and direction, so changing the colormap or the opacity only re-blends
-the cached map. Every head is explained: a classifier's classes (softmax, logits, binary,
-multi-label) and a regression output, with a switch between what raises it and what lowers it.
+Widgets are read into a ``HeatmapSettings`` and an ``OverlayStyle``, ``vizcore.cam`` computes,
+this page draws. Heatmaps are cached with ``st.cache_data`` keyed on the model's identity, the
+photo's digest and the settings (class, method, layer, smoothing, direction), so changing the
+colormap or the opacity only re-blends the cached map. Methods, their titles and their notes come
+from ``vizcore.cam.METHODS``. Every head is explained: a classifier's classes (softmax, logits,
+binary, multi-label) and a regression output, with a switch between what raises it and what
+lowers it.
 """
 from __future__ import annotations
 
 import base64
-import hashlib
 import time
+from dataclasses import asdict, dataclass, replace
 
 import altair as alt
 import numpy as np
@@ -20,7 +22,7 @@ from PIL import Image
 
 import vizcore
 from pages import common
-from vizcore import cam
+from vizcore import cam, drawing
 
 TOP = 5                    # predictions in the bar chart
 SCORE_CAM_TOP_K = 64       # Faster Score-CAM keeps this many channels unless full Score-CAM is ticked
@@ -33,43 +35,57 @@ RANKING = "heat_ranking"   # session_state: the latest layer ranking and what it
 DEFAULT_METHOD_FOR_RANKING = "gradcam"  # ranks instead of full Score-CAM, which would take minutes
 DELETION_CHART_HEIGHT = 260  # px
 ACCENT = "#ff6d3a"         # bars and labels: readable on the dark and the light theme
-METHOD_NOTES = {           # one line under each method's name
-    "gradcam": "gradient averaged per channel",
-    "gradcam++": "positive gradients, pixel-weighted",
-    "scorecam": "probability of the photo masked by each channel",
-    "layercam": "positive gradient at every location",
-}
 
 
-@st.cache_data(max_entries=32, show_spinner=False)
-def cached_predictions(_vm, _image, model_key: str, image_key: str) -> list:
+@dataclass(frozen=True)
+class HeatmapSettings:
+    """What a map explains and how it is made: everything but its colours (``cam.heatmap``'s keywords)."""
+    class_index: int
+    method: str                # a key of cam.METHODS
+    layer: str | None          # None: the automatic layer
+    top_k: int | None          # Score-CAM's channels (None: every one); the other methods take none
+    augment: bool              # test-time augmentation
+    eigen_smooth: bool
+    lower: bool                # a regression output: explain what lowers it, not what raises it
+
+    def for_method(self, method: str) -> HeatmapSettings:
+        """These settings with another method (and top_k only if it is Score-CAM, so maps share the cache)."""
+        return replace(self, method=method, top_k=self.top_k if method == "scorecam" else None)
+
+
+@dataclass(frozen=True)
+class OverlayStyle:
+    """How a map is drawn over the photo."""
+    cmap: str      # a matplotlib colormap
+    alpha: float   # the map's opacity
+
+    def over(self, photo: np.ndarray, heatmap: np.ndarray) -> np.ndarray:
+        return drawing.overlay(photo, heatmap, cmap=self.cmap, alpha=self.alpha)
+
+
+@st.cache_data(max_entries=32, show_spinner=False, hash_funcs=common.HASH_FUNCS)
+def cached_predictions(vm, image: np.ndarray) -> list:
     """[Prediction(index, label, probability or None, value)], top first (a regression's outputs in order)."""
-    return _vm.predict(_image, top=TOP)
+    return vm.predict(image, top=TOP)
 
 
-@st.cache_data(max_entries=HEATMAP_CACHE_ENTRIES, show_spinner=False)
-def cached_heatmap(_vm, _image, model_key: str, image_key: str, class_index: int, method: str,
-                   layer: str | None, top_k: int | None, augment: bool, eigen_smooth: bool, lower: bool):
+@st.cache_data(max_entries=HEATMAP_CACHE_ENTRIES, show_spinner=False, hash_funcs=common.HASH_FUNCS)
+def cached_heatmap(vm, image: np.ndarray, settings: HeatmapSettings):
     """(CamResult, seconds); the key is everything but the colormap and the opacity."""
     start = time.perf_counter()
-    result = cam.heatmap(_vm, _image, class_index=class_index, method=method, layer=layer, top_k=top_k,
-                         augment=augment, eigen_smooth=eigen_smooth, lower=lower)
+    result = cam.heatmap(vm, image, **asdict(settings))
     return result, time.perf_counter() - start
 
 
-@st.cache_data(max_entries=128, show_spinner=False)
-def cached_faithfulness(_vm, _image, _result, model_key: str, image_key: str, class_index: int, method: str,
-                        layer: str | None, top_k: int | None, augment: bool, eigen_smooth: bool, lower: bool):
-    return cam.faithfulness(_vm, _image, _result)
+@st.cache_data(max_entries=128, show_spinner=False, hash_funcs=common.HASH_FUNCS)
+def cached_faithfulness(vm, image: np.ndarray, settings: HeatmapSettings, _result) -> cam.Faithfulness:
+    """The faithfulness of ``_result``, the map made with ``settings`` (which key it)."""
+    return cam.faithfulness(vm, image, _result)
 
 
-@st.cache_data(max_entries=8, show_spinner=False)
-def cached_spatial_layers(_vm, model_key: str) -> list[str]:
-    return cam.spatial_layers(_vm)
-
-
-def image_key(image: np.ndarray) -> str:
-    return hashlib.sha1(image.tobytes() + str(image.shape).encode()).hexdigest()
+@st.cache_data(max_entries=8, show_spinner=False, hash_funcs=common.HASH_FUNCS)
+def cached_spatial_layers(vm) -> list[str]:
+    return cam.spatial_layers(vm)
 
 
 def predictions_chart(predictions: list) -> alt.Chart:
@@ -80,7 +96,8 @@ def predictions_chart(predictions: list) -> alt.Chart:
         y=alt.Y("class:N", sort=order, title=None, axis=alt.Axis(labelLimit=260)),
         x=alt.X("probability:Q", scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format="%"), title=None))
     bars = base.mark_bar(cornerRadiusEnd=3, color=ACCENT)
-    text = base.mark_text(align="left", dx=4, color=ACCENT, fontWeight="bold").encode(text=alt.Text("probability:Q", format=".1%"))
+    text = base.mark_text(align="left", dx=4, color=ACCENT, fontWeight="bold").encode(
+        text=alt.Text("probability:Q", format=".1%"))
     return (bars + text).properties(height=34 * len(table) + 20)
 
 
@@ -91,23 +108,26 @@ def score_text(vm, result) -> str:
     return f"{result.label} = {result.score:.4g}" + (" · what lowers it" if result.lower else " · what raises it")
 
 
-def deletion_chart(trust: cam.Faithfulness, what: str = "confidence") -> alt.Chart:
+def deletion_chart(faithfulness: cam.Faithfulness, what: str = "confidence") -> alt.Chart:
     """Relative drop of the confidence (or output) against the share of the photo removed: map-first vs random."""
-    rows = [{"removed": f, "drop": d, "pixels removed": "hottest first"} for f, d in zip(trust.fractions, trust.cam_drops)]
-    rows += [{"removed": f, "drop": d, "pixels removed": "at random"} for f, d in zip(trust.fractions, trust.random_drops)]
+    rows = [{"removed": f, "drop": d, "pixels removed": "hottest first"}
+            for f, d in zip(faithfulness.fractions, faithfulness.cam_drops)]
+    rows += [{"removed": f, "drop": d, "pixels removed": "at random"}
+             for f, d in zip(faithfulness.fractions, faithfulness.random_drops)]
+    colours = alt.Scale(domain=["hottest first", "at random"], range=[ACCENT, "#7f8c9b"])
     return alt.Chart(pd.DataFrame(rows)).mark_line(point=True).encode(
         x=alt.X("removed:Q", axis=alt.Axis(format="%"), title="share of the photo removed"),
         y=alt.Y("drop:Q", axis=alt.Axis(format="%"), title=f"{what} drop"),
-        color=alt.Color("pixels removed:N", scale=alt.Scale(domain=["hottest first", "at random"], range=[ACCENT, "#7f8c9b"]),
-                        legend=alt.Legend(orient="right", title=None))).properties(height=DELETION_CHART_HEIGHT)
+        color=alt.Color("pixels removed:N", scale=colours, legend=alt.Legend(orient="right", title=None)),
+    ).properties(height=DELETION_CHART_HEIGHT)
 
 
-def trust_line(trust: cam.Faithfulness, what: str = "confidence") -> str:
+def faithfulness_line(faithfulness: cam.Faithfulness, what: str = "confidence") -> str:
     """Faithfulness in words, at the 10 % removal (or the nearest measured share)."""
-    i = int(np.argmin(np.abs(np.asarray(trust.fractions) - 0.1)))
-    share = f"{trust.fractions[i]:.0%}"
-    return (f"Hiding the hottest {share} of the photo {change(trust.cam_drops[i], what)}; "
-            f"hiding {share} at random {change(trust.random_drops[i], what)}.")
+    i = int(np.argmin(np.abs(np.asarray(faithfulness.fractions) - 0.1)))
+    share = f"{faithfulness.fractions[i]:.0%}"
+    return (f"Hiding the hottest {share} of the photo {change(faithfulness.cam_drops[i], what)}; "
+            f"hiding {share} at random {change(faithfulness.random_drops[i], what)}.")
 
 
 def change(drop: float, what: str = "confidence") -> str:
@@ -121,7 +141,7 @@ def explained(vm, lower: bool = False) -> str:
     return "negated output" if lower else "output"
 
 
-def trust_verdict(score: float) -> str:
+def faithfulness_verdict(score: float) -> str:
     if score >= 0.3:
         return "the map points at pixels the model relies on"
     if score >= 0.1:
@@ -135,27 +155,30 @@ def reset_on_change(key: str, owner: str, default) -> None:
         st.session_state[key], st.session_state[f"{key}_owner"] = default, owner
 
 
-def controls(vm, predictions, keys):
-    """The class, direction, method, layer and smoothing widgets → plain values
-    (class_index, method, layer or None, top_k, augment, eigen_smooth, lower)."""
-    reset_on_change("heat_class", "/".join(keys), predictions[0].index)  # top-1 for each new photo
-    reset_on_change("heat_layer", keys[0], AUTO_LAYER)
+def heatmap_settings(vm, predictions, photo: str) -> HeatmapSettings:
+    """The class, direction, method, layer and smoothing widgets (``photo``: the photo's digest)."""
+    model = common.model_identity(vm)
+    reset_on_change("heat_class", f"{model}/{photo}", predictions[0].index)  # top-1 for each new photo
+    reset_on_change("heat_layer", model, AUTO_LAYER)
     regression = vm.head.kind == "regression"
     left, middle, right = st.columns([3, 2, 3])
     class_index = left.selectbox(
         "Output to explain" if regression else "Class to explain", range(vm.classes),
         format_func=lambda i: f"{vm.label(i)} · {i}", key="heat_class",
-        help="The first output by default." if regression else "Top-1 by default. Type to search any of the classes by name.")
+        help="The first output by default." if regression
+        else "Top-1 by default. Type to search any of the classes by name.")
     lower = False
     if regression:
         lower = left.radio("Explain", [RAISES, LOWERS], horizontal=True, key="heat_direction",
                            help="Where the photo pushes the value up, or where it pulls it down.") == LOWERS
-    method = middle.selectbox("Method", list(cam.METHODS), format_func=cam.METHOD_TITLES.get, key="heat_method",
-                              help="; ".join(f"{cam.METHOD_TITLES[m]}: {note}" for m, note in METHOD_NOTES.items()))
+    method = middle.selectbox("Method", list(cam.METHODS), format_func=lambda name: cam.METHODS[name].title,
+                              key="heat_method",
+                              help="; ".join(f"{method.title}: {method.note}" for method in cam.METHODS.values()))
     automatic, reason = cam.default_layer(vm), cam.default_layer_reason(vm)
     layer = right.selectbox(
-        "Target layer", [AUTO_LAYER] + list(reversed(cached_spatial_layers(vm, keys[0]))), key="heat_layer",
-        format_func=lambda name: f"Automatic · {common.layer_title(automatic)}" if name == AUTO_LAYER else common.layer_title(name),
+        "Target layer", [AUTO_LAYER] + list(reversed(cached_spatial_layers(vm))), key="heat_layer",
+        format_func=lambda name: f"Automatic · {common.layer_title(automatic)}" if name == AUTO_LAYER
+        else common.layer_title(name),
         help=f"Automatic: {reason} Earlier layers give finer, less semantic maps.")
     if layer == AUTO_LAYER:
         right.caption(reason)
@@ -164,111 +187,112 @@ def controls(vm, predictions, keys):
         eigen_smooth = st.checkbox("Eigen-smoothing (first principal component)", key="heat_eigen")
         full = st.checkbox(f"Full Score-CAM: probe every channel (slow; otherwise the top {SCORE_CAM_TOP_K} "
                            "channels by variance, Faster Score-CAM)", key="heat_full_scorecam")
-    return class_index, method, layer or None, (None if full else SCORE_CAM_TOP_K), augment, eigen_smooth, lower
+    return HeatmapSettings(class_index, method, layer or None, None if full else SCORE_CAM_TOP_K, augment,
+                           eigen_smooth, lower)
 
 
-def drawing_controls():
+def overlay_style() -> OverlayStyle:
     left, right = st.columns([1, 2])
-    cmap = left.selectbox("Colormap", list(cam.COLORMAPS), key="heat_cmap")
+    cmap = left.selectbox("Colormap", list(drawing.COLORMAPS), key="heat_cmap")
     alpha = right.slider("Opacity", 0.0, 1.0, DEFAULT_ALPHA, 0.05, key="heat_alpha")
-    return cmap, alpha
+    return OverlayStyle(cmap, alpha)
 
 
-def compute(vm, image, keys, class_index, method, layer, top_k, augment, eigen_smooth, lower):
-    """The cached heatmap and faithfulness, or None after an st.error."""
-    options = (class_index, method, layer, top_k if method == "scorecam" else None, augment, eigen_smooth, lower)
+def compute(vm, image: np.ndarray, settings: HeatmapSettings):
+    """The cached (map, seconds, faithfulness), or None after an st.error."""
+    settings = settings.for_method(settings.method)  # top_k dropped unless Score-CAM: one cache entry a map
     try:
-        result, seconds = cached_heatmap(vm, image, *keys, *options)
-        trust = cached_faithfulness(vm, image, result, *keys, *options)
+        result, seconds = cached_heatmap(vm, image, settings)
+        faithfulness = cached_faithfulness(vm, image, settings, result)
     except vizcore.VizcoreError as error:
         st.error(str(error))
         return None
-    return result, seconds, trust
+    return result, seconds, faithfulness
 
 
-def single_view(vm, image, keys, settings, cmap, alpha):
+def single_view(vm, image: np.ndarray, settings: HeatmapSettings, style: OverlayStyle) -> None:
     with st.spinner("Computing the heatmap…"):
-        computed = compute(vm, image, keys, *settings)
+        computed = compute(vm, image, settings)
     if computed is None:
         return
-    result, seconds, trust = computed
+    result, seconds, faithfulness = computed
     seen = vm.as_seen(image)  # grey for a one-channel model
-    blended = cam.overlay(seen, result.heatmap, cmap=cmap, alpha=alpha)
+    blended = style.over(seen, result.heatmap)
     original, heat, over = st.columns(3)
     original.image(seen, caption="Photo" if vm.channels == 3 else "Photo, as the model sees it (grey)", width="stretch")
-    heat.image(cam.colorize(result.heatmap, cmap), caption=f"{cam.METHOD_TITLES[result.method]} on {result.layer}",
-               width="stretch")
+    heat.image(drawing.colorize(result.heatmap, style.cmap),
+               caption=f"{cam.METHODS[result.method].title} on {result.layer}", width="stretch")
     over.image(blended, caption=score_text(vm, result), width="stretch")
     what = explained(vm, result.lower)
     score, chart = st.columns([1, 2])
-    score.metric("Faithfulness", f"{trust.score:+.2f}", help=f"Mean, over the shares removed, of the {what} drop "
-                 "when the map's hottest 16-pixel patches are blurred away, minus the drop for as many random patches. "
-                 "Above 0: the map beats chance; near 0 or below: it does not.")
-    score.caption(f"{trust_verdict(trust.score).capitalize()}. {trust_line(trust, what)}")
+    score.metric("Faithfulness", f"{faithfulness.score:+.2f}", help=f"Mean, over the shares removed, of the {what} "
+                 "drop when the map's hottest 16-pixel patches are blurred away, minus the drop for as many random "
+                 "patches. Above 0: the map beats chance; near 0 or below: it does not.")
+    score.caption(f"{faithfulness_verdict(faithfulness.score).capitalize()}. {faithfulness_line(faithfulness, what)}")
     score.caption(f"Computed in {seconds:.2f} s.")
     file_name = f"{result.label}-{result.method}-{result.layer}".replace(" ", "_").replace("/", "_")
-    score.download_button("Download overlay PNG", common.png_bytes(blended), icon=":material/download:",
+    score.download_button("Download overlay PNG", drawing.png_bytes(blended), icon=":material/download:",
                           file_name=f"{file_name}.png", mime="image/png", key="heat_download")
-    chart.altair_chart(deletion_chart(trust, what), width="stretch", height=DELETION_CHART_HEIGHT)
+    chart.altair_chart(deletion_chart(faithfulness, what), width="stretch", height=DELETION_CHART_HEIGHT)
 
 
-def compare_view(vm, image, keys, settings, cmap, alpha):
+def compare_view(vm, image: np.ndarray, settings: HeatmapSettings, style: OverlayStyle) -> None:
     """Every method on the same photo and class, each map with its faithfulness, drawn as it comes."""
-    class_index, _, layer, top_k, augment, eigen_smooth, lower = settings
     columns = st.columns(len(cam.METHODS))
     progress = st.progress(0.0, text="Computing every method…")
-    scores = {}  # method → faithfulness
-    for done, (column, method) in enumerate(zip(columns, cam.METHODS)):
+    scores = {}  # method name → faithfulness score
+    for done, (column, method) in enumerate(zip(columns, cam.METHODS.values())):
         with column:
-            computed = compute(vm, image, keys, class_index, method, layer, top_k, augment, eigen_smooth, lower)
+            computed = compute(vm, image, settings.for_method(method.name))
             if computed is None:
                 continue
-            result, seconds, trust = computed
-            st.image(cam.overlay(vm.as_seen(image), result.heatmap, cmap=cmap, alpha=alpha), width="stretch")
-            scores[method] = trust.score
-            st.metric(f"{cam.METHOD_TITLES[method]} · faithfulness", f"{trust.score:+.2f}",
-                      help=trust_line(trust, explained(vm, lower)))
-            st.caption(f"{METHOD_NOTES[method]} · {seconds:.2f} s")
-        progress.progress((done + 1) / len(cam.METHODS), text=f"{cam.METHOD_TITLES[method]} done")
+            result, seconds, faithfulness = computed
+            st.image(style.over(vm.as_seen(image), result.heatmap), width="stretch")
+            scores[method.name] = faithfulness.score
+            st.metric(f"{method.title} · faithfulness", f"{faithfulness.score:+.2f}",
+                      help=faithfulness_line(faithfulness, explained(vm, settings.lower)))
+            st.caption(f"{method.note} · {seconds:.2f} s")
+        progress.progress((done + 1) / len(cam.METHODS), text=f"{method.title} done")
     progress.empty()
     if scores:
         best = max(scores, key=scores.get)
-        st.markdown(f"Most faithful on this photo: **{cam.METHOD_TITLES[best]}** ({scores[best]:+.2f}).")
-    st.caption(f"Faithfulness: {explained(vm, lower)} drop when the map's hottest patches are hidden, minus the drop "
-               "for as many random patches; higher is better.")
+        st.markdown(f"Most faithful on this photo: **{cam.METHODS[best].title}** ({scores[best]:+.2f}).")
+    st.caption(f"Faithfulness: {explained(vm, settings.lower)} drop when the map's hottest patches are hidden, minus "
+               "the drop for as many random patches; higher is better.")
 
 
-def layer_ranking(vm, image, keys, settings, cmap, alpha) -> None:
+def layer_ranking(vm, image: np.ndarray, photo: str, settings: HeatmapSettings, style: OverlayStyle) -> None:
     """"Rank layers": the last few stages' maps scored by faithfulness for this photo, class and
     method, best first, with a button that makes the best one the target layer."""
-    class_index, method, layer, top_k, _, _, lower = settings
-    if method == "scorecam" and top_k is None:  # full Score-CAM on 4 layers is too slow; Faster Score-CAM is fine
-        method = DEFAULT_METHOD_FOR_RANKING
-    top_k = top_k if method == "scorecam" else None
-    request = (*keys, class_index, method, lower, top_k)
+    full_score_cam = settings.method == "scorecam" and settings.top_k is None  # on 4 layers: too slow
+    settings = settings.for_method(DEFAULT_METHOD_FOR_RANKING if full_score_cam else settings.method)
+    request = (common.model_identity(vm), photo, settings.class_index, settings.method, settings.lower, settings.top_k)
     row = st.container(horizontal=True, vertical_alignment="center")
-    clicked = row.button("Rank layers", key="heat_rank", icon=":material/leaderboard:",
-                         help="Which layer explains this photo best? Computes the map on each of the last few stages "
-                              "and scores it by faithfulness.")
-    if clicked:
+    requested = common.run_button(row, "Rank layers", "heat_rank", icon=":material/leaderboard:",
+                                  help="Which layer explains this photo best? Computes the map on each of the last "
+                                       "few stages and scores it by faithfulness.")
+    if requested:
         with st.spinner("Computing a map on each of the last few layers…"):
             try:
-                scores = cam.rank_layers(vm, image, class_index=class_index, method=method, lower=lower, top_k=top_k)
+                scores = cam.rank_layers(vm, image, class_index=settings.class_index, method=settings.method,
+                                         lower=settings.lower, top_k=settings.top_k)
             except vizcore.VizcoreError as error:
                 st.error(str(error))
                 return
-        st.session_state[RANKING] = {"request": request, "rows": [(s.layer, s.faithfulness, s.result.grid) for s in scores]}
+        st.session_state[RANKING] = {"request": request,
+                                     "rows": [(s.layer, s.faithfulness, s.result.grid) for s in scores]}
     ranking = st.session_state.get(RANKING)
     if not ranking or ranking["request"] != request:
-        row.caption(f"Scores the last few layers by the faithfulness of their {cam.METHOD_TITLES[method]} map "
-                    "for this photo and class.")
+        row.caption(f"Scores the last few layers by the faithfulness of their {cam.METHODS[settings.method].title} "
+                    "map for this photo and class.")
         return
     best = ranking["rows"][0][0]
     row.button(f"Use {common.layer_title(best)}", key="heat_use_best", on_click=use_layer, args=(best,),
-               disabled=layer == best, icon=":material/check:", help="Make the best-ranked layer the target layer.")
+               disabled=settings.layer == best, icon=":material/check:",
+               help="Make the best-ranked layer the target layer.")
     small = thumbnail(vm.as_seen(image))
-    st.dataframe([{"map": data_url(cam.overlay(small, grid, cmap=cmap, alpha=alpha)), "layer": name,
-                   "faithfulness": score} for name, score, grid in ranking["rows"]],
+    st.dataframe([{"map": data_url(style.over(small, grid)), "layer": name, "faithfulness": score}
+                  for name, score, grid in ranking["rows"]],
                  hide_index=True, width="stretch", row_height=RANK_THUMBNAIL // 2 + 8,
                  column_config={"map": st.column_config.ImageColumn("map", width="small"),
                                 "layer": st.column_config.TextColumn("layer", width="large"),
@@ -288,21 +312,18 @@ def thumbnail(image: np.ndarray) -> np.ndarray:
 
 
 def data_url(image: np.ndarray) -> str:
-    return "data:image/png;base64," + base64.b64encode(common.png_bytes(image)).decode()
+    return "data:image/png;base64," + base64.b64encode(drawing.png_bytes(image)).decode()
 
 
 def main() -> None:
-    st.title("Heatmaps")
-    st.caption("Where did the model look to call this photo by a class? Grad-CAM, Grad-CAM++, Score-CAM and "
-               "LayerCAM, each with a faithfulness score that says how far to trust it.")
-    vm = common.current_model()
-    if vm is None or not common.spatial_model(vm):
-        st.stop()
+    vm = common.page("Heatmaps", "Where did the model look to call this photo by a class? Grad-CAM, Grad-CAM++, "
+                                 "Score-CAM and LayerCAM, each with a faithfulness score that says how far to "
+                                 "trust it.")
     if not vm.is_classifier:
-        shape = tuple(vm.keras.outputs[vm.output_index].shape)
-        st.error(f"{vm.name} outputs {shape}, not a class vector or values, so there is no class or output to explain.")
+        st.error(f"{vm.name} outputs {vm.output_shape}, not a class vector or values, so there is no class or "
+                 "output to explain.")
         st.stop()
-    if not cached_spatial_layers(vm, common.model_key(vm)):
+    if not cached_spatial_layers(vm):
         st.error(f"{vm.name} has no layer whose feature map is larger than 1×1 at its input size, so a heatmap "
                  "cannot say where the model looked; predictions still work on the Home page.")
         st.stop()
@@ -312,9 +333,8 @@ def main() -> None:
     if image is None:
         st.info("Pick a sample photo or upload one to begin.")
         st.stop()
-    keys = (common.model_key(vm), image_key(image))
     try:
-        predictions = cached_predictions(vm, image, *keys)
+        predictions = cached_predictions(vm, image)
     except vizcore.VizcoreError as error:
         st.error(str(error))
         st.stop()
@@ -327,15 +347,16 @@ def main() -> None:
             st.altair_chart(predictions_chart(predictions), width="stretch")
         if common.predictions_note(vm):
             st.caption(common.predictions_note(vm))
-    settings = controls(vm, predictions, keys)
-    cmap, alpha = drawing_controls()
-    layer_ranking(vm, image, keys, settings, cmap, alpha)
+    photo = common.array_digest(image)
+    settings = heatmap_settings(vm, predictions, photo)
+    style = overlay_style()
+    layer_ranking(vm, image, photo, settings, style)
     view = st.radio("View", ["Selected method", "Compare methods"], horizontal=True, key="heat_view",
                     label_visibility="collapsed")
     if view == "Selected method":
-        single_view(vm, image, keys, settings, cmap, alpha)
+        single_view(vm, image, settings, style)
     else:
-        compare_view(vm, image, keys, settings, cmap, alpha)
+        compare_view(vm, image, settings, style)
 
 
 main()

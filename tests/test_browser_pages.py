@@ -1,7 +1,8 @@
 """Each page in a real browser, the way a user works it; then several users at once.
 
-One real server for the module (fixtures in conftest), whose first request is /filters. Steps are kept small: the point is the page's behaviour in a
-browser (streaming, widgets, no exception box), not the quality of the images.
+One real server for the module (fixtures in conftest), whose first request is /filters. Steps are
+kept small: the point is the page's behaviour in a browser (streaming, widgets, no exception box),
+not the quality of the images.
 """
 from __future__ import annotations
 
@@ -10,8 +11,7 @@ import random
 import shutil
 
 import pytest
-
-from browser import choose, exception_boxes, screenshot, set_number, slide, upload, wait_for_app
+from browser import choose, exception_boxes, open_top_page, screenshot, set_number, slide, upload, wait_for_app
 
 pytestmark = pytest.mark.skipif(not os.path.exists("/usr/bin/chromium") and not shutil.which("chromium"),
                                 reason="Debian's chromium is not installed (.ci/run installs it)")
@@ -48,6 +48,22 @@ def start_dream(page, server, *, sample: str) -> None:
     slide(page, "Steps per octave", "Home", "ArrowRight", "ArrowRight")  # 3 steps
     wait_for_app(page)
     page.get_by_role("button", name="Run").click()
+
+
+def test_a_page_url_opened_first_runs_in_the_app_frame(server, browser):
+    """The server's very first request is a page's URL: the page still has the top navigation and
+    the sidebar's model picker (it reruns through app.py), and no "page not found" dialog."""
+    page = new_page(browser)
+    open_page(page, server, "filters", "Press Run to grow one image per filter.")
+    links = page.locator('[data-testid="stTopNavLink"]')
+    assert [links.nth(i).inner_text().split()[-1] for i in range(links.count())] == ["Home", "Filters", "Heatmaps",
+                                                                                      "Dream"]  # after each icon
+    assert page.locator('[data-testid="stSidebar"]').get_by_text("efficientnet_lite0 · input").count() == 1
+    assert page.get_by_role("dialog").count() == 0 and page.url.endswith("/filters")
+    screenshot(page, "filters-opened-first")
+    open_top_page(page, "Home")
+    page.get_by_text("military uniform —").wait_for()
+    assert not exception_boxes(page)
 
 
 def test_filters_page_streams_a_grid_and_shows_a_tile(server, browser):

@@ -103,8 +103,8 @@ def models_folder(tmp_path_factory):
 def app_with(model: str, page: str | None = None) -> AppTest:
     """A fresh session on ``page`` (None: Home) with the models-folder model ``model`` picked.
 
-    AppTest runs a page's file on its own, which draws the sidebar's model picker anew: the model
-    is picked on the page itself (in a browser, app.py draws the picker for every page).
+    AppTest runs a page's file on its own (Streamlit's legacy pages/ mode); the page reruns itself
+    through app.py, which draws the sidebar's model picker, as in a browser.
     """
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT).run()
     if page:
@@ -251,7 +251,7 @@ def test_filters_grow_on_an_inner_layer(models_folder):
 
 
 def test_tiny_grey_filters_are_enlarged_without_blur(models_folder):
-    from pages.common import enlarged
+    from vizcore.drawing import enlarged
     at = app_with("tiny_grey", "filters")
     at.get("button_group")[0].set_value(4)
     at.number_input(key="filters_steps_classic").set_value(3)

@@ -28,6 +28,7 @@ from .models import VizModel, weights_cache_dir
 FORMAT = 2  # bump whenever the algorithm changes the pixels a run produces
 
 _FINGERPRINTS: weakref.WeakKeyDictionary[VizModel, str] = weakref.WeakKeyDictionary()
+_WEIGHTS_DIGESTS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # keras.Model → digest
 _LOCK = threading.Lock()
 
 
@@ -37,14 +38,18 @@ def atlas_dir() -> Path:
 
 
 def model_fingerprint(vm: VizModel) -> str:
-    """A digest of the model's name, input scaling and weights (computed once per model)."""
+    """A digest of the model's name, input scaling and weights (the weights hashed once per Keras model,
+    so a user's model opened again with other settings is not hashed again)."""
     with _LOCK:
         if vm not in _FINGERPRINTS:
-            digest = hashlib.sha256(f"{vm.name}|{vm.scaling}".encode())
-            for weight in vm.keras.weights:
-                digest.update(weight.path.encode())
-                digest.update(np.ascontiguousarray(weight.numpy()).tobytes())
-            _FINGERPRINTS[vm] = digest.hexdigest()[:20]
+            if vm.keras not in _WEIGHTS_DIGESTS:
+                digest = hashlib.sha256()
+                for weight in vm.keras.weights:
+                    digest.update(weight.path.encode())
+                    digest.update(np.ascontiguousarray(weight.numpy()).tobytes())
+                _WEIGHTS_DIGESTS[vm.keras] = digest.hexdigest()
+            identity = f"{vm.name}|{vm.scaling}|{_WEIGHTS_DIGESTS[vm.keras]}"
+            _FINGERPRINTS[vm] = hashlib.sha256(identity.encode()).hexdigest()[:20]
         return _FINGERPRINTS[vm]
 
 

@@ -236,13 +236,31 @@ class VizModel:
         return self.head is not None
 
     @property
+    def output_shape(self) -> tuple:
+        """The shape of the chosen output, e.g. (None, 1000)."""
+        return tuple(self.keras.outputs[self.output_index].shape)
+
+    def output_titles(self) -> list[str]:
+        """One title per output of the model: the layer that makes it and its shape."""
+        from .user_models import output_names
+
+        shapes = [tuple(tensor.shape)[1:] for tensor in self.keras.outputs]
+        return [f"{name} {shape}" for name, shape in zip(output_names(self.keras), shapes)]
+
+    @property
+    def detected_kind(self) -> str | None:
+        """The head kind read off the output layer, whatever the user chose instead (None: no head)."""
+        head = heads.detect(self.keras, self.output_index)
+        return head.kind if head else None
+
+    @property
     def classes(self) -> int:
         """How many classes (or outputs) can be explained; 0 without a head."""
         return self.head.classes if self.head else 0
 
     def require_head(self) -> heads.Head:
         if self.head is None:
-            shape = tuple(self.keras.outputs[self.output_index].shape)
+            shape = self.output_shape
             raise ModelError(
                 f"{self.name} does not output a class vector or values (its output shape is "
                 f"{shape}), so there is no class to explain or predict."
