@@ -95,29 +95,14 @@ def _companion(path: Path, suffix: str) -> Path:
     return path.with_name(path.stem + suffix)
 
 
-def load_user_model(
-    path: str | os.PathLike,
-    *,
-    scaling: str | None = None,
-    labels_path=None,
-    head: str | None = None,
-    output: int | str | None = None,
-    name: str | None = None,
-) -> VizModel:
-    """A user's ``.keras`` or ``.h5`` file, loaded with ``safe_mode=True`` (no Lambda code runs).
-
-    Args:
-        scaling: 0-1, -1-1, caffe, torch or raw; None takes the remembered one, else the suggested one.
-        labels_path: class names; None takes ``NAME.labels.txt`` beside the file if there is one.
-        head: force the output's kind (see vizcore.heads.KINDS); output: which output (index or name).
+def load_user_model(path: str | os.PathLike, **settings) -> VizModel:
+    """A user's ``.keras`` or ``.h5`` file, loaded with ``safe_mode=True`` (no Lambda code runs),
+    with the settings of :func:`configure` (scaling, labels_path, head, output, name).
 
     Raises:
         ModelError: a missing, truncated, unsafe or unbuildable file, or a model vizcore cannot look into.
     """
-    path = Path(path)
-    return configure(
-        read_model_file(path), path, scaling=scaling, labels_path=labels_path, head=head, output=output, name=name
-    )
+    return configure(read_model_file(Path(path)), path, **settings)
 
 
 def configure(
@@ -131,8 +116,15 @@ def configure(
     name: str | None = None,
 ) -> VizModel:
     """A VizModel on an already loaded Keras model (read from ``path``) with these settings: changing
-    the scaling, head, output or labels of a big model never reads its file again. Arguments as
-    :func:`load_user_model`; the model is shared, never changed."""
+    the scaling, head, output or labels of a big model never reads its file again. The model is
+    shared, never changed.
+
+    Args:
+        scaling: 0-1, -1-1, caffe, torch or raw; None takes the remembered one, else the suggested one.
+        labels_path: class names; None takes ``NAME.labels.txt`` beside the file if there is one.
+        head: force the output's kind (see vizcore.heads.KINDS); output: which output (index or name).
+        name: the name shown (default: the file name without suffix).
+    """
     path = Path(path)
     saved = remembered(path)
     scaling = scaling or saved.get("scaling")
