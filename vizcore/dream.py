@@ -393,9 +393,9 @@ def dream(
     dreamer = _dreamer(vm, names)
     image = _at_fixed_size(vm, dreamer, image, octaves, tile)
     check_size(vm, names, image.shape[:2], octaves, octave_scale, tile)
-    ascent = _Ascent(dreamer, weights, lr * dreamer.half_range, tile, np.random.default_rng(seed))
+    stepper = _DreamStepper(dreamer, weights, lr * dreamer.half_range, tile, np.random.default_rng(seed))
     frames = _frames(
-        ascent,
+        stepper,
         tf.constant(vm.preprocess(image)),
         octave_shapes(image.shape[:2], octaves, octave_scale),
         steps,
@@ -418,7 +418,7 @@ def _at_fixed_size(vm: VizModel, dreamer: _Dreamer, image: np.ndarray, octaves: 
     return vm.resize_for_input(image)
 
 
-class _Ascent:
+class _DreamStepper:
     """One gradient ascent step, tiled or not, with the request's weights, lr and random roll."""
 
     def __init__(self, dreamer: _Dreamer, weights: np.ndarray, lr: float, tile: int | None, rng: np.random.Generator):
@@ -451,7 +451,12 @@ _NO_DETAIL = tf.zeros((0, 0, 3))  # the frame of a full-size octave: nothing to 
 
 
 def _frames(
-    ascent: _Ascent, original: tf.Tensor, shapes: list[tuple[int, int]], steps: int, max_loss: float | None, every: int
+    stepper: _DreamStepper,
+    original: tf.Tensor,
+    shapes: list[tuple[int, int]],
+    steps: int,
+    max_loss: float | None,
+    every: int,
 ) -> Iterator[DreamFrame]:
     """The octave loop of the Keras example, with the lost detail re-injected before each ascent."""
     full = tuple(original.shape[1:3])
@@ -460,15 +465,15 @@ def _frames(
     for octave, shape in enumerate(shapes, 1):
         if shape != previous:  # upscale, then add back what shrinking the photo had lost
             lost_detail = shrunk[shape] - _resize(shrunk[previous], shape)
-            image = tf.clip_by_value(_resize(image, shape) + lost_detail, ascent.dreamer.low, ascent.dreamer.high)
+            image = tf.clip_by_value(_resize(image, shape) + lost_detail, stepper.dreamer.low, stepper.dreamer.high)
         preview_detail = (original - _resize(shrunk[shape], full))[0] if shape != full else _NO_DETAIL
         for step in range(1, steps + 1):
             done += 1
             wanted = done % every == 0 or (octave == len(shapes) and step == steps)
-            loss, image, frame = ascent(image, preview_detail if wanted else None)
+            loss, image, frame = stepper(image, preview_detail if wanted else None)
             stop = max_loss is not None and loss > max_loss
             if stop and frame is None:
-                frame = ascent.dreamer.frame(image, preview_detail).numpy()
+                frame = stepper.dreamer.frame(image, preview_detail).numpy()
             if frame is not None:
                 yield DreamFrame(octave, step, frame, loss)
             if stop:

@@ -30,6 +30,7 @@ from PIL import Image
 
 from . import efficientnet_lite, graph, heads
 from . import labels as labels_module
+from .cache import PerModel
 from .errors import ModelError, RequestError
 from .registry import MODELS, USER_SCALINGS, ModelSpec, keras_models_dir  # noqa: F401  (USER_SCALINGS re-exported)
 from .torch_weights import read_state_dict
@@ -64,6 +65,7 @@ SCALINGS: dict[str, Scaling] = {
     "raw": Scaling("raw 0–255", lambda x: x, lambda y: y),
 }
 MAX_EXTRACTORS = 16  # per model: keras views kept for the layer sets used most recently
+_VIEWS = PerModel(MAX_EXTRACTORS)
 GREY_WEIGHTS = np.array([0.299, 0.587, 0.114], np.float32)  # ITU-R 601 luma, as Pillow's convert("L")
 DEFAULT_SIDE = 224  # photos are resized to this for a model that takes any size
 
@@ -101,7 +103,6 @@ class VizModel:
     output_index: int = 0
     head_kind: str | None = None  # a user's override of the detected head kind
     scaling_note: str = ""  # why this scaling was chosen or suggested, in words
-    _extractors: dict = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def __post_init__(self):
@@ -207,22 +208,16 @@ class VizModel:
         return self._view(("scores", layer_name), targets, any_size=not self.fixed_size)
 
     def _view(self, key: tuple, targets: list, any_size: bool) -> keras.Model:
-        with self._lock:
-            if key in self._extractors:
-                self._extractors[key] = self._extractors.pop(key)  # most recently used last
-                return self._extractors[key]
-            while len(self._extractors) >= MAX_EXTRACTORS:
-                self._extractors.pop(next(iter(self._extractors)))
-            view = None
-            if any_size:
-                try:
-                    view = graph.view(self.keras, targets, (None, None, 3), self._adapt)
-                except Exception:  # a layer that needs the model's own size (Flatten → Dense, Reshape)
-                    view = None
-            if view is None:
-                view = graph.view(self.keras, targets, (*self.input_size, 3), self._adapt)
-            self._extractors[key] = view
-            return view
+        return _VIEWS.get(self, key, lambda: self._build_view(targets, any_size))
+
+    def _build_view(self, targets: list, any_size: bool) -> keras.Model:
+        """A view taking any input size when its layers allow it, else the model's own size."""
+        if any_size:
+            try:
+                return graph.view(self.keras, targets, (None, None, 3), self._adapt)
+            except Exception:  # a layer that needs the model's own size (Flatten → Dense, Reshape)
+                pass
+        return graph.view(self.keras, targets, (*self.input_size, 3), self._adapt)
 
     def _adapt(self, inputs):
         """RGB view inputs → what the model takes (their mean for a one-channel model)."""
