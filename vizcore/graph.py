@@ -40,11 +40,12 @@ class Target(NamedTuple):
 def is_container(layer) -> bool:
     """A nested model whose layers can be listed and inlined (Functional or Sequential)."""
     return isinstance(layer, keras.Sequential) or (
-        isinstance(layer, keras.Model) and hasattr(layer, "_run_through_graph") and _is_functional(layer)
+        isinstance(layer, keras.Model) and hasattr(layer, "_run_through_graph") and has_graph(layer)
     )
 
 
-def _is_functional(model) -> bool:
+def has_graph(model) -> bool:
+    """True for a model built from layers on symbolic inputs (Functional, built Sequential), not a subclassed one."""
     try:
         return bool(model.inputs) and bool(model.outputs)
     except (AttributeError, ValueError):

@@ -215,19 +215,12 @@ def read_model_file(path: Path) -> keras.Model:
         model = keras.saving.load_model(path, compile=False, safe_mode=True)
     except Exception as error:
         raise ModelError(_load_error_message(path, error)) from None
-    if not isinstance(model, keras.Model) or not _has_graph(model):
+    if not isinstance(model, keras.Model) or not graph.has_graph(model):
         raise ModelError(
             f"{path.name} holds a subclassed model without a graph of layers; save a Functional "
             "or Sequential model (or wrap it: keras.Sequential([keras.Input(shape), model]))."
         )
     return model
-
-
-def _has_graph(model) -> bool:
-    try:
-        return bool(model.inputs) and bool(model.outputs)
-    except (AttributeError, ValueError):
-        return False
 
 
 def _is_hdf5(path: Path) -> bool:
