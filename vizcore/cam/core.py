@@ -266,7 +266,13 @@ def checked_class(vm: VizModel, class_index) -> int:
 
 
 def _checked_top_k(top_k) -> int | None:
-    return None if top_k is None else whole_number("top_k must be a positive number of channels or None:", top_k, 1)
+    """None (every channel), or a whole number of channels of at least 1."""
+    if top_k is None:
+        return None
+    try:
+        return whole_number("top_k", top_k, 1)
+    except RequestError:
+        raise RequestError(f"top_k must be a positive number of channels or None, got {top_k!r}.") from None
 
 
 def spatial_layers(vm: VizModel) -> list[str]:
