@@ -5,10 +5,23 @@ import numpy as np
 import pytest
 
 from conftest import test_steps as capped_steps
-from vizcore import RequestError, atlas, drawing, filters
+from vizcore import RequestError, ascent, atlas, drawing, filters, objectives
 from vizcore.filters import visualize
 
 LITE_LAYER = "block3a_expand_conv"  # a linear convolution: no filter is dead
+
+
+def classic_climber(vm, layer):
+    return ascent.engine(vm, ascent.classic(180), objectives.channel(layer, [0], border=2).checked(vm))
+
+
+def classic_step(vm, layer):
+    """The compiled classic step of a layer's filters (from the per-model cache)."""
+    return classic_climber(vm, layer).step()
+
+
+def classic_measure(vm, layer):
+    return classic_climber(vm, layer).measure()
 
 
 def last(frames):
@@ -136,15 +149,12 @@ def test_chunked_and_single_batch_runs_agree(lite0, mode, size, steps):
 def test_the_step_is_traced_once_for_every_size_and_batch(tiny_model):
     for size, count in [(66, 2), (80, 5), (70, 1)]:
         last(visualize(tiny_model, "conv_1", range(count), size=size, steps=2, seed=0))
-    step = filters._COMPILED.entries(tiny_model)[("classic", "conv_1")]
-    assert step.experimental_get_tracing_count() == 1
+    assert classic_step(tiny_model, "conv_1").experimental_get_tracing_count() == 1
 
 
 def test_large_requests_are_chunked_by_default(lite0):
-    classic = filters.ClassicAscent(lite0, LITE_LAYER, filters.settings(lite0, "classic"))
-    robust = filters.RobustAscent(lite0, LITE_LAYER, filters.settings(lite0, "robust"))
-    assert 1 <= classic.chunk_size() == filters.CHUNK_PIXELS // 180 ** 2 < 64
-    assert 1 <= robust.chunk_size() < 64
+    assert 1 <= ascent.classic(180).chunk_size(180) == filters.CHUNK_PIXELS // 180 ** 2 < 64
+    assert 1 <= ascent.robust(lite0).chunk_size(filters.settings(lite0, "robust").size) < 64
 
 
 # --- grid ---------------------------------------------------------------------------------------
@@ -411,8 +421,9 @@ def test_page_shows_bad_input_as_an_error(page, change, words):
 
 def test_prepare_traces_ahead_so_a_run_traces_nothing(tiny_model):
     filters.prepare(tiny_model, "conv_1", "robust")
-    compiled = [filters._COMPILED.entries(tiny_model)[key] for key in
-                (("robust", "conv_1"), ("robust-revive", "conv_1"), ("robust-measure", "conv_1"))]
+    climber = ascent.engine(tiny_model, ascent.robust(tiny_model), objectives.channel("conv_1", [0], border=0)
+                            .checked(tiny_model))
+    compiled = [climber.step(), climber.step(redirect=True), climber.measure()]
     assert [function.experimental_get_tracing_count() for function in compiled] == [1, 1, 1]
     last(visualize(tiny_model, "conv_1", range(3), mode="robust", size=40, steps=30, seed=0))
     assert [function.experimental_get_tracing_count() for function in compiled] == [1, 1, 1]
@@ -421,7 +432,9 @@ def test_prepare_traces_ahead_so_a_run_traces_nothing(tiny_model):
 
 
 def test_compiled_steps_are_kept_for_recent_layers_only(tiny_model, monkeypatch):
-    monkeypatch.setattr(filters, "MAX_COMPILED", 2)
+    monkeypatch.setattr(ascent, "MAX_COMPILED", 2)
     for layer in ("conv_1", "conv_2", "conv_3"):
-        filters.ClassicAscent(tiny_model, layer, filters.settings(tiny_model, "classic"))  # step and measure
-    assert list(filters._COMPILED.entries(tiny_model)) == [("classic", "conv_3"), ("classic-measure", "conv_3")]
+        classic_step(tiny_model, layer)
+        classic_measure(tiny_model, layer)
+    kept = list(ascent._COMPILED.entries(tiny_model))
+    assert [key[0] for key in kept] == ["step", "measure"] and all("conv_3" in str(key) for key in kept)

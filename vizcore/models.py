@@ -207,6 +207,19 @@ class VizModel:
         targets = ([graph.Target(self.layer(layer_name).name)] if layer_name else []) + [head.features]
         return self._view(("scores", layer_name), targets, any_size=not self.fixed_size)
 
+    def objective_view(self, layer_names: Sequence[str], scores: bool = False) -> keras.Model:
+        """The layers' activations and, with ``scores``, the head's features last (an objective's view).
+
+        One layer and the scores is :meth:`scoring_view`, the very view that CAM uses."""
+        if not scores:
+            return self.extractor(layer_names)
+        if len(layer_names) <= 1:
+            return self.scoring_view(layer_names[0] if layer_names else None)
+        head = self.require_head()
+        names = tuple(self.layer(name).name for name in layer_names)
+        targets = [graph.Target(name) for name in names] + [head.features]
+        return self._view(("scores",) + names, targets, any_size=not self.fixed_size)
+
     def _view(self, key: tuple, targets: list, any_size: bool) -> keras.Model:
         return _VIEWS.get(self, key, lambda: self._build_view(targets, any_size))
 
