@@ -1,0 +1,199 @@
+"""``visualize MODEL EXPRESSION``: images that maximise a sum of weighted channels, neurons and classes.
+
+The expression's grammar is :mod:`vizcore.expressions`'; the run is :func:`vizcore.filters.visualize_objective`.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ..checks import whole_number
+from ..errors import RequestError
+from ._shared import ProgressBar, add_model_argument, model_from_args, print_json, writable_path
+
+TOP = 5  # predictions per image in --json
+SHOWN_TOP = 3  # predictions per image in the summary
+MAX_FRAMES = 100  # progress updates in a run (a frame renders every image)
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "visualize",
+        help="images that maximise an expression of channels, neurons and classes",
+        description="Optimise images for a sum of weighted terms, e.g. "
+        '"block4a_expand_conv:12 + 0.5*class:espresso". Terms: LAYER:CHANNEL (a channel\'s mean), '
+        "neuron:LAYER:CHANNEL (its centre neuron), class:INDEX or class:LABEL (a class's pre-softmax score), "
+        "each with an optional WEIGHT* in front. Put a space before + and - between terms; an expression "
+        "that starts with - goes last, after --.",
+    )
+    add_model_argument(parser)
+    parser.add_argument(
+        "expression",
+        metavar="EXPRESSION",
+        help='e.g. "block4a_expand_conv:12 - 0.5*neuron:block4a_expand_conv:40 + 2*class:espresso"',
+    )
+    parser.add_argument(
+        "--mode",
+        choices=["classic", "robust"],
+        default="classic",
+        help="classic: the Keras example; robust: Lucid's Fourier + transforms (cleaner, slower)",
+    )
+    parser.add_argument("--steps", type=int, help="optimisation steps (default: 30 classic, 256 robust)")
+    parser.add_argument("--lr", type=float, help="step size (default: 10 classic, 0.05 robust)")
+    parser.add_argument(
+        "--size", type=int, metavar="PX", help="image side in pixels (default: 180 classic, ~128 robust)"
+    )
+    parser.add_argument("--seed", type=int, default=0, help="same seed, same images (default 0)")
+    parser.add_argument(
+        "--batch", type=int, default=1, metavar="N", help="make N images from different starts (default 1)"
+    )
+    parser.add_argument(
+        "--diversity",
+        type=float,
+        metavar="W",
+        help="push the batch's images apart: add W × diversity on the layer of the first layer term",
+    )
+    parser.add_argument("--out", metavar="GRID.png", help="write the images as one grid")
+    parser.add_argument("--tiles", metavar="DIR", help="write one PNG per image into DIR (image_0000.png, …)")
+    parser.add_argument("--json", action="store_true", help="print each image's value and top-5 predictions as JSON")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from .. import expressions
+    from ..filters import MAX_IMAGES, settings
+
+    out = writable_path(args.out, ".png") if args.out else None
+    tiles = _tiles_folder(args.tiles) if args.tiles else None
+    batch = whole_number("--batch", args.batch, 1, MAX_IMAGES)
+    vm = model_from_args(args)
+    goal = expressions.parse(vm, args.expression, args.mode)
+    objective = _with_diversity(goal, args.diversity, batch)
+    ascent_settings = settings(vm, args.mode, steps=args.steps, lr=args.lr, size=args.size, seed=args.seed)
+    frame = _climb(vm, objective, goal, ascent_settings, batch)
+    tile_paths = _write_tiles(frame.images, tiles) if tiles else []
+    if out:
+        _write_grid(frame.images, out)
+    predictions = [_predictions(vm, image) for image in frame.images] if vm.is_classifier else None
+    images = _image_rows(frame, predictions)
+    if args.json:
+        print_json(
+            {
+                "model": vm.name,
+                "expression": args.expression,
+                "objective": repr(goal),
+                "diversity": args.diversity,
+                **ascent_settings._asdict(),
+                "grid": str(out) if out else None,
+                "tiles": [str(path) for path in tile_paths] if tiles else None,
+                "images": images,
+            }
+        )
+    else:
+        _summary(vm, goal, ascent_settings, images, ([out] if out else []) + tile_paths)
+    return 0
+
+
+def _tiles_folder(path: str) -> Path:
+    folder = Path(path)
+    if folder.exists() and not folder.is_dir():
+        raise RequestError(f"Cannot write tiles into {path!r}: it is a file, not a folder.")
+    return folder
+
+
+def _with_diversity(goal, weight: float | None, batch: int):
+    """The expression, plus ``weight`` × diversity when asked (a batch of two images at least)."""
+    from .. import expressions
+
+    if weight is None:
+        return goal
+    if batch < 2:
+        raise RequestError(f"--diversity pushes a batch's images apart: give --batch 2 or more (got {batch}).")
+    return expressions.with_diversity(goal, weight)
+
+
+def _climb(vm, objective, goal, ascent_settings, batch: int):
+    """Run the ascent with a progress bar on stderr; the final frame (values: the expression alone)."""
+    from ..filters import visualize_objective
+
+    frames = visualize_objective(
+        vm,
+        objective,
+        range(batch),
+        image_seeds=range(batch),
+        report=goal if objective is not goal else None,
+        count=batch,
+        every=max(1, ascent_settings.steps // MAX_FRAMES),
+        **ascent_settings._asdict(),
+    )
+    bar, frame = None, None
+    for frame in frames:
+        bar = bar or ProgressBar(frame.steps, "visualize")
+        bar.update(frame.step, f"mean value {frame.activations.mean():.3f}")
+    if bar:
+        bar.close()
+    assert frame is not None  # visualize_objective yields at least the last step's frame
+    return frame
+
+
+def _write_grid(images, out: Path) -> None:
+    from ..drawing import grid
+
+    _write_png(grid(images), out)
+
+
+def _write_tiles(images, tiles: Path) -> list[Path]:
+    return [_write_png(image, tiles / f"image_{index:04d}.png") for index, image in enumerate(images)]
+
+
+def _write_png(image, path: Path) -> Path:
+    from ..drawing import png_bytes
+
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(png_bytes(image))
+    except OSError as error:
+        raise RequestError(f"Cannot write {path}: {error.strerror or error}") from None
+    return path
+
+
+def _predictions(vm, image) -> list[dict]:
+    return [
+        {
+            "index": prediction.index,
+            "label": prediction.label,
+            "probability": None if prediction.probability is None else round(prediction.probability, 6),
+            "value": round(prediction.value, 6),
+        }
+        for prediction in vm.predict(image, TOP)
+    ]
+
+
+def _image_rows(frame, predictions: list[list[dict]] | None) -> list[dict]:
+    return [
+        {
+            "image": index,
+            "value": round(float(value), 6),
+            "dead": bool(dead),
+            "predictions": predictions[index] if predictions is not None else None,
+        }
+        for index, (value, dead) in enumerate(zip(frame.activations, frame.dead))
+    ]
+
+
+def _summary(vm, goal, ascent_settings, images: list[dict], written: list[Path]) -> None:
+    count = f"{len(images)} image" + ("s" if len(images) != 1 else "")
+    print(f"{goal!r} on {vm.name}: {count}, {ascent_settings.mode}, {ascent_settings.steps} steps")
+    for row in images:
+        seen = ", ".join(_shown(prediction) for prediction in (row["predictions"] or [])[:SHOWN_TOP])
+        dead = " (no gradient: dead)" if row["dead"] else ""
+        print(f"image {row['image']}: value {row['value']:.4g}{dead}" + (f" · model sees {seen}" if seen else ""))
+    if written:
+        print("wrote " + ", ".join(str(path) for path in written[:3]) + (" …" if len(written) > 3 else ""))
+
+
+def _shown(prediction: dict) -> str:
+    if prediction["probability"] is None:
+        return f"{prediction['label']} {prediction['value']:.4g}"
+    return f"{prediction['label']} {prediction['probability']:.1%}"
