@@ -2,11 +2,12 @@
 
 ``streamlit run app.py``. This script runs on every page view: it draws the frame (the top
 navigation and the sidebar's model picker), loads the chosen model once per process
-(``st.cache_resource``) and hands it to the page through ``st.session_state["model"]``.
+(``st.cache_resource``) and hands it to the page through ``st.session_state["model"]``. The model
+picked is kept in the URL (``?model=…``, see ``pages.links``), so a copied link opens the same model.
 """
 import streamlit as st
 
-from pages import common
+from pages import common, links
 
 TOP = 5               # classes shown on the home page
 MAX_VALUES = 20       # regression outputs listed at most
@@ -15,6 +16,8 @@ MAX_VALUES = 20       # regression outputs listed at most
 def home() -> None:
     vm = common.page("vizcore", "See what a convolutional network learns, entirely on your machine.",
                      feature_maps=False)
+    links.share()  # the model alone: this page has no choice a link keeps
+    links.show_problems()
     layers = vm.conv_layers()
     left, middle, right = st.columns(3)
     left.metric("Model", vm.name)

@@ -27,6 +27,7 @@ import numpy as np
 import streamlit as st
 
 import vizcore
+from pages import links
 from vizcore.images import MAX_FILE_BYTES
 from vizcore.registry import (
     BUNDLED,
@@ -221,14 +222,16 @@ def model_choices() -> list[str]:
 
 
 def model_picker() -> None:
-    """Sidebar: choose a model; load it (with a clear error) into session_state['model']."""
+    """Sidebar: choose a model (a link's ``model`` first); load it (with a clear error) into session_state['model']."""
     choices = model_choices()
+    links.linked("model", "model_name", model_from_link, DEFAULT_MODEL, title=_model_title)
     with st.sidebar:
         choice = st.selectbox("Model", choices, index=choices.index(DEFAULT_MODEL), key="model_name",
                               format_func=_model_title,
                               help="The EfficientNet-Lites are bundled and work offline; the keras.applications "
                                    "models download their weights once. Your own .keras or .h5 files: put them in "
                                    f"{models_dir()} (big files never pass through the browser) or upload one.")
+        links.share_across_pages(model=model_in_link(choice))
         st.session_state["model"], st.session_state["model_error"] = None, None
         try:
             if choice == UPLOAD_MODEL:
@@ -246,6 +249,26 @@ def model_picker() -> None:
         st.session_state["model"] = vm
         if vm is not None:
             st.caption(model_summary(vm))
+
+
+def model_from_link(text: str) -> str:
+    """The picker's choice for a link's ``model``: a registry name, or a models-folder file's name
+    (``folder:NAME`` too); ValueError if it is neither."""
+    if text in MODELS:
+        return text
+    name = text.removeprefix(FOLDER)
+    if name in folder_models():
+        return FOLDER + name
+    raise ValueError(f"is neither a model vizcore knows nor a file in your models folder ({models_dir()})")
+
+
+def model_in_link(choice: str) -> str | None:
+    """A picker's choice as a link's ``model``: its name (``folder:NAME`` only where a registry model has
+    that name); None for an upload, which a link cannot carry."""
+    if choice == UPLOAD_MODEL:
+        return None
+    name = choice.removeprefix(FOLDER)
+    return choice if name in MODELS else name
 
 
 def model_summary(vm) -> str:
