@@ -4,7 +4,9 @@ Widgets are read into a layer mix and a ``DreamControls``; ``vizcore.dream.dream
 this page draws them live. The run (one press of Run and what it made) lives in
 ``st.session_state["dream_run"]`` and is updated at every frame, so Stop (or any other widget)
 interrupts the script and the rerun shows the frame reached. Layers
-are listed through nested models by their paths; a one-channel model dreams in grey.
+are listed through nested models by their paths; a one-channel model dreams in grey. The photo,
+the layer mix, steps, learning rate, octaves and seed are kept in the URL (``pages.links``): a
+copied link sets the same dream up.
 """
 from __future__ import annotations
 
@@ -16,7 +18,7 @@ import pandas as pd
 import streamlit as st
 
 import vizcore
-from pages import common
+from pages import common, links
 from vizcore import drawing, dream
 
 WEIGHT_MAX = 3.0           # largest layer weight on the sliders
@@ -27,6 +29,9 @@ TILE_AUTO, TILE_OFF = "Auto", "Off"
 TILE_CHOICES = (TILE_AUTO, TILE_OFF, 256, 384, 512, 768)  # tile sides (px) for big photos
 LOSS_CHART_HEIGHT = 180    # px
 RUN_KEY = "dream_run"      # session_state: the current or last run
+SEED_MAX = 2**31 - 1
+WEIGHT = "~"               # a layer's weight in a link: layers=name~2.5 (name alone: its default weight)
+DEFAULT_PHOTO = "grace hopper"
 
 
 @dataclass(frozen=True)
@@ -70,6 +75,7 @@ def layer_mix(vm) -> dict[str, float]:
     defaults = dream.default_layers(vm)
     names = [info.name for info in vm.conv_layers()]
     short = common.short_layer_names(names)
+    linked_mix(vm, names, defaults)
     chosen = st.multiselect("Layers to dream with", names, default=list(defaults), key=f"dream_layers_{vm.name}",
                             format_func=short.get,
                             help="Early layers dream strokes and textures, later ones eyes, fur and object parts. "
@@ -83,8 +89,56 @@ def layer_mix(vm) -> dict[str, float]:
             for i, name in enumerate(chosen)}
 
 
+def linked_mix(vm, names: list[str], defaults: dict[str, float]) -> None:
+    """The layer picker and its weight sliders start at a link's mix, when the page opens from one."""
+    mix = links.from_link("layers", lambda texts: mix_from_link(texts, names, defaults, vm.name), defaults,
+                          title=mix_title, many=True)
+    if mix:
+        st.session_state[f"dream_layers_{vm.name}"] = list(mix)
+        for name, weight in mix.items():
+            st.session_state[f"dream_weight_{vm.name}_{name}"] = weight
+
+
+def mix_title(mix: dict[str, float]) -> str:
+    return "the default mix (" + ", ".join(f"{name} at {weight:g}" for name, weight in mix.items()) + ")"
+
+
+def mix_from_link(texts: list[str], names: list[str], defaults: dict[str, float], model: str) -> dict[str, float]:
+    """``["block4c_add", "block5c_add~1.5"]`` → {layer: weight}; ValueError naming the first item that is
+    not a layer of the model with a weight from 0 to WEIGHT_MAX."""
+    read_weight = links.number(0.0, WEIGHT_MAX)
+    mix = {}
+    for text in texts:
+        name, marked, weight = text.partition(WEIGHT)
+        if name not in names:
+            raise ValueError(f"has {links.quoted(name)}, which is not a layer of {model} with feature maps")
+        try:
+            mix[name] = read_weight(weight) if marked else float(defaults.get(name, 1.0))
+        except ValueError as reason:
+            raise ValueError(f"gives {name} the weight {links.quoted(weight)}, which {reason}") from None
+    return mix
+
+
+def mix_in_link(mix: dict[str, float], defaults: dict[str, float]) -> list[str]:
+    """A mix as the link's ``layers``: each layer's name, then ~weight unless it is its default."""
+    return [name if weight == defaults.get(name, 1.0) else f"{name}{WEIGHT}{weight:g}" for name, weight in mix.items()]
+
+
+def linked_controls() -> None:
+    """Steps, learning rate, octaves and seed start at a link's, when the page opens from one."""
+    links.linked("steps", "dream_steps", links.whole_number(1, STEPS_MAX), dream.STEPS)
+    links.linked("lr", "dream_lr", links.one_of(LR_CHOICES), dream.LR)
+    links.linked("octaves", "dream_octaves", links.whole_number(1, OCTAVES_MAX), dream.OCTAVES)
+    links.linked("seed", "dream_seed", links.whole_number(0, SEED_MAX), 0)
+
+
+def shared_controls(controls: DreamControls) -> dict:
+    return {"steps": controls.steps, "lr": controls.lr, "octaves": controls.octaves, "seed": controls.seed}
+
+
 def dream_controls() -> DreamControls:
     """Steps, learning rate, octaves, octave scale, max loss, tile and seed."""
+    linked_controls()
     left, right = st.columns(2)
     steps = left.slider("Steps per octave", 1, STEPS_MAX, dream.STEPS, key="dream_steps")
     lr = right.select_slider("Learning rate", LR_CHOICES, value=dream.LR, key="dream_lr",
@@ -98,7 +152,7 @@ def dream_controls() -> DreamControls:
                            format_func=lambda t: f"{t} px" if isinstance(t, int) else t,
                            help=f"Dream big photos tile by tile (with a random shift) to bound memory. "
                                 f"Auto: {dream.AUTO_TILE} px tiles above {dream.AUTO_TILE_ABOVE} px.")
-    seed = st.number_input("Seed", 0, 2**31 - 1, 0, key="dream_seed", help="Fixes the tiles' shift and the noise.")
+    seed = st.number_input("Seed", 0, SEED_MAX, 0, key="dream_seed", help="Fixes the tiles' shift and the noise.")
     return DreamControls(steps, lr, octaves, octave_scale, max_loss or None, tile, int(seed))
 
 
@@ -191,11 +245,16 @@ def downloads(run: dict) -> None:
 def main() -> None:
     vm = common.page("Dream", "DeepDream: the photo is nudged, octave by octave, towards whatever the chosen layers "
                               "respond to, so they see ever more of it.")
+    problems = st.container()  # a link's values that could not be used, under the title
     inputs, results = st.columns([2, 3], gap="large")
     with inputs:
-        source = common.image_picker("dream", allow_noise=True)
+        links.linked_photo("dream", common.sample_paths(), DEFAULT_PHOTO, noise=True)
+        source = common.image_picker("dream", allow_noise=True, default_sample=DEFAULT_PHOTO)
         mix = layer_mix(vm)
         controls = dream_controls()
+        links.share(photo=links.shared_photo("dream"), layers=mix_in_link(mix, dream.default_layers(vm)),
+                    **shared_controls(controls))
+        links.show_problems(problems)
         run_requested = common.run_and_stop_buttons("dream_run_button", "dream_stop",
                                                     "Stop the dream and keep the current frame.", in_columns=True)
     with results:

@@ -6,7 +6,8 @@ photo's digest and the settings (class, method, layer, smoothing, direction), so
 colormap or the opacity only re-blends the cached map. Methods, their titles and their notes come
 from ``vizcore.cam.METHODS``. Every head is explained: a classifier's classes (softmax, logits,
 binary, multi-label) and a regression output, with a switch between what raises it and what
-lowers it.
+lowers it. The photo, class, method and layer are kept in the URL (``pages.links``): a copied link
+reopens the same map.
 """
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ import streamlit as st
 from PIL import Image
 
 import vizcore
-from pages import common
+from pages import common, links
 from vizcore import cam, drawing
 
 TOP = 5                    # predictions in the bar chart
@@ -35,6 +36,7 @@ RANKING = "heat_ranking"   # session_state: the latest layer ranking and what it
 DEFAULT_METHOD_FOR_RANKING = "gradcam"  # ranks instead of full Score-CAM, which would take minutes
 DELETION_CHART_HEIGHT = 260  # px
 ACCENT = "#ff6d3a"         # bars and labels: readable on the dark and the light theme
+DEFAULT_PHOTO = "grace hopper"
 
 
 @dataclass(frozen=True)
@@ -160,11 +162,12 @@ def heatmap_settings(vm, predictions, photo: str) -> HeatmapSettings:
     model = common.model_identity(vm)
     reset_on_change("heat_class", f"{model}/{photo}", predictions[0].index)  # top-1 for each new photo
     reset_on_change("heat_layer", model, AUTO_LAYER)
+    linked_settings(vm, predictions[0].index)
     regression = vm.head.kind == "regression"
     left, middle, right = st.columns([3, 2, 3])
     class_index = left.selectbox(
         "Output to explain" if regression else "Class to explain", range(vm.classes),
-        format_func=lambda i: f"{vm.label(i)} · {i}", key="heat_class",
+        format_func=lambda i: class_title(vm, i), key="heat_class",
         help="The first output by default." if regression
         else "Top-1 by default. Type to search any of the classes by name.")
     lower = False
@@ -189,6 +192,32 @@ def heatmap_settings(vm, predictions, photo: str) -> HeatmapSettings:
                            "channels by variance, Faster Score-CAM)", key="heat_full_scorecam")
     return HeatmapSettings(class_index, method, layer or None, None if full else SCORE_CAM_TOP_K, augment,
                            eigen_smooth, lower)
+
+
+def class_title(vm, index: int) -> str:
+    return f"{vm.label(index)} · {index}"
+
+
+def linked_settings(vm, top: int) -> None:
+    """The class, method and layer pickers start at a link's, when the page opens from one (``top``: the
+    top-1 class, the class shown otherwise)."""
+    noun = "output" if vm.head.kind == "regression" else "class"
+    classes = links.one_of(range(vm.classes), what=f"{article(noun)} {noun} index from 0 to {vm.classes - 1}")
+    layers = links.one_of(cached_spatial_layers(vm), what=f"a layer of {vm.name} with a feature map")
+    links.linked("class", "heat_class", classes, top, title=lambda index: class_title(vm, index))
+    links.linked("method", "heat_method", links.one_of(cam.METHODS), next(iter(cam.METHODS)),
+                 title=lambda name: cam.METHODS[name].title)
+    links.linked("layer", "heat_layer", layers, AUTO_LAYER,
+                 title=lambda _: f"the automatic layer ({common.layer_title(cam.default_layer(vm))})")
+
+
+def article(noun: str) -> str:
+    return "an" if noun[0] in "aeiou" else "a"
+
+
+def shared_settings(settings: HeatmapSettings) -> dict:
+    """The link's keys for these settings (the automatic layer is left out)."""
+    return {"class": settings.class_index, "method": settings.method, "layer": settings.layer}
 
 
 def overlay_style() -> OverlayStyle:
@@ -319,6 +348,7 @@ def main() -> None:
     vm = common.page("Heatmaps", "Where did the model look to call this photo by a class? Grad-CAM, Grad-CAM++, "
                                  "Score-CAM and LayerCAM, each with a faithfulness score that says how far to "
                                  "trust it.")
+    problems = st.container()  # a link's values that could not be used, under the title
     if not vm.is_classifier:
         st.error(f"{vm.name} outputs {vm.output_shape}, not a class vector or values, so there is no class or "
                  "output to explain.")
@@ -329,8 +359,11 @@ def main() -> None:
         st.stop()
     picker, chart = st.columns([2, 3])
     with picker:
-        image = common.image_picker("heat")
+        links.linked_photo("heat", common.sample_paths(), DEFAULT_PHOTO)
+        image = common.image_picker("heat", default_sample=DEFAULT_PHOTO)
     if image is None:
+        links.share()  # an upload to come: nothing of this page a link can carry
+        links.show_problems(problems)
         st.info("Pick a sample photo or upload one to begin.")
         st.stop()
     try:
@@ -349,6 +382,8 @@ def main() -> None:
             st.caption(common.predictions_note(vm))
     photo = common.array_digest(image)
     settings = heatmap_settings(vm, predictions, photo)
+    links.share(photo=links.shared_photo("heat"), **shared_settings(settings))
+    links.show_problems(problems)
     style = overlay_style()
     layer_ranking(vm, image, photo, settings, style)
     view = st.radio("View", ["Selected method", "Compare methods"], horizontal=True, key="heat_view",
