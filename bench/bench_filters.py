@@ -188,10 +188,9 @@ def bare_runner(vm, mode: str, count: int, size: int, parameterised: bool = Fals
     """A callable: one bare step over the chunks a run of ``count`` filters uses."""
     import numpy as np
     import tensorflow as tf
-    from vizcore import filters, param
-    ascent = (filters.ClassicAscent if mode == "classic" else filters.RobustAscent)(
-        vm, LAYER, filters.settings(vm, mode, size=size))
-    chunks = np.array_split(np.arange(count), -(-count // ascent.chunk_size()))
+    from vizcore import ascent, param
+    method = ascent.classic(size) if mode == "classic" else ascent.robust(vm)
+    chunks = np.array_split(np.arange(count), -(-count // method.chunk_size(size)))
     gradient = bare_step(vm, LAYER, mode == "robust", parameterised)
     side = size if mode == "classic" else size + 12  # robust: the mean size after pad, jitter, scale, jitter
     sources = [param.initial_spectrum(size, tf.constant([[0, int(i)] for i in c])) if parameterised
@@ -204,20 +203,28 @@ def bare_runner(vm, mode: str, count: int, size: int, parameterised: bool = Fals
     return run
 
 
+def classic_step(vm, size: int, batch: int):
+    """(the compiled classic step of LAYER's first ``batch`` filters, their starting images, its run-time inputs)."""
+    import numpy as np
+    from vizcore import ascent, objectives
+    objective = objectives.channel(LAYER, list(range(batch)), border=2).checked(vm)
+    climber = ascent.engine(vm, ascent.classic(size), objective)
+    images = climber.method.parameterisation.start(size, np.array([(0, i) for i in range(batch)]))
+    return climber.step(), images, objective.arguments()
+
+
 def time_batch_sizes(vm, size: int, sizes: list[int]) -> dict[int, float]:
     """ms per image-step of the classic step at each batch size (the sweep behind CHUNK_PIXELS)."""
     import tensorflow as tf
     from vizcore import filters
-    ascent = filters.ClassicAscent(vm, LAYER, filters.settings(vm, "classic", size=size))
     result = {}
     for batch in sizes:
-        indices = tf.range(batch, dtype=tf.int32)
-        images = ascent.start(indices, 0)
-        ascent.step(images, indices, 1, 0)
+        step, images, arguments = classic_step(vm, size, batch)
+        step(images, (), 1.0, 10.0, tf.zeros([2], tf.int32), arguments)
         repeats = max(3, 48 // batch)
         start = time.perf_counter()
-        for step in range(repeats):
-            images, activations, _ = ascent.step(images, indices, step, 0)
+        for _ in range(repeats):
+            images, _, activations, _ = step(images, (), 1.0, 10.0, tf.zeros([2], tf.int32), arguments)
         activations.numpy()
         result[batch] = (time.perf_counter() - start) / repeats / batch * 1000
         print(f"  batch {batch:>3}: {result[batch]:.1f} ms per image-step", flush=True)
@@ -228,19 +235,18 @@ def time_xla(vm, size: int, batch: int) -> tuple[float, float, float]:
     """(plain ms per image-step, XLA ms per image-step, XLA compile seconds) of the classic step."""
     import tensorflow as tf
     from vizcore import filters
-    ascent = filters.ClassicAscent(vm, LAYER, filters.settings(vm, "classic", size=size))
-    xla = tf.function(ascent._step.python_function, input_signature=ascent._step.input_signature, jit_compile=True)
-    indices = tf.range(batch, dtype=tf.int32)
-    images, lr = ascent.start(indices, 0), tf.constant(10.0)
+    step, images, arguments = classic_step(vm, size, batch)
+    xla = tf.function(step.python_function, input_signature=step.input_signature, jit_compile=True)
+    lr, seed = tf.constant(10.0), tf.zeros([2], tf.int32)
     start = time.perf_counter()
-    xla(images, indices, lr)[1].numpy()
+    xla(images, (), 1.0, lr, seed, arguments)[2].numpy()
     compile_seconds = time.perf_counter() - start
     per_step = {}
-    for name, step in (("plain", ascent._step), ("xla", xla)):
-        step(images, indices, lr)[1].numpy()
+    for name, function in (("plain", step), ("xla", xla)):
+        function(images, (), 1.0, lr, seed, arguments)[2].numpy()
         start = time.perf_counter()
         for _ in range(2):
-            step(images, indices, lr)[1].numpy()
+            function(images, (), 1.0, lr, seed, arguments)[2].numpy()
         per_step[name] = (time.perf_counter() - start) / 2 / batch * 1000
     return per_step["plain"], per_step["xla"], compile_seconds
 

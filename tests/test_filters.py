@@ -1,4 +1,5 @@
 """Filter visualisation: ascent works, frames stream, batches and chunks agree, bad input is refused."""
+import itertools
 import json
 
 import numpy as np
@@ -438,3 +439,70 @@ def test_compiled_steps_are_kept_for_recent_layers_only(tiny_model, monkeypatch)
         classic_measure(tiny_model, layer)
     kept = list(ascent._COMPILED.entries(tiny_model))
     assert [key[0] for key in kept] == ["step", "measure"] and all("conv_3" in str(key) for key in kept)
+
+
+# --- neurons, classes, diverse sets, mixes -----------------------------------------------------------
+
+CLASSES = [1, 9, 130, 207, 285, 309, 417, 504, 963, 967]  # goldfish … espresso: animals, objects, food
+
+
+def test_class_images_are_recognised_by_the_model(lite0):
+    """Robust class visualisations: the finished image's top-5 holds its class for at least 8 of 10."""
+    frame = last(filters.classes(lite0, CLASSES, mode="robust", size=128, steps=128, seed=0, every=128))
+    assert frame.filters == tuple(CLASSES) and frame.images.shape == (10, 128, 128, 3)
+    held = [index in [p.index for p in lite0.predict(image, 5)] for index, image in zip(CLASSES, frame.images)]
+    assert sum(held) >= 8, held
+    assert np.all(frame.activations > frame.initial)
+
+
+def test_several_images_per_class_start_apart(tiny_model):
+    frame = last(filters.classes(tiny_model, [1, 3], per_class=2, steps=2, size=66, seed=0))
+    assert frame.filters == (1, 1, 3, 3)
+    assert not np.array_equal(frame.images[0], frame.images[1])
+
+
+def test_class_needs_a_head_and_a_class_in_range(tiny_model):
+    with pytest.raises(RequestError, match="Class 4 out of range"):
+        filters.classes(tiny_model, [0, 4])
+    with pytest.raises(RequestError, match="at most"):
+        filters.classes(tiny_model, list(range(4)), per_class=100)
+
+
+def channel_means(vm, layer, images):
+    outputs = vm.extractor([layer])(vm.preprocess(images))
+    return np.asarray(outputs).mean(axis=(1, 2))
+
+
+def test_diversity_pushes_images_apart_and_keeps_them_on_the_filter(lite0):
+    layer, index = "block5a_expand_conv", 10
+    options = dict(count=4, mode="robust", size=96, steps=96, seed=0, every=96)
+    alone = last(filters.diverse(lite0, layer, index, weight=0.0, **options))
+    apart = last(filters.diverse(lite0, layer, index, weight=filters.DIVERSITY, **options))
+
+    def spread(frame):
+        features = channel_means(lite0, layer, frame.images)
+        return np.mean([np.linalg.norm(features[i] - features[j]) for i, j in itertools.combinations(range(4), 2)])
+
+    assert spread(apart) > 1.5 * spread(alone), (spread(apart), spread(alone))
+    assert np.all(apart.activations >= 0.8 * alone.activations.mean()), (apart.activations, alone.activations)
+    assert apart.filters == (index,) * 4
+
+
+def test_a_mix_moves_from_one_filter_to_the_other(lite0):
+    layer, first, second = "block4a_expand_conv", 3, 17
+    frame = last(filters.mix(lite0, layer, first, second, count=5, size=128, steps=20, seed=0))
+    means = channel_means(lite0, layer, frame.images)
+    assert means[0, first] > means[-1, first] and means[-1, second] > means[0, second]
+    assert np.corrcoef(np.arange(5), means[:, first])[0, 1] < -0.8
+    assert np.corrcoef(np.arange(5), means[:, second])[0, 1] > 0.8
+
+
+def test_neurons_climb_the_centre_position(lite0, tiny_model):
+    frame = last(filters.neurons(lite0, LITE_LAYER, [0, 3], steps=5, size=96, seed=0))
+    assert np.all(frame.activations > frame.initial)
+    features = np.asarray(lite0.extractor([LITE_LAYER])(lite0.preprocess(frame.images)))
+    centre = features[:, features.shape[1] // 2, features.shape[2] // 2, :]
+    corner = features[:, 1, 1, :]
+    assert centre[0, 0] > corner[0, 0] and centre[1, 3] > corner[1, 3]  # the centre, not the whole map
+    with pytest.raises(RequestError, match="outside"):
+        filters.neurons(tiny_model, "conv_2", [0], x=500)

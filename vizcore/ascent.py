@@ -406,7 +406,8 @@ class Engine:
                 with tf.GradientTape() as tape:
                     tape.watch(x)
                     scores = self._scores(x, None, arguments, None)
-                return scores, tape.gradient(tf.reduce_sum(scores), x)
+                    total = tf.reduce_sum(scores)
+                return scores, tape.gradient(total, x)
 
             return tf.function(gradient, input_signature=[self.method.parameterisation.spec, self.signature])
 

@@ -29,6 +29,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from . import ascent, objectives
 from .cache import PerModel
 from .checks import is_real, positive_number, rgb_image, whole_number
 from .errors import RequestError
@@ -139,61 +140,55 @@ def octave_shapes(size: tuple[int, int], octaves: int, octave_scale: float) -> l
 # --- compiled steps --------------------------------------------------------------------------
 
 
-def dream_loss(activations: Sequence[tf.Tensor], weights: tf.Tensor) -> tf.Tensor:
+def dream_objective(names: Sequence[str], weights: Sequence[float] | np.ndarray) -> objectives.Objective:
     """Σ_l w_l · mean(a_l²) over each map's non-border pixels (the Keras DeepDream loss)."""
-    means = [tf.reduce_mean(tf.square(a[:, BORDER:-BORDER, BORDER:-BORDER, :])) for a in activations]
-    return tf.tensordot(weights, tf.stack(means), 1)
-
-
-def normalised(gradients: tf.Tensor) -> tf.Tensor:
-    """Gradients divided by their mean absolute value, so a step moves pixels by about ``lr``."""
-    return gradients / tf.maximum(tf.reduce_mean(tf.abs(gradients)), 1e-12)
+    terms = [float(weight) * objectives.deepdream(name, border=BORDER) for name, weight in zip(names, weights)]
+    return functools.reduce(lambda total, term: total + term, terms)
 
 
 class _Dreamer:
-    """The compiled steps for one model and one ordered set of layers (weights are inputs)."""
+    """The compiled steps for one model and one ordered set of layers (weights are run-time inputs):
+    the ascent engine's step on a photo (:class:`vizcore.ascent.Photo`, mean-|g| steps) with the
+    dream objective, plus the frame it streams."""
 
     def __init__(self, vm: VizModel, names: tuple[str, ...]):
         self.extractor = vm.extractor(list(names))  # any input size, unless a layer needs the model's own
         self.fixed_size = (
             tuple(self.extractor.inputs[0].shape[1:3]) if None not in self.extractor.inputs[0].shape[1:3] else None
         )
-        scaling = SCALINGS[vm.scaling]
-        ends = np.stack([scaling.forward(np.full(3, v, np.float32)) for v in (0.0, 255.0)])
-        # One range for every channel (their union, for caffe): a scalar clip is free, a per-channel one ~3 % of a step.
-        self.low, self.high = float(ends.min()), float(ends.max())
-        self.half_range = float(np.mean(ends.max(0) - ends.min(0))) / 2  # the unit of lr
+        photo = ascent.Photo(vm.scaling)
+        self.low, self.high = photo.low, photo.high
+        self.half_range = photo.half_range  # the unit of lr
         self.frame = _frame_function(vm.scaling)
         self.min_side: int | None = None  # filled by minimum_side
-        inverse = scaling.inverse
+        self.names = names
+        self.objective = dream_objective(names, [1.0] * len(names))
+        self.engine = ascent.engine(vm, ascent.Method(photo, "mean_abs"), self.objective)
+        self.gradients = _loss_and_gradient(self.engine.gradient())
         image, detail = tf.TensorSpec((1, None, None, 3), tf.float32), tf.TensorSpec((None, None, 3), tf.float32)
-        weights, scalar = tf.TensorSpec((len(names),), tf.float32), tf.TensorSpec((), tf.float32)
+        weights, scalar = self.engine.signature, tf.TensorSpec((), tf.float32)
+        inverse = SCALINGS[vm.scaling].inverse
         # Wrapped in partial: TF counts retracings per code object, and every dreamer traces once.
-        self.gradients = tf.function(functools.partial(_Dreamer._gradients, self), input_signature=[image, weights])
         self.step = tf.function(functools.partial(_Dreamer._step, self), input_signature=[image, weights, scalar])
         self.step_and_frame = tf.function(  # one call per streamed step: the step, then its frame
             functools.partial(_Dreamer._step_and_frame, self, inverse=inverse),
             input_signature=[image, weights, scalar, detail],
         )
 
-    def _gradients(self, image, weights):
-        """The dream loss of ``image`` and its raw gradient."""
-        with tf.GradientTape() as tape:
-            tape.watch(image)
-            activations = self.extractor(image, training=False)
-            loss = dream_loss(activations if isinstance(activations, (list, tuple)) else [activations], weights)
-        return loss, tape.gradient(loss, image)
+    def weights(self, weights: np.ndarray) -> list[tf.Tensor]:
+        """The run-time inputs of the mix's weights, in the order of its layers."""
+        return dream_objective(self.names, weights).arguments()
 
     def _step(self, image, weights, lr):
         """One ascent step (the Keras example's gradient_ascent_step, kept in the valid input range)."""
-        loss, gradients = self._gradients(image, weights)
-        return loss, tf.clip_by_value(image + lr * normalised(gradients), self.low, self.high)
+        image, _, scores, _ = self.engine.python_step(image, (), 0.0, lr, _NO_SEED, weights)
+        return scores[0], image
 
     def _step_and_frame(self, image, weights, lr, detail, *, inverse):
         loss, image = self._step(image, weights, lr)
         return loss, image, _frame(image, detail, inverse)
 
-    def tiled_gradients(self, image: np.ndarray, weights: tf.Tensor, layout) -> tuple[float, np.ndarray]:
+    def tiled_gradients(self, image: np.ndarray, weights: list[tf.Tensor], layout) -> tuple[float, np.ndarray]:
         """Mean tile loss and the raw gradient of a (1, H, W, 3) array, tile by tile (the TF tutorial).
 
         The tiles are cut from the image rolled by ``shift`` (wrapping around), so their seams move
@@ -217,13 +212,26 @@ class _Dreamer:
         gradients /= coverage
         return float(np.mean(losses)), gradients
 
-    def tiled_step(self, image: np.ndarray, weights: tf.Tensor, lr: float, layout) -> tuple[float, np.ndarray]:
+    def tiled_step(self, image: np.ndarray, weights: list[tf.Tensor], lr: float, layout) -> tuple[float, np.ndarray]:
         """One ascent step on tiles, updating ``image`` in place."""
         loss, gradients = self.tiled_gradients(image, weights, layout)
         gradients *= lr / max(_mean_abs(gradients), 1e-12)
         image += gradients
         np.clip(image, self.low, self.high, out=image)
         return loss, image
+
+
+def _loss_and_gradient(gradient):
+    """The engine's (scores, gradient) of a batch of one as (loss, gradient)."""
+
+    def loss_and_gradient(image, weights):
+        scores, gradients = gradient(image, weights)
+        return scores[0], gradients
+
+    return loss_and_gradient
+
+
+_NO_SEED = tf.zeros([2], tf.int32)  # a photo is dreamed without random transforms
 
 
 def _mean_abs(array: np.ndarray) -> float:
@@ -423,7 +431,7 @@ class _DreamStepper:
 
     def __init__(self, dreamer: _Dreamer, weights: np.ndarray, lr: float, tile: int | None, rng: np.random.Generator):
         self.dreamer, self.tile, self.rng, self.lr = dreamer, tile, rng, lr
-        self.weights = tf.constant(weights)
+        self.weights = dreamer.weights(weights)
 
     def __call__(self, image, detail: tf.Tensor | None = None) -> tuple[float, object, np.ndarray | None]:
         """(loss before the step, image after it, and its frame when ``detail`` is given, else None)."""
@@ -489,11 +497,11 @@ def dream_gradients(
     dreamer = _dreamer(vm, names)
     inputs = vm.preprocess(rgb_image(image))
     if tile is None:
-        loss, gradients = dreamer.gradients(inputs, tf.constant(weights))
+        loss, gradients = dreamer.gradients(inputs, dreamer.weights(weights))
         loss, gradients = float(loss), gradients.numpy()
     else:
         layout = tile_layout(inputs.shape[1:3], tile, np.random.default_rng(seed))
-        loss, gradients = dreamer.tiled_gradients(inputs, tf.constant(weights), layout)
+        loss, gradients = dreamer.tiled_gradients(inputs, dreamer.weights(weights), layout)
     return loss, (gradients / max(_mean_abs(gradients), 1e-12))[0]
 
 

@@ -66,7 +66,7 @@ from .checks import whole_number
 from .errors import RequestError
 from .models import VizModel
 
-DIVERSITY = 4.0  # weight of the diversity term (per image: minus its mean cosine to the others' Gram matrices)
+DIVERSITY = 8.0  # weight of the diversity term (per image: minus its mean cosine to the others' Gram matrices)
 DIVERSE_COUNT = 4  # images of one filter in a diverse set
 MIX_COUNT = 5  # images in a mix's row
 MAX_IMAGES = 256  # images in one request of neurons, classes, diverse sets or mixes
