@@ -1,7 +1,10 @@
-"""Filters: what each filter of a layer responds to, one image per filter, streamed as it grows.
+"""Filters: what a layer's filters, a neuron, a class respond to, streamed as the images grow.
 
-Widgets are read into a ``FilterControls``, ``vizcore.atlas.visualize`` (the filter ascent through
-the disk cache) yields frames, this page draws them. The latest frame lives in
+"What to show" picks the objective: Filters (one image per filter, the grid), Neuron (the centre
+neuron of each filter, or another position), Class ("what the model thinks a … looks like"),
+Diversity (several images of one filter pushed apart) or Mix (a row from one filter to another).
+Widgets are read into a ``FilterControls``; its ``frames`` (the engine's ascent: for filters
+through the disk cache, ``vizcore.atlas.visualize``) yields frames, this page draws them. The latest frame lives in
 ``st.session_state[RESULT]``: pressing Stop (or any widget) interrupts the stream and the rerun
 draws that frame, so the images made so far stay on screen. A run computed before, here or by
 ``vizcore atlas``, is read from the disk cache and shown at once, marked as cached. Layers are
@@ -31,6 +34,15 @@ MIN_TILE_SHOWN = 96          # px: smaller tiles (a 28- or 32-px model's) are en
 SMOOTHING = 25               # the activation curve's running mean spans 1/SMOOTHING of the steps
 RESULT = "filters_result"    # session_state: the latest frame and the request it answers
 ACCENT = "#ff6d3a"
+SHOWS = {  # what to show: its one-line note
+    "Filters": "one image per filter of the layer",
+    "Neuron": "one image per filter, maximising one position of its map (the centre)",
+    "Class": "what the model thinks a class looks like",
+    "Diversity": "several different images of one filter",
+    "Mix": "a row blending one filter into another",
+}
+CLASS_SEEDS = [1, 2, 4, 8]     # images per class
+DEFAULT_CLASSES = ("goldfish", "espresso", "daisy", "lighthouse")  # shown first when the model has these labels
 MODE_NOTES = {
     "classic": "the Keras example: pixels, normalised gradient steps (fast, noisy)",
     "robust": "Lucid: Fourier + decorrelated colour, random transforms, Adam (cleaner, slower)",
@@ -39,18 +51,37 @@ MODE_NOTES = {
 
 @dataclass(frozen=True)
 class FilterControls:
-    """What the widgets ask for: a layer, some of its filters, and how to grow their images."""
-    layer: str
-    filters: tuple[int, ...]
-    mode: str       # a key of filters.MODES
+    """What the widgets ask for: what to show, on which layer, and how to grow the images."""
+    layer: str                # "" for a class
+    filters: tuple[int, ...]  # filters (Filters, Neuron), (filter,) (Diversity), (first, second) (Mix), classes
+    mode: str                 # a key of filters.MODES
     steps: int
     lr: float
-    size: int       # px, the side of each image
+    size: int                 # px, the side of each image
     seed: int
+    show: str = "Filters"     # a key of SHOWS
+    count: int = 1            # images per class (Class), images (Diversity, Mix)
+    diversity: float = filters.DIVERSITY
+    x: int | None = None      # Neuron: the position on the layer's map (None: its centre)
+    y: int | None = None
 
     def settings(self, vm) -> vizcore.filters.AscentSettings:  # (the field `filters` hides the module here)
         """The engine's settings for these numbers (RequestError if one is out of range)."""
         return filters.settings(vm, self.mode, steps=self.steps, lr=self.lr, size=self.size, seed=self.seed)
+
+    def frames(self, vm):
+        """The engine's frames for this request; RequestError here, before any work, if it is bad."""
+        options = dict(mode=self.mode, steps=self.steps, lr=self.lr, size=self.size, seed=self.seed)
+        if self.show == "Filters":
+            return atlas.visualize(vm, self.layer, self.filters, **options)
+        if self.show == "Neuron":
+            return filters.neurons(vm, self.layer, self.filters, x=self.x, y=self.y, **options)
+        if self.show == "Class":
+            return filters.classes(vm, self.filters, per_class=self.count, **options)
+        if self.show == "Diversity":
+            return filters.diverse(vm, self.layer, self.filters[0], count=self.count, weight=self.diversity,
+                                   **options)
+        return filters.mix(vm, self.layer, *self.filters, count=self.count, **options)
 
 
 @dataclass
@@ -105,34 +136,18 @@ def model_sizes(vm) -> None:
 
 
 def filter_controls(vm) -> FilterControls:
-    """The layer, filters, mode and number widgets; stops the page with an error if the filter list can't be read."""
-    layers = vm.conv_layers()
-    names = [info.name for info in layers]
-    channels = {info.name: info.channels for info in layers}
+    """What to show, its layer and targets, and the numbers; stops the page with an error if they can't be read."""
+    show = st.segmented_control("What to show", list(SHOWS), default="Filters", key="filters_show", required=True,
+                                help=" · ".join(f"**{name}**: {note}" for name, note in SHOWS.items()))
+    if show == "Class" and not vm.is_classifier:
+        st.error(f"{vm.name} has no class output to visualise; pick another view.")
+        st.stop()
     layer_col, mode_col = st.columns([3, 2])
-    layer = layer_col.selectbox("Layer", names, index=names.index(default_layer(layers)),
-                                key=f"filters_layer_{vm.name}",
-                                format_func=lambda name: f"{common.layer_title(name)} · {channels[name]} filters",
-                                help="Layers with feature maps, from input to output (inside nested models too: "
-                                     "\"· in\" names the model that holds it); the number is its channel count.")
+    layer = layer_picker(vm, layer_col) if show != "Class" else ""
     mode = mode_col.radio("Mode", filters.MODES, horizontal=True, key="filters_mode",
                           captions=[MODE_NOTES[m] for m in filters.MODES])
-    pick_col, which_col, count_col = st.columns([1, 2, 2])
-    pick = pick_col.radio("Filters", ["Grid", "List"], key="filters_pick", horizontal=True)
-    if pick == "Grid":
-        start = which_col.number_input("First filter", min_value=0, value=0, step=1, key="filters_start")
-        count = count_col.segmented_control("Grid size", GRID_SIZES, default=DEFAULT_COUNT, key="filters_count",
-                                            required=True)
-        end = min(int(start) + int(count), max(channels[layer], int(start) + 1))
-        chosen, problem = list(range(int(start), end)), ""
-    else:
-        text = which_col.text_input("Filter indices", "0-7, 12", key="filters_list",
-                                    help="Indices and ranges, e.g. 0-7, 12, 40-43.")
-        try:
-            chosen, problem = filters.parse_filters(text), ""
-        except vizcore.RequestError as error:
-            chosen, problem = [], str(error)
-        count_col.caption(f"Layer {layer} has filters 0–{channels[layer] - 1}.")
+    targets = {"Filters": filter_picker, "Neuron": neuron_picker, "Class": class_picker,
+               "Diversity": diversity_picker, "Mix": mix_picker}[show](vm, layer)
     defaults = filters.settings(vm, mode)
     steps_col, lr_col, size_col, seed_col = st.columns(4)
     steps = steps_col.number_input("Steps", 1, filters.MAX_STEPS, defaults.steps, key=f"filters_steps_{mode}")
@@ -143,15 +158,135 @@ def filter_controls(vm) -> FilterControls:
                                  help="Classic crops 25 px from each side of the finished image; a small model's "
                                       "filters are made at its own size, uncropped.")
     seed = seed_col.number_input("Seed", 0, filters.MAX_SEED, 0, key="filters_seed", help="Same seed, same images.")
-    if problem:
-        st.error(problem)
+    return FilterControls(layer=layer, mode=mode, steps=int(steps), lr=float(lr), size=int(size), seed=int(seed),
+                          show=show, **targets)
+
+
+def layer_picker(vm, place) -> str:
+    layers = vm.conv_layers()
+    names = [info.name for info in layers]
+    channels = {info.name: info.channels for info in layers}
+    return place.selectbox("Layer", names, index=names.index(default_layer(layers)),
+                           key=f"filters_layer_{vm.name}",
+                           format_func=lambda name: f"{common.layer_title(name)} · {channels[name]} filters",
+                           help="Layers with feature maps, from input to output (inside nested models too: "
+                                "\"· in\" names the model that holds it); the number is its channel count.")
+
+
+def filter_picker(vm, layer: str) -> dict:
+    """A grid of consecutive filters or a list of indices; stops the page if the list can't be read."""
+    channels = vm.layer(layer).channels
+    pick_col, which_col, count_col = st.columns([1, 2, 2])
+    pick = pick_col.radio("Filters", ["Grid", "List"], key="filters_pick", horizontal=True)
+    if pick == "Grid":
+        start = which_col.number_input("First filter", min_value=0, value=0, step=1, key="filters_start")
+        count = count_col.segmented_control("Grid size", GRID_SIZES, default=DEFAULT_COUNT, key="filters_count",
+                                            required=True)
+        end = min(int(start) + int(count), max(channels, int(start) + 1))
+        return {"filters": tuple(range(int(start), end))}
+    text = which_col.text_input("Filter indices", "0-7, 12", key="filters_list",
+                                help="Indices and ranges, e.g. 0-7, 12, 40-43.")
+    count_col.caption(f"Layer {layer} has filters 0–{channels - 1}.")
+    try:
+        return {"filters": tuple(filters.parse_filters(text))}
+    except vizcore.RequestError as error:
+        st.error(str(error))
         st.stop()
-    return FilterControls(layer, tuple(chosen), mode, int(steps), float(lr), int(size), int(seed))
+        raise
 
 
-def status_line(frame, stopped: bool) -> str:
+def neuron_picker(vm, layer: str) -> dict:
+    """The filters, and the position on the layer's map (its centre unless the user moves it)."""
+    chosen = filter_picker(vm, layer)
+    height, width = vm.layer_size(layer)
+    centre_col, x_col, y_col = st.columns([1, 1, 1])
+    centre = centre_col.toggle("Centre neuron", True, key="filters_centre",
+                               help="The neuron at the centre of each filter's map, as Lucid's neuron objective.")
+    if centre:
+        return {**chosen, "x": None, "y": None}
+    x = x_col.number_input("x", 0, max(0, (width or 1) - 1), (width or 1) // 2, key="filters_neuron_x",
+                           help=f"Column on the layer's {width or '?'}-wide map.")
+    y = y_col.number_input("y", 0, max(0, (height or 1) - 1), (height or 1) // 2, key="filters_neuron_y",
+                           help=f"Row on the layer's {height or '?'}-high map.")
+    return {**chosen, "x": int(x), "y": int(y)}
+
+
+def class_picker(vm, layer: str) -> dict:
+    """A searchable list of the model's classes, and how many images of each (each from its own seed)."""
+    labels = [vm.label(i) for i in range(vm.classes)]
+    default = [labels.index(name) for name in DEFAULT_CLASSES if name in labels][:2] or [0]
+    class_col, seeds_col = st.columns([3, 1])
+    chosen = class_col.multiselect("Classes", list(range(vm.classes)), default=default,
+                                   key=f"filters_classes_{vm.name}", format_func=lambda i: f"{labels[i]} ({i})",
+                                   placeholder="Type to search classes",
+                                   help="What the model thinks each of these looks like: images that raise the "
+                                        "class's score (before the softmax) as far as they can.")
+    per_class = seeds_col.segmented_control("Images per class", CLASS_SEEDS, default=2, key="filters_per_class",
+                                            required=True, help="Each from its own random start.")
+    if not chosen:
+        st.info("Pick at least one class.")
+        st.stop()
+    return {"filters": tuple(int(i) for i in chosen), "count": int(per_class)}
+
+
+def diversity_picker(vm, layer: str) -> dict:
+    """One filter, how many images, and how hard they are pushed apart."""
+    channels = vm.layer(layer).channels
+    filter_col, count_col, weight_col = st.columns(3)
+    index = filter_col.number_input("Filter", 0, channels - 1, 0, key="filters_diverse_filter")
+    count = count_col.number_input("Images", 2, 16, filters.DIVERSE_COUNT, key="filters_diverse_count")
+    weight = weight_col.number_input(
+        "Diversity weight", 0.0, 1000.0, filters.DIVERSITY, key="filters_diversity", format="%.1f",
+        help="How hard the images are pushed apart (Lucid's diversity term, on the Gram matrices of the layer's "
+             "activations); 0 makes them independent.")
+    return {"filters": (int(index),), "count": int(count), "diversity": float(weight)}
+
+
+def mix_picker(vm, layer: str) -> dict:
+    """Two filters and the length of the row between them."""
+    channels = vm.layer(layer).channels
+    first_col, second_col, count_col = st.columns(3)
+    first = first_col.number_input("From filter", 0, channels - 1, 0, key="filters_mix_first")
+    second = second_col.number_input("To filter", 0, channels - 1, min(1, channels - 1), key="filters_mix_second")
+    count = count_col.number_input("Images in the row", 2, 16, filters.MIX_COUNT, key="filters_mix_count")
+    return {"filters": (int(first), int(second)), "count": int(count)}
+
+
+def tile_names(frame, controls: FilterControls, vm) -> list[str]:
+    """A name for each image, in the words of what was asked."""
+    if controls.show == "Class":
+        seen: dict[int, int] = {}
+        names = []
+        for index in frame.filters:
+            seen[index] = seen.get(index, 0) + 1
+            names.append(f"{vm.label(index)} · {seen[index]}" if controls.count > 1 else vm.label(index))
+        return names
+    if controls.show == "Diversity":
+        return [f"filter {index} · image {i + 1}" for i, index in enumerate(frame.filters)]
+    if controls.show == "Mix":
+        first, second = controls.filters
+        shares = [round(100 * position / max(1, len(frame.filters) - 1)) for position in frame.filters]
+        return [f"{100 - share}% filter {first} + {share}% filter {second}" for share in shares]
+    return [f"filter {index}" for index in frame.filters]
+
+
+def grid_caption(frame, controls: FilterControls, vm) -> str:
+    first, last = frame.filters[0], frame.filters[-1]
+    if controls.show == "Class":
+        names = list(dict.fromkeys(vm.label(index) for index in frame.filters))
+        return ", ".join(names[:6]) + (f" and {len(names) - 6} more" if len(names) > 6 else "") + ", row by row"
+    if controls.show == "Diversity":
+        return f"{len(frame.filters)} images of filter {first}, pushed apart"
+    if controls.show == "Mix":
+        return f"filter {controls.filters[0]} → filter {controls.filters[1]}"
+    contiguous = list(frame.filters) == list(range(first, last + 1))
+    what = "neurons of " if controls.show == "Neuron" else ""
+    return (f"{what}filters {first}–{last}" if contiguous else f"{what}{len(frame.filters)} filters") + ", row by row"
+
+
+def status_line(frame, stopped: bool, what: str = "mean activation") -> str:
     dead = int(frame.dead.sum())
-    parts = [f"Step {frame.step} / {frame.steps}", f"mean activation {float(np.mean(frame.activations)):.3f}"]
+    parts = [f"Step {frame.step} / {frame.steps}", f"{what} {float(np.mean(frame.activations)):.3f}"]
     if dead:
         parts.append(f"{dead} dead")
     if frame.cached:
@@ -161,79 +296,94 @@ def status_line(frame, stopped: bool) -> str:
     return " · ".join(parts)
 
 
-def draw(frame, view: Placeholders, *, stopped: bool = False) -> None:
+def measured(controls: FilterControls) -> str:
+    """What the numbers of a frame are, in words."""
+    return {"Class": "class score", "Neuron": "neuron activation", "Mix": "blended activation"}.get(
+        controls.show, "mean activation")
+
+
+def draw(frame, view: Placeholders, controls: FilterControls, vm, *, stopped: bool = False) -> None:
     """The status line, the progress bar and the grid of one frame."""
-    view.status.markdown(status_line(frame, stopped))
+    view.status.markdown(status_line(frame, stopped, measured(controls)))
     view.progress.progress(frame.step / frame.steps)
-    first, last = frame.filters[0], frame.filters[-1]
-    contiguous = list(frame.filters) == list(range(first, last + 1))
-    span = f"filters {first}–{last}" if contiguous else f"{len(frame.filters)} filters"
     grid, factor = shown_grid(frame.images)
-    view.grid.image(grid, width="content" if factor > 1 else "stretch",  # enlarged: shown pixel for pixel
-                    caption=f"{span}, row by row" + (f", enlarged {factor}×" if factor > 1 else ""))
+    caption = grid_caption(frame, controls, vm) + (f", enlarged {factor}×" if factor > 1 else "")
+    view.grid.image(grid, width="content" if factor > 1 else "stretch", caption=caption)  # enlarged: pixel for pixel
 
 
-def activation_chart(frame, position: int) -> alt.Chart:
-    """The filter's activation at every step, and its running mean (robust steps are noisy)."""
+def activation_chart(frame, position: int, what: str = "mean activation") -> alt.Chart:
+    """The image's objective at every step, and its running mean (robust steps are noisy)."""
     history = frame.history[:, position]
     window = max(1, len(history) // SMOOTHING)
     table = pd.DataFrame({"step": np.arange(1, len(history) + 1), "activation": history,
                           "running mean": pd.Series(history).rolling(window, min_periods=1).mean()})
     x = alt.X("step:Q", title="step", axis=alt.Axis(format="d", tickMinStep=1))
     raw = alt.Chart(table).mark_line(color=ACCENT, opacity=0.35 if window > 1 else 1.0).encode(
-        x=x, y=alt.Y("activation:Q", title="mean activation"))
+        x=x, y=alt.Y("activation:Q", title=what))
     smooth = alt.Chart(table).mark_line(color=ACCENT, strokeWidth=2.5).encode(x=x, y="running mean:Q")
     return (raw + smooth if window > 1 else raw).properties(height=260)
 
 
-def inspector(frame, layer: str) -> None:
-    """Pick a tile: it large, with its activation curve."""
-    positions = list(range(len(frame.filters)))
+def inspector(frame, controls: FilterControls, vm) -> None:
+    """Pick a tile: it large, with its activation curve (and, for a class, what the model now sees)."""
+    names = tile_names(frame, controls, vm)
     tile_col, chart_col = st.columns([1, 2])
-    position = tile_col.selectbox("Filter to look at", positions, key="filters_tile",
-                                  format_func=lambda p: f"filter {frame.filters[p]}")
+    position = tile_col.selectbox("Image to look at", list(range(len(names))), key="filters_tile",
+                                  format_func=lambda p: names[p])
     tile = frame.images[position]
     tile = drawing.enlarged(tile, max(1, round(TILE_WIDTH / max(tile.shape[:2]))))
+    where = controls.layer or "class score"
     tile_col.image(tile, width=tile.shape[1],
-                   caption=f"{layer} · filter {frame.filters[position]} · activation {frame.activations[position]:.3f}")
+                   caption=f"{where} · {names[position]} · {measured(controls)} {frame.activations[position]:.3f}")
     if frame.dead[position]:
         tile_col.warning("Dead filter: it had no gradient on the starting image and never came alive, "
                          "so this image shows nothing it responds to. Robust mode tries to revive such filters.")
-    chart_col.altair_chart(activation_chart(frame, position), width="stretch")
+    chart_col.altair_chart(activation_chart(frame, position, measured(controls)), width="stretch")
+    if controls.show == "Class" and frame.done:
+        tile_col.caption("What the model sees in it: " + ", ".join(
+            f"{p.label} {p.probability:.0%}" if p.probability is not None else f"{p.label} {p.value:.3g}"
+            for p in common.predictions(vm, frame.images[position], 3)))
 
 
 def download(frame, controls: FilterControls, model_name: str) -> None:
-    file_name = f"{model_name}-{controls.layer}-{controls.mode}-filters.png".replace("/", "_")
+    what = controls.layer or "classes"
+    file_name = f"{model_name}-{what}-{controls.show.lower()}-{controls.mode}.png".replace("/", "_")
     st.download_button("Download grid PNG", drawing.png_bytes(shown_grid(frame.images)[0]), file_name=file_name,
                        mime="image/png", icon=":material/download:", key="filters_download")
 
 
 def grow(vm, controls: FilterControls, request: tuple, view: Placeholders) -> None:
-    """Stream the filter images into the placeholders, keeping the latest frame in session_state."""
-    frames = atlas.visualize(vm, controls.layer, controls.filters, mode=controls.mode, steps=controls.steps,
-                             lr=controls.lr, size=controls.size, seed=controls.seed)
-
+    """Stream the images into the placeholders, keeping the latest frame in session_state."""
     def keep(frame) -> None:
         st.session_state[RESULT] = {"request": request, "frame": frame}
 
     try:
-        common.stream(frames, keep, lambda frame: draw(frame, view))
+        common.stream(controls.frames(vm), keep, lambda frame: draw(frame, view, controls, vm))
     except vizcore.VizcoreError as error:
         st.error(str(error))
 
 
-def main() -> None:
-    vm = common.page("Filters", "One image per filter, grown from noise by gradient ascent until the filter fires "
-                                "as much as it can.")
-    model_sizes(vm)
-    controls = filter_controls(vm)
-    warm_up(vm, controls.layer, controls.mode)
+def checked_request(vm, controls: FilterControls):
+    """The stored run of these exact filters (Filters only), else None; stops the page on a bad request."""
     try:  # bad parameters show here, before Run
-        cached = atlas.load(vm, controls.layer, filters.check_filters(vm, controls.layer, controls.filters),
-                            controls.settings(vm))
+        if controls.show == "Filters":
+            return atlas.load(vm, controls.layer, filters.check_filters(vm, controls.layer, controls.filters),
+                              controls.settings(vm))
+        controls.frames(vm).close()  # checks everything, computes nothing
     except vizcore.VizcoreError as error:
         st.error(str(error))
         st.stop()
+    return None
+
+
+def main() -> None:
+    vm = common.page("Filters", "Images grown from noise by gradient ascent until a filter, a neuron or a class "
+                                "fires as much as it can.")
+    model_sizes(vm)
+    controls = filter_controls(vm)
+    if controls.layer:
+        warm_up(vm, controls.layer, controls.mode)
+    cached = checked_request(vm, controls)
     run_requested = common.run_and_stop_buttons("filters_run", "filters_stop", "Keep the images made so far.",
                                                 disabled=cached is not None,
                                                 run_help="Already computed: shown below." if cached else None)
@@ -245,12 +395,16 @@ def main() -> None:
     stored = st.session_state.get(RESULT)
     frame = cached or (stored["frame"] if stored and stored["request"] == request else None)
     if frame is None:
-        view.status.info("Press **Run** to grow one image per filter.")
+        view.status.info(f"Press **Run** to grow {RUN_WORDS[controls.show]}.")
         return
     if not run_requested:
-        draw(frame, view, stopped=not frame.done)
+        draw(frame, view, controls, vm, stopped=not frame.done)
     download(frame, controls, vm.name)
-    inspector(frame, controls.layer)
+    inspector(frame, controls, vm)
 
+
+RUN_WORDS = {"Filters": "one image per filter", "Neuron": "one image per neuron",
+             "Class": "what the model thinks each class looks like", "Diversity": "several images of the filter",
+             "Mix": "a row from one filter to the other"}
 
 main()
