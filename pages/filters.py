@@ -22,7 +22,7 @@ import pandas as pd
 import streamlit as st
 
 import vizcore
-from pages import common
+from pages import common, links
 from vizcore import atlas, drawing, filters
 
 GRID_SIZES = [1, 4, 16, 64]  # filters per grid
@@ -137,6 +137,7 @@ def model_sizes(vm) -> None:
 
 def filter_controls(vm) -> FilterControls:
     """What to show, its layer and targets, and the numbers; stops the page with an error if they can't be read."""
+    links.linked("show", "filters_show", links.one_of(SHOWS), "Filters")
     show = st.segmented_control("What to show", list(SHOWS), default="Filters", key="filters_show", required=True,
                                 help=" · ".join(f"**{name}**: {note}" for name, note in SHOWS.items()))
     if show == "Class" and not vm.is_classifier:
@@ -144,11 +145,16 @@ def filter_controls(vm) -> FilterControls:
         st.stop()
     layer_col, mode_col = st.columns([3, 2])
     layer = layer_picker(vm, layer_col) if show != "Class" else ""
+    links.linked("mode", "filters_mode", links.one_of(filters.MODES), filters.MODES[0])
     mode = mode_col.radio("Mode", filters.MODES, horizontal=True, key="filters_mode",
                           captions=[MODE_NOTES[m] for m in filters.MODES])
     targets = {"Filters": filter_picker, "Neuron": neuron_picker, "Class": class_picker,
                "Diversity": diversity_picker, "Mix": mix_picker}[show](vm, layer)
     defaults = filters.settings(vm, mode)
+    links.linked("steps", f"filters_steps_{mode}", links.whole_number(1, filters.MAX_STEPS), defaults.steps)
+    links.linked("lr", f"filters_lr_{mode}", links.number(1e-6, 1000.0), defaults.lr)
+    links.linked("size", f"filters_size_{mode}", links.whole_number(8, 2 * filters.MAX_SIZE), defaults.size)
+    links.linked("seed", "filters_seed", links.whole_number(0, filters.MAX_SEED), 0)
     steps_col, lr_col, size_col, seed_col = st.columns(4)
     steps = steps_col.number_input("Steps", 1, filters.MAX_STEPS, defaults.steps, key=f"filters_steps_{mode}")
     lr = lr_col.number_input("Learning rate", 0.0, 1000.0, defaults.lr, key=f"filters_lr_{mode}",
@@ -166,6 +172,8 @@ def layer_picker(vm, place) -> str:
     layers = vm.conv_layers()
     names = [info.name for info in layers]
     channels = {info.name: info.channels for info in layers}
+    read = links.one_of(names, what=f"a layer of {vm.name} with feature maps")
+    links.linked("layer", f"filters_layer_{vm.name}", read, default_layer(layers))
     return place.selectbox("Layer", names, index=names.index(default_layer(layers)),
                            key=f"filters_layer_{vm.name}",
                            format_func=lambda name: f"{common.layer_title(name)} · {channels[name]} filters",
@@ -176,6 +184,7 @@ def layer_picker(vm, place) -> str:
 def filter_picker(vm, layer: str) -> dict:
     """A grid of consecutive filters or a list of indices; stops the page if the list can't be read."""
     channels = vm.layer(layer).channels
+    linked_filters(channels)
     pick_col, which_col, count_col = st.columns([1, 2, 2])
     pick = pick_col.radio("Filters", ["Grid", "List"], key="filters_pick", horizontal=True)
     if pick == "Grid":
@@ -199,6 +208,10 @@ def neuron_picker(vm, layer: str) -> dict:
     """The filters, and the position on the layer's map (its centre unless the user moves it)."""
     chosen = filter_picker(vm, layer)
     height, width = vm.layer_size(layer)
+    x = links.from_link("x", links.whole_number(0, max(0, (width or 4096) - 1)), "the centre")
+    y = links.from_link("y", links.whole_number(0, max(0, (height or 4096) - 1)), "the centre")
+    if x is not None and y is not None:
+        st.session_state.update(filters_centre=False, filters_neuron_x=x, filters_neuron_y=y)
     centre_col, x_col, y_col = st.columns([1, 1, 1])
     centre = centre_col.toggle("Centre neuron", True, key="filters_centre",
                                help="The neuron at the centre of each filter's map, as Lucid's neuron objective.")
@@ -215,6 +228,9 @@ def class_picker(vm, layer: str) -> dict:
     """A searchable list of the model's classes, and how many images of each (each from its own seed)."""
     labels = [vm.label(i) for i in range(vm.classes)]
     default = [labels.index(name) for name in DEFAULT_CLASSES if name in labels][:2] or [0]
+    links.linked("class", f"filters_classes_{vm.name}", class_reader(vm), default, many=True,
+                 title=lambda chosen: ", ".join(labels[i] for i in chosen))
+    links.linked("images", "filters_per_class", links.one_of(CLASS_SEEDS), 2)
     class_col, seeds_col = st.columns([3, 1])
     chosen = class_col.multiselect("Classes", list(range(vm.classes)), default=default,
                                    key=f"filters_classes_{vm.name}", format_func=lambda i: f"{labels[i]} ({i})",
@@ -232,6 +248,9 @@ def class_picker(vm, layer: str) -> dict:
 def diversity_picker(vm, layer: str) -> dict:
     """One filter, how many images, and how hard they are pushed apart."""
     channels = vm.layer(layer).channels
+    links.linked("filter", "filters_diverse_filter", links.whole_number(0, channels - 1), 0)
+    links.linked("images", "filters_diverse_count", links.whole_number(2, 16), filters.DIVERSE_COUNT)
+    links.linked("diversity", "filters_diversity", links.number(0.0, 1000.0), filters.DIVERSITY)
     filter_col, count_col, weight_col = st.columns(3)
     index = filter_col.number_input("Filter", 0, channels - 1, 0, key="filters_diverse_filter")
     count = count_col.number_input("Images", 2, 16, filters.DIVERSE_COUNT, key="filters_diverse_count")
@@ -245,11 +264,70 @@ def diversity_picker(vm, layer: str) -> dict:
 def mix_picker(vm, layer: str) -> dict:
     """Two filters and the length of the row between them."""
     channels = vm.layer(layer).channels
+    links.linked("from", "filters_mix_first", links.whole_number(0, channels - 1), 0)
+    links.linked("to", "filters_mix_second", links.whole_number(0, channels - 1), min(1, channels - 1))
+    links.linked("images", "filters_mix_count", links.whole_number(2, 16), filters.MIX_COUNT)
     first_col, second_col, count_col = st.columns(3)
     first = first_col.number_input("From filter", 0, channels - 1, 0, key="filters_mix_first")
     second = second_col.number_input("To filter", 0, channels - 1, min(1, channels - 1), key="filters_mix_second")
     count = count_col.number_input("Images in the row", 2, 16, filters.MIX_COUNT, key="filters_mix_count")
     return {"filters": (int(first), int(second)), "count": int(count)}
+
+
+def linked_filters(channels: int) -> None:
+    """The link's filters: a grid when they are a run of a grid's size, else a list."""
+    def read(text: str) -> tuple[int, ...]:
+        try:
+            indices = tuple(filters.parse_filters(text))
+        except vizcore.RequestError:
+            raise ValueError("is not a list of filters like 0-7,12") from None
+        if max(indices) >= channels:
+            raise ValueError(f"goes past the layer's last filter, {channels - 1}")
+        return indices
+
+    chosen = links.from_link("filters", read, f"filters 0–{DEFAULT_COUNT - 1}")
+    if chosen is None:
+        return
+    if len(chosen) in GRID_SIZES and chosen == tuple(range(chosen[0], chosen[0] + len(chosen))):
+        st.session_state.update(filters_pick="Grid", filters_start=chosen[0], filters_count=len(chosen))
+    else:
+        st.session_state.update(filters_pick="List", filters_list=filters_text(chosen))
+
+
+def filters_text(indices) -> str:
+    """[0, 1, 2, 3, 12] → "0-3,12": the filters as a link (and the List box) writes them."""
+    runs: list[list[int]] = []
+    for index in indices:
+        if runs and index == runs[-1][-1] + 1:
+            runs[-1].append(index)
+        else:
+            runs.append([index])
+    return ",".join(f"{run[0]}-{run[-1]}" if len(run) > 1 else str(run[0]) for run in runs)
+
+
+def class_reader(vm):
+    """Reads the link's classes: each an index of the model's classes."""
+    def read(texts: list[str]) -> list[int]:
+        chosen = [int(text) for text in texts if text.isdigit() and int(text) < vm.classes]
+        if len(chosen) != len(texts) or not chosen:
+            raise ValueError(f"is not a list of class indices from 0 to {vm.classes - 1}")
+        return list(dict.fromkeys(chosen))
+    return read
+
+
+def shared(controls: FilterControls) -> dict:
+    """What the link keeps of a request (the URL's keys for it)."""
+    values = {"show": controls.show, "layer": controls.layer or None, "mode": controls.mode, "steps": controls.steps,
+              "lr": controls.lr, "size": controls.size, "seed": controls.seed}
+    if controls.show in ("Filters", "Neuron"):
+        values |= {"filters": filters_text(controls.filters), "x": controls.x, "y": controls.y}
+    elif controls.show == "Class":
+        values |= {"class": list(controls.filters), "images": controls.count}
+    elif controls.show == "Diversity":
+        values |= {"filter": controls.filters[0], "images": controls.count, "diversity": controls.diversity}
+    else:
+        values |= {"from": controls.filters[0], "to": controls.filters[1], "images": controls.count}
+    return values
 
 
 def tile_names(frame, controls: FilterControls, vm) -> list[str]:
@@ -379,8 +457,11 @@ def checked_request(vm, controls: FilterControls):
 def main() -> None:
     vm = common.page("Filters", "Images grown from noise by gradient ascent until a filter, a neuron or a class "
                                 "fires as much as it can.")
+    problems = st.container()  # a link's values that could not be used, under the title
     model_sizes(vm)
     controls = filter_controls(vm)
+    links.share(shared(controls))
+    links.show_problems(problems)
     if controls.layer:
         warm_up(vm, controls.layer, controls.mode)
     cached = checked_request(vm, controls)

@@ -363,7 +363,7 @@ def page():
 
 def small_run(at, layer="block2a_expand_conv", seed=4321):
     at.selectbox(key="filters_layer_efficientnet_lite0").set_value(layer)
-    at.get("button_group")[0].set_value(4)
+    next(group for group in at.get("button_group") if group.key == "filters_count").set_value(4)
     at.number_input(key="filters_steps_classic").set_value(3)
     at.number_input(key="filters_size_classic").set_value(66)
     at.number_input(key="filters_seed").set_value(seed)
@@ -506,3 +506,94 @@ def test_neurons_climb_the_centre_position(lite0, tiny_model):
     assert centre[0, 0] > corner[0, 0] and centre[1, 3] > corner[1, 3]  # the centre, not the whole map
     with pytest.raises(RequestError, match="outside"):
         filters.neurons(tiny_model, "conv_2", [0], x=500)
+
+
+# --- the page: what to show, and links ---------------------------------------------------------------
+
+def small_view(at, show: str):
+    """A small classic run of one "What to show" choice on block2a_expand_conv."""
+    at.get("button_group")[0].set_value(show).run()
+    assert not at.exception, at.exception
+    if show != "Class":
+        at.selectbox(key="filters_layer_efficientnet_lite0").set_value("block2a_expand_conv")
+    at.number_input(key="filters_steps_classic").set_value(3)
+    at.number_input(key="filters_size_classic").set_value(80)
+    at.number_input(key="filters_seed").set_value(11)
+    return at
+
+
+@pytest.mark.parametrize("show, setup, names", [
+    ("Neuron", lambda at: None, [f"filter {i}" for i in range(16)]),
+    ("Class", lambda at: at.multiselect(key="filters_classes_efficientnet_lite0").set_value([1, 967]),
+     ["goldfish · 1", "goldfish · 2", "espresso · 1", "espresso · 2"]),
+    ("Diversity", lambda at: at.number_input(key="filters_diverse_filter").set_value(5),
+     [f"filter 5 · image {i}" for i in range(1, 5)]),
+    ("Mix", lambda at: at.number_input(key="filters_mix_second").set_value(7),
+     ["100% filter 0 + 0% filter 7", "75% filter 0 + 25% filter 7", "50% filter 0 + 50% filter 7",
+      "25% filter 0 + 75% filter 7", "0% filter 0 + 100% filter 7"]),
+])
+def test_page_shows_each_view(page, show, setup, names):
+    small_view(page, show)
+    setup(page)
+    page.run()
+    assert not page.exception and not page.error, (page.exception, page.error)
+    page.button(key="filters_run").click().run()
+    assert not page.exception and not page.error, (page.exception, page.error)
+    frame = page.session_state["filters_result"]["frame"]
+    assert frame.done and len(frame.images) == len(names)
+    tiles = page.selectbox(key="filters_tile")
+    assert tiles.options == names
+    assert page.get("download_button") and page.get("vega_lite_chart") and len(page.get("image")) == 2
+    assert page.markdown[0].value.startswith("Step 3 / 3")
+    if show == "Class":
+        assert any("What the model sees in it" in caption.value for caption in page.caption)
+
+
+def filters_page_opened(**query):
+    from pathlib import Path
+    from streamlit.testing.v1 import AppTest
+    at = AppTest.from_file(str(Path(__file__).resolve().parent.parent / "app.py"), default_timeout=PAGE_TIMEOUT)
+    at.query_params.update(query)
+    at.switch_page("pages/filters.py").run()
+    assert not at.exception, at.exception
+    return at
+
+
+def test_a_shared_link_reopens_the_same_view(page):
+    small_view(page, "Mix")
+    page.number_input(key="filters_mix_first").set_value(3)
+    page.number_input(key="filters_mix_second").set_value(9)
+    page.run()
+    link = dict(page.query_params)
+    assert link["show"] == "Mix" and link["from"] == "3" and link["to"] == "9" and link["size"] == "80"
+    page.button(key="filters_run").click().run()
+    made = page.session_state["filters_result"]["frame"]
+    opened = filters_page_opened(**link)  # a new session opened on the copied link
+    assert not opened.warning, [warning.value for warning in opened.warning]
+    assert opened.number_input(key="filters_mix_first").value == 3
+    assert opened.number_input(key="filters_seed").value == 11
+    opened.button(key="filters_run").click().run()
+    again = opened.session_state["filters_result"]["frame"]
+    np.testing.assert_array_equal(again.images, made.images)  # the same view, pixel for pixel
+
+
+def test_a_filters_link_sets_a_list_of_filters_and_a_class_link_its_classes():
+    at = filters_page_opened(show="Filters", layer="block2a_expand_conv", filters="0-3,12", mode="robust")
+    assert at.radio(key="filters_pick").value == "List" and at.text_input(key="filters_list").value == "0-3,12"
+    assert at.radio(key="filters_mode").value == "robust"
+    at = filters_page_opened(show="Class", **{"class": ["963", "1"]}, images="4")
+    assert at.multiselect(key="filters_classes_efficientnet_lite0").value == [963, 1]
+    assert at.query_params["class"] == ["963", "1"] and at.query_params["images"] == "4"
+
+
+def test_a_link_with_garbage_says_so_and_shows_the_defaults():
+    at = filters_page_opened(show="Dream", layer="nope", mode="fast", steps="abc", lr="-1", size="9999", seed="x",
+                             filters="5-2")
+    lines = "\n".join(warning.value for warning in at.warning)
+    for words in ["show `Dream` is not one of Filters, Neuron, Class, Diversity or Mix",
+                  "layer `nope` is not a layer of efficientnet_lite0", "mode `fast`", "steps `abc`", "lr `-1`",
+                  "size `9999`", "seed `x`", "filters `5-2` is not a list of filters"]:
+        assert words in lines, lines
+    assert not at.error
+    assert at.radio(key="filters_mode").value == "classic" and at.number_input(key="filters_steps_classic").value == 30
+    assert at.query_params["show"] == "Filters" and at.query_params["steps"] == "30"

@@ -241,7 +241,7 @@ def test_filters_grow_on_an_inner_layer(models_folder):
     picker = at.selectbox(key="filters_layer_pets")
     assert "block_6_expand · in mobilenetv2_0.35_96 · 96 filters" in picker.options
     picker.set_value(layer)
-    at.get("button_group")[0].set_value(4)
+    next(group for group in at.get("button_group") if group.key == "filters_count").set_value(4)
     at.number_input(key="filters_steps_classic").set_value(3)
     at.button(key="filters_run").click().run()
     assert not at.exception and not at.error, (at.exception, texts(at.error))
@@ -253,7 +253,7 @@ def test_filters_grow_on_an_inner_layer(models_folder):
 def test_tiny_grey_filters_are_enlarged_without_blur(models_folder):
     from vizcore.drawing import enlarged
     at = app_with("tiny_grey", "filters")
-    at.get("button_group")[0].set_value(4)
+    next(group for group in at.get("button_group") if group.key == "filters_count").set_value(4)
     at.number_input(key="filters_steps_classic").set_value(3)
     at.button(key="filters_run").click().run()
     assert not at.exception and not at.error, (at.exception, texts(at.error))
