@@ -224,7 +224,7 @@ def time_batch_sizes(vm, size: int, sizes: list[int]) -> dict[int, float]:
         repeats = max(3, 48 // batch)
         start = time.perf_counter()
         for _ in range(repeats):
-            images, _, activations, _ = step(images, (), 1.0, 10.0, tf.zeros([2], tf.int32), arguments)
+            images, _, activations, *_ = step(images, (), 1.0, 10.0, tf.zeros([2], tf.int32), arguments)
         activations.numpy()
         result[batch] = (time.perf_counter() - start) / repeats / batch * 1000
         print(f"  batch {batch:>3}: {result[batch]:.1f} ms per image-step", flush=True)

@@ -148,11 +148,11 @@ def run_seed(ascent_settings: AscentSettings) -> int:
 class Pixels:
     """The image itself, around grey in [-1, 1] (the Keras example); shown deprocessed and cropped."""
 
-    key = "pixels"
     spec = IMAGES
 
     def __init__(self, crop: int = 0):
         self.crop = crop
+        self.key = ("pixels", crop)  # the crop is part of the frame each compiled step returns
 
     def start(self, size: int, seeds: np.ndarray) -> tf.Tensor:
         """Grey with uniform noise of ±0.125, one image per [2] seed."""
@@ -167,6 +167,9 @@ class Pixels:
 
     def pixels(self, x) -> np.ndarray:
         return deprocess(x, crop=self.crop)
+
+    def shown(self, x, image):
+        return _deprocess(x, tf.constant(self.crop, tf.int32))
 
 
 class Fourier:
@@ -186,6 +189,9 @@ class Fourier:
 
     def pixels(self, x) -> np.ndarray:
         return _fourier_pixels(x).numpy()
+
+    def shown(self, x, image):
+        return tf.cast(tf.round(image * 255.0), tf.uint8)
 
 
 class Photo:
@@ -213,15 +219,19 @@ class Photo:
     def pixels(self, x) -> np.ndarray:
         return tf.saturate_cast(tf.round(self.scaling.inverse(x)), tf.uint8).numpy()
 
+    def shown(self, x, image):
+        return tf.saturate_cast(tf.round(image * 255.0), tf.uint8)
+
     def project(self, x):
         return tf.clip_by_value(x, self.low, self.high)
 
 
-def model_inputs(parameterisation, scaling: str, x, transform, seed):
-    """What the model takes: the parameterised images, transformed, in the model's input scaling."""
+def model_inputs(parameterisation, scaling: str, x, transform, seed, image=None):
+    """What the model takes: the parameterised images (their RGB ``image`` if computed already),
+    transformed, in the model's input scaling."""
     if isinstance(parameterisation, Photo) and transform is None:
         return x  # already in the input space
-    image = parameterisation.image(x)
+    image = parameterisation.image(x) if image is None else image
     if transform is not None:
         image = transform(image, seed)
     return SCALINGS[scaling].forward(image * 255.0)
@@ -365,23 +375,26 @@ class Engine:
         self.slots = RULES[method.rule][1]
         self.key = (method.parameterisation.key, method.transform_key, method.rule, structure)
 
-    def _scores(self, x, seed, arguments, transform):
+    def _scores(self, x, seed, arguments, transform, image=None):
         parameterisation = self.method.parameterisation
-        inputs = model_inputs(parameterisation, self.vm.scaling, x, transform, seed)
-        return objectives.evaluate(
-            self.structure, seen(self.vm, self.structure, inputs, parameterisation.image(x)), arguments
-        )
+        image = parameterisation.image(x) if image is None else image
+        inputs = model_inputs(parameterisation, self.vm.scaling, x, transform, seed, image)
+        return objectives.evaluate(self.structure, seen(self.vm, self.structure, inputs, image), arguments)
 
     def python_step(self, x, slots, t, lr, seed, arguments, redirect: bool = False):
-        """One step (uncompiled): (x, slots, each image's score before the step, its gradient's norm)."""
+        """One step (uncompiled): (x, slots, each image's score before the step, its gradient's norm,
+        and the image the step scored as uint8: the frame, at no extra cost)."""
+        parameterisation = self.method.parameterisation
+        image = parameterisation.image(x)
         with tf.compat.v1.get_default_graph().gradient_override_map(REDIRECTED_RELU if redirect else {}):
-            scores = self._scores(x, seed, arguments, self.method.transform)
+            scores = self._scores(x, seed, arguments, self.method.transform, image)
         # the loss is minimised in Lucid's sign convention, which the redirected gradients assume;
         # tf.gradients (unlike a tape) honours the override map
         gradient = -tf.gradients(-tf.reduce_sum(scores), x)[0]
         norms = tf.norm(tf.reshape(gradient, [tf.shape(gradient)[0], -1]), axis=1)
+        shown = parameterisation.shown(x, image)
         x, slots = RULES[self.method.rule][0](x, gradient, slots, t, lr)
-        return self.method.parameterisation.project(x), slots, scores, norms
+        return parameterisation.project(x), slots, scores, norms, shown
 
     def _specs(self):
         spec = self.method.parameterisation.spec
@@ -435,7 +448,7 @@ def engine(vm: VizModel, method: Method, objective: objectives.Objective) -> Eng
 class Frame(NamedTuple):
     """One streamed state of a batch.
 
-    images: uint8 (N, h, w, 3).
+    images: uint8 (N, h, w, 3): the images the last step scored (in the final frame, the finished ones).
     activations: float32 (N,), each image's objective score (at the last step; in the final frame,
         measured on the finished, untransformed image).
     dead: bool (N,), images whose objective had no gradient at the start and still has none.
@@ -509,13 +522,14 @@ def _steps(
             revive_function = climber.step(redirect=True)
         function = revive_function if redirect else step_function
         seed_tensor = transforms.step_seed(seed, -step)  # negative: never an image's own (seed, index)
-        norms = []
+        norms, shown = [], []
         for number, part in enumerate(parts):
-            states[number], slots[number], scores, grad_norms = function(  # type: ignore[misc]
+            states[number], slots[number], scores, grad_norms, pixels = function(  # type: ignore[misc]
                 states[number], slots[number], tf.constant(float(step)), lr, seed_tensor, arguments[number]
             )
             history[step - 1, part] = scores.numpy()
             norms.append(grad_norms.numpy())
+            shown.append(pixels)
         if not redirect:
             no_gradient = np.concatenate(norms) == 0
             dead_at_start = no_gradient if step == 1 else dead_at_start  # step 1: the start
@@ -527,9 +541,10 @@ def _steps(
                 activations = _measure(measurer[0], measurer[1], states)
                 start_measured = method.transform is None and not reported  # step 1 scored the start itself
                 initial = history[0].copy() if start_measured else _measure(measurer[0], measurer[1], starts)
-            else:
+                images = np.concatenate([method.parameterisation.pixels(state) for state in states])
+            else:  # the image this step scored, as the step returned it
                 activations = history[step - 1].copy()
-            images = np.concatenate([method.parameterisation.pixels(state) for state in states])
+                images = np.concatenate([pixels.numpy() for pixels in shown])
             yield Frame(
                 step, steps, climber.vm.as_seen(images), activations, np.array(dead), history[:step].copy(), initial
             )

@@ -181,7 +181,7 @@ class _Dreamer:
 
     def _step(self, image, weights, lr):
         """One ascent step (the Keras example's gradient_ascent_step, kept in the valid input range)."""
-        image, _, scores, _ = self.engine.python_step(image, (), 0.0, lr, _NO_SEED, weights)
+        image, _, scores, _, _ = self.engine.python_step(image, (), 0.0, lr, _NO_SEED, weights)
         return scores[0], image
 
     def _step_and_frame(self, image, weights, lr, detail, *, inverse):
