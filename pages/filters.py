@@ -145,11 +145,15 @@ def filter_controls(vm) -> FilterControls:
         st.stop()
     layer_col, mode_col = st.columns([3, 2])
     layer = layer_picker(vm, layer_col) if show != "Class" else ""
+    classes = class_picker(vm, layer_col) if show == "Class" else {}
     links.linked("mode", "filters_mode", links.one_of(filters.MODES), filters.MODES[0])
     mode = mode_col.radio("Mode", filters.MODES, horizontal=True, key="filters_mode",
                           captions=[MODE_NOTES[m] for m in filters.MODES])
-    targets = {"Filters": filter_picker, "Neuron": neuron_picker, "Class": class_picker,
-               "Diversity": diversity_picker, "Mix": mix_picker}[show](vm, layer)
+    if show == "Class" and mode == "classic":
+        layer_col.caption(":material/lightbulb: Robust mode makes class images the model recognises; classic "
+                          "pixels mostly stay noise to the eye.")
+    pickers = {"Filters": filter_picker, "Neuron": neuron_picker, "Diversity": diversity_picker, "Mix": mix_picker}
+    targets = classes or pickers[show](vm, layer)
     defaults = filters.settings(vm, mode)
     links.linked("steps", f"filters_steps_{mode}", links.whole_number(1, filters.MAX_STEPS), defaults.steps)
     links.linked("lr", f"filters_lr_{mode}", links.number(1e-6, 1000.0), defaults.lr)
@@ -224,21 +228,20 @@ def neuron_picker(vm, layer: str) -> dict:
     return {**chosen, "x": int(x), "y": int(y)}
 
 
-def class_picker(vm, layer: str) -> dict:
+def class_picker(vm, place) -> dict:
     """A searchable list of the model's classes, and how many images of each (each from its own seed)."""
     labels = [vm.label(i) for i in range(vm.classes)]
     default = [labels.index(name) for name in DEFAULT_CLASSES if name in labels][:2] or [0]
     links.linked("class", f"filters_classes_{vm.name}", class_reader(vm), default, many=True,
                  title=lambda chosen: ", ".join(labels[i] for i in chosen))
     links.linked("images", "filters_per_class", links.one_of(CLASS_SEEDS), 2)
-    class_col, seeds_col = st.columns([3, 1])
-    chosen = class_col.multiselect("Classes", list(range(vm.classes)), default=default,
-                                   key=f"filters_classes_{vm.name}", format_func=lambda i: f"{labels[i]} ({i})",
-                                   placeholder="Type to search classes",
-                                   help="What the model thinks each of these looks like: images that raise the "
-                                        "class's score (before the softmax) as far as they can.")
-    per_class = seeds_col.segmented_control("Images per class", CLASS_SEEDS, default=2, key="filters_per_class",
-                                            required=True, help="Each from its own random start.")
+    chosen = place.multiselect("Classes", list(range(vm.classes)), default=default,
+                               key=f"filters_classes_{vm.name}", format_func=lambda i: f"{labels[i]} ({i})",
+                               placeholder="Type to search classes",
+                               help="What the model thinks each of these looks like: images that raise the "
+                                    "class's score (before the softmax) as far as they can.")
+    per_class = place.segmented_control("Images per class", CLASS_SEEDS, default=2, key="filters_per_class",
+                                        required=True, help="Each from its own random start.")
     if not chosen:
         st.info("Pick at least one class.")
         st.stop()
@@ -410,13 +413,14 @@ def inspector(frame, controls: FilterControls, vm) -> None:
                                   format_func=lambda p: names[p])
     tile = frame.images[position]
     tile = drawing.enlarged(tile, max(1, round(TILE_WIDTH / max(tile.shape[:2]))))
-    where = controls.layer or "class score"
+    where = f"{controls.layer} · " if controls.layer else ""
     tile_col.image(tile, width=tile.shape[1],
-                   caption=f"{where} · {names[position]} · {measured(controls)} {frame.activations[position]:.3f}")
+                   caption=f"{where}{names[position]} · {measured(controls)} {frame.activations[position]:.3f}")
     if frame.dead[position]:
         tile_col.warning("Dead filter: it had no gradient on the starting image and never came alive, "
                          "so this image shows nothing it responds to. Robust mode tries to revive such filters.")
-    chart_col.altair_chart(activation_chart(frame, position, measured(controls)), width="stretch")
+    climbed = "activation + diversity term" if controls.show == "Diversity" else measured(controls)
+    chart_col.altair_chart(activation_chart(frame, position, climbed), width="stretch")
     if controls.show == "Class" and frame.done:
         tile_col.caption("What the model sees in it: " + ", ".join(
             f"{p.label} {p.probability:.0%}" if p.probability is not None else f"{p.label} {p.value:.3g}"

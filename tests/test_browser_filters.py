@@ -18,7 +18,7 @@ SMALL = "model=efficientnet_lite0&mode=classic&steps=4&size=100&seed=7"
 VIEWS = [
     ("Neuron", "show=Neuron&layer=block4a_expand_conv&filters=0-3", "filter 3",
      "block4a_expand_conv · filter 3 · neuron activation"),
-    ("Class", "show=Class&class=963&class=967&images=1", "espresso", "class score · espresso · class score"),
+    ("Class", "show=Class&class=963&class=967&images=1", "espresso", "espresso · class score"),
     ("Diversity", "show=Diversity&layer=block4a_expand_conv&filter=5&images=4&diversity=8",
      "filter 5 · image 3", "block4a_expand_conv · filter 5 · image 3 · mean activation"),
     ("Mix", "show=Mix&layer=block4a_expand_conv&from=3&to=9&images=5", "50% filter 3 + 50% filter 9",
