@@ -140,3 +140,27 @@ def test_affine_is_scale_then_rotate_in_one_resampling(factor, degrees):
     apart = transforms.rotate([degrees])(transforms.scale([factor])(images, SEED), SEED)
     assert together.shape == apart.shape
     np.testing.assert_allclose(together[:, 10:-10, 10:-10], apart[:, 10:-10, 10:-10], atol=0.02)  # corners mirror
+
+
+def test_the_standard_transforms_in_one_resampling_are_the_four_steps():
+    """Without scale or rotation, the one resampling is pad then two crops: the input is found,
+    unchanged, at an offset of pad − crops, surrounded by the pad's value."""
+    images = batch(size=24)
+    plain = transforms.lucid_in_one(5, 0, [1.0], [0], 0, 0.25)(images, SEED).numpy()
+    np.testing.assert_allclose(plain, transforms.pad(5, 0.25)(images, SEED).numpy(), atol=1e-6)
+    moved = transforms.lucid_in_one(5, 4, [1.0], [0], 2, 0.25)(images, SEED).numpy()
+    assert moved.shape == (2, 24 + 10 - 4 - 2, 24 + 10 - 4 - 2, 3)
+    room = moved.shape[1] - 24 + 1
+    offsets = [(y, x) for y in range(room) for x in range(room)
+               if np.allclose(moved[:, y:y + 24, x:x + 24], images.numpy(), atol=1e-5)]
+    assert len(offsets) == 1, offsets  # the image, whole, at one place
+    y, x = offsets[0]
+    assert np.all(moved[:, :y] == 0.25) and np.all(moved[:, :, :x] == 0.25)
+
+
+def test_the_one_resampling_scales_and_rotates_like_affine():
+    images = batch(size=40)
+    fused = transforms.lucid_in_one(0, 0, [1.1], [8], 0, 0.5)(images, SEED).numpy()
+    composed = transforms.affine([1.1], [8])(images, SEED).numpy()
+    assert fused.shape == composed.shape
+    np.testing.assert_allclose(fused[:, 8:-8, 8:-8], composed[:, 8:-8, 8:-8], atol=1e-5)  # alike inside

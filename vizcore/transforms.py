@@ -7,7 +7,7 @@ seed as an argument is traced once. Every image of the batch gets the same pertu
 Lucid), so splitting a batch into chunks changes nothing.
 
     robust = compose([pad(12), jitter(8), scale(SCALES), rotate(ANGLES), jitter(4)])
-    robust = standard()  # the same, with scale and rotate in one resampling: affine(SCALES, ANGLES)
+    robust = standard()  # the same in one resampling: lucid_in_one(12, 8, SCALES, ANGLES, 4, 0.5)
     images = robust(images, seed)
 """
 
@@ -107,9 +107,9 @@ def affine(factors: Sequence[float], degrees: Sequence[float]) -> Transform:
     return apply
 
 
-def warp(images: tf.Tensor, matrix: tf.Tensor, height, width) -> tf.Tensor:
+def warp(images: tf.Tensor, matrix: tf.Tensor, height, width, outside: str = "mirror") -> tf.Tensor:
     """Bilinear resampling shared by the whole batch: output (x, y) reads the input at
-    (m0·x + m1·y + m2, m3·x + m4·y + m5); outside, the image is mirrored.
+    (m0·x + m1·y + m2, m3·x + m4·y + m5); outside, the image is mirrored (or, ``outside="zero"``, 0).
 
     Four gathers on the batch packed as (pixels, N·3), and as gradient the inverse warp (as
     TensorFlow does for ``ImageProjectiveTransformV3``): about twice as fast on a CPU, forward
@@ -124,14 +124,14 @@ def warp(images: tf.Tensor, matrix: tf.Tensor, height, width) -> tf.Tensor:
             inverse = tf.linalg.inv(linear)
             offset = -tf.linalg.matvec(inverse, tf.stack([matrix[2], matrix[5]]))
             back = tf.stack([inverse[0, 0], inverse[0, 1], offset[0], inverse[1, 0], inverse[1, 1], offset[1]])
-            return _bilinear(upstream, back, in_height, in_width) / tf.abs(tf.linalg.det(linear))
+            return _bilinear(upstream, back, in_height, in_width, outside) / tf.abs(tf.linalg.det(linear))
 
-        return _bilinear(images, matrix, height, width), gradient
+        return _bilinear(images, matrix, height, width, outside), gradient
 
     return resample(images)
 
 
-def _bilinear(images: tf.Tensor, matrix: tf.Tensor, height, width) -> tf.Tensor:
+def _bilinear(images: tf.Tensor, matrix: tf.Tensor, height, width, outside: str = "mirror") -> tf.Tensor:
     shape = tf.shape(images)
     batch, in_height, in_width, channels = shape[0], shape[1], shape[2], shape[3]
     packed = tf.reshape(tf.transpose(images, [1, 2, 0, 3]), [in_height * in_width, batch * channels])
@@ -143,7 +143,11 @@ def _bilinear(images: tf.Tensor, matrix: tf.Tensor, height, width) -> tf.Tensor:
     left, top = tf.cast(left, tf.int32), tf.cast(top, tf.int32)
 
     def pixels(row, column):
-        return tf.gather(packed, _mirror(row, in_height) * in_width + _mirror(column, in_width))
+        if outside == "mirror":
+            return tf.gather(packed, _mirror(row, in_height) * in_width + _mirror(column, in_width))
+        inside = (row >= 0) & (row < in_height) & (column >= 0) & (column < in_width)
+        index = tf.clip_by_value(row, 0, in_height - 1) * in_width + tf.clip_by_value(column, 0, in_width - 1)
+        return tf.gather(packed, index) * tf.cast(inside, images.dtype)[:, None]
 
     resampled = (1 - down) * ((1 - across) * pixels(top, left) + across * pixels(top, left + 1)) + down * (
         (1 - across) * pixels(top + 1, left) + across * pixels(top + 1, left + 1)
@@ -171,10 +175,49 @@ def compose(transforms: Sequence[Transform]) -> Transform:
 
 
 def standard(pad_value: float = 0.5, pixel_scale: float = 1.0) -> Transform:
-    """Lucid's ``standard_transforms``: pad 12, jitter 8, scale 0.9–1.1, rotate ±10°, jitter 4.
+    """Lucid's ``standard_transforms``: pad 12, jitter 8, scale 0.9–1.1, rotate ±10°, jitter 4,
+    done as one bilinear resampling (:func:`lucid_in_one`).
 
     ``pixel_scale`` < 1 shrinks the pad and jitters for small images (a 28-px model's filters),
     which Lucid's pixel counts, made for 128 px and more, would mostly push out of view.
     """
     pad_px, jitter_px, final_px = (max(1, round(n * min(pixel_scale, 1.0))) for n in (12, 8, 4))
-    return compose([pad(pad_px, pad_value), jitter(jitter_px), affine(SCALES, ANGLES), jitter(final_px)])
+    return lucid_in_one(pad_px, jitter_px, SCALES, ANGLES, final_px, pad_value)
+
+
+def lucid_in_one(
+    pad_px: int, jitter_px: int, factors: Sequence[float], degrees: Sequence[float], final_px: int, value: float
+) -> Transform:
+    """``compose([pad(pad_px, value), jitter(jitter_px), affine(factors, degrees), jitter(final_px)])`` as
+    one resampling of the unpadded image: the pad, both crops, the scale and the rotation are one
+    matrix, and whatever it reads outside the image is ``value`` (the pad's colour, also where the
+    composed version would mirror the pad). About a third cheaper than the four steps, forward and
+    backward, since only one image-sized array is made."""
+    if min(pad_px, jitter_px, final_px) < 0:
+        raise ValueError(f"pixel counts must be >= 0, got {pad_px}, {jitter_px}, {final_px}")
+    if not factors or min(factors) <= 0:
+        raise ValueError(f"scale factors must be positive, got {list(factors)}")
+    if not degrees:
+        raise ValueError("rotate needs at least one angle")
+
+    def apply(images: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
+        fold = tf.random.experimental.stateless_fold_in
+        factor = _choice(factors, fold(seed, 0))
+        angle = _choice(degrees, fold(seed, 1)) * (math.pi / 180)
+        first = tf.cast(tf.random.stateless_uniform([2], fold(seed, 2), 0, jitter_px + 1, tf.int32), tf.float32)
+        last = tf.cast(tf.random.stateless_uniform([2], fold(seed, 3), 0, final_px + 1, tf.int32), tf.float32)
+        jittered = tf.cast(tf.shape(images)[1:3], tf.float32) + 2 * pad_px - jitter_px  # (height, width)
+        scaled = tf.round(jittered * factor)
+        ratio = jittered[1] / scaled[1]
+        cos, sin = ratio * tf.cos(angle), ratio * tf.sin(angle)
+        in_y, in_x = (jittered[0] - 1) / 2, (jittered[1] - 1) / 2
+        out_y, out_x = (scaled[0] - 1) / 2, (scaled[1] - 1) / 2
+        # final (x, y) → scaled (x + last_x, y + last_y) → jittered (rotation about the centres) → padded
+        # (+ first) → the image (− pad_px)
+        offset_x = in_x - cos * out_x + sin * out_y + cos * last[1] - sin * last[0] + first[1] - pad_px
+        offset_y = in_y - sin * out_x - cos * out_y + sin * last[1] + cos * last[0] + first[0] - pad_px
+        matrix = tf.stack([cos, -sin, offset_x, sin, cos, offset_y])
+        size = tf.cast(scaled, tf.int32) - final_px
+        return warp(images - value, matrix, size[0], size[1], outside="zero") + value
+
+    return apply
