@@ -195,7 +195,7 @@ def test_a_cache_hit_returns_identical_pixels(tiny_model, cache_dir):
     run = dict(mode="classic", size=66, steps=4, seed=9)
     computed = list(atlas.visualize(tiny_model, "conv_2", [1, 2, 3], **run))
     assert not any(frame.cached for frame in computed)
-    stored = list((cache_dir / "atlas" / "tiny" / "conv_2").glob("*.npz"))
+    stored = list((cache_dir / "atlas" / "tiny" / "conv_2").rglob("*.npz"))
     assert len(stored) == 1
     cached = list(atlas.visualize(tiny_model, "conv_2", [1, 2, 3], **run))
     assert len(cached) == 1 and cached[0].cached and cached[0].done
@@ -207,10 +207,25 @@ def test_a_cache_hit_returns_identical_pixels(tiny_model, cache_dir):
 def test_the_cache_key_covers_filters_and_parameters(tiny_model, cache_dir):
     base = dict(mode="classic", size=66, steps=2, seed=0)
     last(atlas.visualize(tiny_model, "conv_2", [1, 2], **base))
-    for layer, indices, change in [("conv_2", [2, 1], {}), ("conv_3", [1, 2], {}), ("conv_2", [1, 2], {"seed": 1}),
+    for layer, indices, change in [("conv_2", [2, 3], {}), ("conv_3", [1, 2], {}), ("conv_2", [1, 2], {"seed": 1}),
                                    ("conv_2", [1, 2], {"steps": 3}), ("conv_2", [1, 2], {"size": 70}),
                                    ("conv_2", [1, 2], {"lr": 5.0}), ("conv_2", [1, 2], {"mode": "robust"})]:
         assert atlas.load(tiny_model, layer, indices, filters.settings(tiny_model, **{**base, **change})) is None
+
+
+def test_any_part_of_stored_runs_is_served_in_the_order_asked(tiny_model, cache_dir):
+    run = dict(mode="robust", size=40, steps=3, seed=5)
+    first = last(atlas.visualize(tiny_model, "conv_2", range(0, 4), **run))
+    second = last(atlas.visualize(tiny_model, "conv_2", range(4, 8), **run))
+    settings = filters.settings(tiny_model, **run)
+    part = atlas.load(tiny_model, "conv_2", [5, 2, 3], settings)  # across both runs, out of order
+    assert part is not None and part.cached and part.filters == (5, 2, 3)
+    np.testing.assert_array_equal(part.images, np.stack([second.images[1], first.images[2], first.images[3]]))
+    np.testing.assert_array_equal(part.history[:, 0], second.history[:, 1])
+    np.testing.assert_array_equal(part.activations[1:], first.activations[2:])
+    fresh = last(filters.visualize(tiny_model, "conv_2", [5, 2, 3], **run))  # what a run of just these makes
+    np.testing.assert_allclose(part.activations, fresh.activations, rtol=1e-3, atol=1e-3)
+    assert atlas.load(tiny_model, "conv_2", [7, 8], settings) is None  # 8 was never made
 
 
 def test_random_runs_stopped_runs_and_corrupt_files_are_not_served(tiny_model, cache_dir):

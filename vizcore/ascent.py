@@ -411,31 +411,29 @@ class Engine:
 
         return compiled(self.vm, ("step", redirect, *self.key), build)
 
+    def _gradient(self, x, arguments):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            scores = self._scores(x, None, arguments, None)
+            total = tf.reduce_sum(scores)
+        return scores, tape.gradient(total, x)
+
+    def _measure(self, x, arguments):
+        return self._scores(x, None, arguments, None)
+
     def gradient(self):
         """Compiled: (scores, raw gradient of their sum) of untransformed images."""
-
-        def build():
-            def gradient(x, arguments):
-                with tf.GradientTape() as tape:
-                    tape.watch(x)
-                    scores = self._scores(x, None, arguments, None)
-                    total = tf.reduce_sum(scores)
-                return scores, tape.gradient(total, x)
-
-            return tf.function(gradient, input_signature=[self.method.parameterisation.spec, self.signature])
-
-        return compiled(self.vm, ("gradient", self.method.parameterisation.key, self.structure), build)
+        return self._compiled("gradient", Engine._gradient)
 
     def measure(self):
         """Compiled: each image's score, untransformed."""
+        return self._compiled("measure", Engine._measure)
 
-        def build():
-            return tf.function(
-                lambda x, arguments: self._scores(x, None, arguments, None),
-                input_signature=[self.method.parameterisation.spec, self.signature],
-            )
-
-        return compiled(self.vm, ("measure", self.method.parameterisation.key, self.structure), build)
+    def _compiled(self, name: str, function):
+        # wrapped in partial: TF counts retracings per code object, and every engine traces once
+        signature = [self.method.parameterisation.spec, self.signature]
+        build = lambda: tf.function(functools.partial(function, self), input_signature=signature)  # noqa: E731
+        return compiled(self.vm, (name, self.method.parameterisation.key, self.structure), build)
 
 
 def engine(vm: VizModel, method: Method, objective: objectives.Objective) -> Engine:

@@ -2,9 +2,10 @@
 
 A run is keyed by the model (its name and a digest of its weights), the layer, the filter
 indices and the resolved :class:`vizcore.filters.AscentSettings` (mode, steps, lr, size, seed), and
-stored as one ``.npz`` under ``weights_cache_dir() / "atlas" / MODEL / LAYER``. A layer computed
-once (on the Filters page, by ``vizcore filters`` or ``vizcore atlas``) shows at once after a
-restart. Runs without a seed are random, so they are neither looked up nor stored.
+stored as one ``.npz`` under ``weights_cache_dir() / "atlas" / MODEL / LAYER / SETTINGS``. A layer
+computed once (on the Filters page, by ``vizcore filters`` or ``vizcore atlas``) shows at once after
+a restart, and so does any part of it: filters 0–15 are served from a stored 0–63. Runs without a
+seed are random, so they are neither looked up nor stored.
 """
 
 from __future__ import annotations
@@ -54,54 +55,121 @@ def model_fingerprint(vm: VizModel) -> str:
 
 
 def _request(vm: VizModel, layer: str, filters: Sequence[int], ascent_settings: AscentSettings) -> dict:
+    return {**_settings_request(vm, layer, ascent_settings), "filters": [int(i) for i in filters]}
+
+
+def _settings_request(vm: VizModel, layer: str, ascent_settings: AscentSettings) -> dict:
+    """What every image of a run depends on besides its own filter (the model, layer and settings)."""
     return {
         "format": FORMAT,
         "model": vm.name,
         "weights": model_fingerprint(vm),
         "layer": layer,
-        "filters": [int(i) for i in filters],
         **ascent_settings._asdict(),
     }
 
 
+def _digest(request: dict, length: int) -> str:
+    return hashlib.sha256(json.dumps(request, sort_keys=True).encode()).hexdigest()[:length]
+
+
+def layer_dir(vm: VizModel, layer: str, ascent_settings: AscentSettings) -> Path:
+    """The folder of every stored run of one layer with these settings (any filters)."""
+    settings_key = _digest(_settings_request(vm, layer, ascent_settings), 16)
+    return atlas_dir() / _safe(vm.name) / _safe(layer) / settings_key
+
+
 def run_path(vm: VizModel, layer: str, filters: Sequence[int], ascent_settings: AscentSettings) -> Path:
     """The file a run is stored in."""
-    request = json.dumps(_request(vm, layer, filters, ascent_settings), sort_keys=True)
-    key = hashlib.sha256(request.encode()).hexdigest()[:24]
-    return atlas_dir() / _safe(vm.name) / _safe(layer) / f"{key}.npz"
+    return layer_dir(vm, layer, ascent_settings) / f"{_digest(_request(vm, layer, filters, ascent_settings), 24)}.npz"
 
 
 def _safe(name: str) -> str:
     return re.sub(r"[^\w.-]", "_", name) or "_"
 
 
+FIELDS = ("images", "activations", "dead", "history", "initial")  # per filter: along axis 0 (history: axis 1)
+_UNREADABLE = (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile)  # missing, half-written or corrupt
+
+
 def load(vm: VizModel, layer: str, filters: Sequence[int], ascent_settings: AscentSettings) -> FilterFrame | None:
-    """The stored final frame of this exact run (``cached=True``), or None."""
+    """The stored final frame of these filters (``cached=True``), or None.
+
+    Each filter's image depends only on the model, layer, settings and its own index (its start is
+    seeded by (seed, filter) and every image of a batch gets the same transforms), so the frame is
+    put together from any stored runs of the layer with these settings: a grid of filters 0–15 is
+    served from a stored 0–63, or from 0–7 and 8–15.
+    """
     if ascent_settings.seed is None:
         return None
-    path = run_path(vm, layer, filters, ascent_settings)
+    filters = [int(i) for i in filters]
+    exact = _read(run_path(vm, layer, filters, ascent_settings), _request(vm, layer, filters, ascent_settings))
+    if exact is not None:
+        return _frame(exact, filters, ascent_settings)
+    found: dict[int, tuple[Path, int]] = {}
+    for path in sorted(layer_dir(vm, layer, ascent_settings).glob("[!.]*.npz")):
+        for position, index in enumerate(_stored_filters(path, vm, layer, ascent_settings)):
+            found.setdefault(index, (path, position))
+        if all(index in found for index in filters):
+            return _frame(_gathered(filters, found), filters, ascent_settings)
+    return None
+
+
+def _stored_filters(path: Path, vm: VizModel, layer: str, ascent_settings: AscentSettings) -> list[int]:
+    """The filters a stored run holds (none if it is unreadable or of other settings)."""
     try:
         with np.load(path, allow_pickle=False) as stored:
-            if json.loads(str(stored["request"])) != _request(vm, layer, filters, ascent_settings):
+            request = json.loads(str(stored["request"]))
+    except _UNREADABLE:
+        return []
+    wanted = _settings_request(vm, layer, ascent_settings)
+    if {key: request.get(key) for key in wanted} != wanted:
+        return []
+    return [int(i) for i in request.get("filters", [])]
+
+
+def _read(path: Path, request: dict) -> dict | None:
+    try:
+        with np.load(path, allow_pickle=False) as stored:
+            if json.loads(str(stored["request"])) != request:
                 return None
-            images, activations = stored["images"], stored["activations"]
-            dead, history, initial = stored["dead"], stored["history"], stored["initial"]
-    except (
-        OSError,
-        ValueError,
-        KeyError,
-        EOFError,
-        zipfile.BadZipFile,
-    ):  # missing, half-written by a crash or corrupt: a miss
+            return {field: stored[field] for field in FIELDS}
+    except _UNREADABLE:
+        return None
+
+
+def _gathered(filters: list[int], found: dict[int, tuple[Path, int]]) -> dict | None:
+    """The stored arrays of each filter, in the order asked, read from the runs that hold them."""
+    runs: dict[Path, dict] = {}
+    for path, _ in found.values():
+        if path not in runs:
+            try:
+                with np.load(path, allow_pickle=False) as stored:
+                    runs[path] = {field: stored[field] for field in FIELDS}
+            except _UNREADABLE:
+                return None
+    picked = [runs[found[index][0]] for index in filters]
+    positions = [found[index][1] for index in filters]
+    gathered = {
+        field: np.stack([run[field][position] for run, position in zip(picked, positions)])
+        for field in FIELDS
+        if field != "history"
+    }
+    gathered["history"] = np.stack([run["history"][:, position] for run, position in zip(picked, positions)], axis=1)
+    return gathered
+
+
+def _frame(arrays: dict | None, filters: list[int], ascent_settings: AscentSettings) -> FilterFrame | None:
+    if arrays is None:
         return None
     return FilterFrame(
         ascent_settings.steps,
         ascent_settings.steps,
-        images,
-        activations,
-        dead,
-        history,
-        initial,
+        arrays["images"],
+        arrays["activations"],
+        arrays["dead"],
+        arrays["history"],
+        arrays["initial"],
         tuple(filters),
         cached=True,
     )
