@@ -332,6 +332,48 @@ def test_cli_atlas_shards_by_layer(tiny_file, cache_dir, tmp_path, capsys):
     assert len(summary["filters"]) == 8 and summary["mode"] == "classic"
 
 
+def test_cli_atlas_resumes_from_the_parts_stored_and_estimates_the_time_left(tiny_file, cache_dir, tmp_path, capsys,
+                                                                             monkeypatch):
+    from vizcore.commands import filters as command
+    monkeypatch.setattr(command, "PART", 3)  # conv_2's 8 filters in parts 0–2, 3–5, 6–7
+    run = ["atlas", tiny_file, "--layers", "conv_2", "--out", str(tmp_path / "atlas"), "--steps", "2", "--size",
+           "66", "--json"]
+    code, out, err = cli(capsys, *run[:2], "--filters", "0-2", *run[2:])  # a first run stopped after one part
+    assert code == 0, err
+    code, out, err = cli(capsys, *run)
+    assert code == 0, err
+    assert "[1/3] conv_2 0–2" in err and "[2/3" in err and "[3/3 · about" in err and "left] conv_2 6–7" in err
+    assert err.count("cached") == 1  # the part stored before is not computed again
+    assert json.loads(out)["layers"][0]["cached"] is False
+    code, out, err = cli(capsys, *run)
+    assert json.loads(out)["layers"][0]["cached"] is True
+
+
+@pytest.mark.parametrize("shard, environ, expected", [
+    (None, {}, (0, 1)),
+    ("2/5", {"SLURM_ARRAY_TASK_ID": "1", "SLURM_ARRAY_TASK_COUNT": "4"}, (2, 5)),
+    (None, {"SLURM_ARRAY_TASK_ID": "3", "SLURM_ARRAY_TASK_COUNT": "4"}, (3, 4)),
+    (None, {"SLURM_ARRAY_TASK_ID": "5", "SLURM_ARRAY_TASK_MIN": "4", "SLURM_ARRAY_TASK_COUNT": "3"}, (1, 3)),
+    ("auto/6", {"JOB_COMPLETION_INDEX": "4"}, (4, 6)),
+    (None, {"JOB_COMPLETION_INDEX": "4"}, (0, 1)),  # a Kubernetes pod that does not say how many: all layers
+])
+def test_the_shard_comes_from_the_flag_or_the_array_job(shard, environ, expected):
+    from vizcore.commands.filters import _parse_shard
+    assert _parse_shard(shard, environ) == expected
+
+
+@pytest.mark.parametrize("shard, environ, words", [
+    ("auto", {}, "--shard auto needs an array job's index"),
+    ("auto/3", {"JOB_COMPLETION_INDEX": "3"}, "needs 0 ≤ I < N"),
+    (None, {"SLURM_ARRAY_TASK_ID": "x", "SLURM_ARRAY_TASK_COUNT": "4"}, "not a whole number"),
+    ("1-2", {}, "must look like I/N"),
+])
+def test_a_bad_shard_is_refused_in_words(shard, environ, words):
+    from vizcore.commands.filters import _parse_shard
+    with pytest.raises(RequestError, match=words):
+        _parse_shard(shard, environ)
+
+
 @pytest.mark.parametrize("args, words", [
     (["filters", "{model}", "conv_9", "--out", "g.png"], "has no layer 'conv_9'"),
     (["filters", "{model}", "conv_3", "--filters", "0-10", "--out", "g.png"], "Filter 10 out of range"),

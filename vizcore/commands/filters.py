@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
+import time
 from pathlib import Path
 
 from ..errors import RequestError
 from ._shared import ProgressBar, add_model_argument, model_from_args, print_json
 
 DEFAULT_COUNT = 64  # filters per layer when --filters is not given: the first 64 (or all, if fewer)
+PART = 16  # atlas: filters computed and stored together; a stopped atlas resumes from the last stored part
 
 
 def register(subparsers) -> None:
@@ -27,9 +30,10 @@ def register(subparsers) -> None:
     parser.add_argument("--out", required=True, metavar="DIR", help="a folder for LAYER.png and LAYER.json")
     parser.add_argument(
         "--shard",
-        default="0/1",
         metavar="I/N",
-        help="do only layers I, I+N, I+2N, … (0 ≤ I < N) to spread the work over N jobs",
+        help="do only layers I, I+N, I+2N, … (0 ≤ I < N) to spread the work over N jobs; default: the array "
+        "job's own index (Slurm: SLURM_ARRAY_TASK_ID of SLURM_ARRAY_TASK_COUNT; Kubernetes Indexed Jobs: "
+        "JOB_COMPLETION_INDEX with --shard auto/N), else 0/1",
     )
     parser.set_defaults(func=atlas_command)
 
@@ -142,18 +146,88 @@ def filters_command(args) -> int:
     return 0
 
 
-def _parse_shard(text: str) -> tuple[int, int]:
+def _parse_shard(text: str | None, environ=None) -> tuple[int, int]:
+    """(index, count) from ``--shard I/N`` or ``auto/N``, or from an array job's environment."""
+    environ = os.environ if environ is None else environ
+    if text is None or text == "auto" or text.startswith("auto/"):
+        count_text = text.partition("/")[2] if text else ""
+        found = _array_job_shard(environ, count_text)
+        if found is not None:
+            return found
+        if text is None:
+            return 0, 1
+        raise RequestError(
+            "--shard auto needs an array job's index: SLURM_ARRAY_TASK_ID and SLURM_ARRAY_TASK_COUNT (Slurm), or "
+            "JOB_COMPLETION_INDEX with --shard auto/N (a Kubernetes Indexed Job of N completions)"
+        )
     index_text, slash, count_text = text.partition("/")
     try:
         index, count = int(index_text), int(count_text)
     except ValueError:
-        raise RequestError(f"--shard must look like I/N (e.g. 0/4), got {text!r}") from None
+        raise RequestError(f"--shard must look like I/N (e.g. 0/4) or auto, got {text!r}") from None
+    return _checked_shard(index, count, slash, text)
+
+
+def _array_job_shard(environ, count_text: str) -> tuple[int, int] | None:
+    """The shard of a Slurm array task (ids from SLURM_ARRAY_TASK_MIN) or a Kubernetes Indexed Job's pod."""
+    try:
+        if "SLURM_ARRAY_TASK_ID" in environ:
+            index = int(environ["SLURM_ARRAY_TASK_ID"]) - int(environ.get("SLURM_ARRAY_TASK_MIN", 0))
+            count, where = int(count_text or environ["SLURM_ARRAY_TASK_COUNT"]), "Slurm array task"
+        elif "JOB_COMPLETION_INDEX" in environ and count_text:
+            index, count, where = int(environ["JOB_COMPLETION_INDEX"]), int(count_text), "completion index"
+        else:
+            return None
+    except (KeyError, ValueError):
+        raise RequestError(
+            "The array job's index or count is not a whole number (SLURM_ARRAY_TASK_ID, SLURM_ARRAY_TASK_COUNT, "
+            "JOB_COMPLETION_INDEX) or the count is missing: give --shard I/N"
+        ) from None
+    return _checked_shard(index, count, "/", f"{where} {index} of {count}")
+
+
+def _checked_shard(index: int, count: int, slash: str, text: str) -> tuple[int, int]:
     if not slash or count < 1 or not 0 <= index < count:
         raise RequestError(f"--shard I/N needs 0 ≤ I < N, got {text!r}")
     return index, count
 
 
+class _Clock:
+    """The atlas's place in its plan and an estimate of the time left (from the parts computed so far)."""
+
+    def __init__(self, parts: int):
+        self.parts, self.finished, self.computed, self.seconds = parts, 0, 0, 0.0
+        self.started = time.perf_counter()
+        self.cached: dict[str, bool] = {}
+        self.layer = ""
+
+    def label(self, layer: str, part) -> str:
+        self.started, self.layer = time.perf_counter(), layer
+        left = self.parts - self.finished
+        estimate = f" · about {_duration(self.seconds / self.computed * left)} left" if self.computed else ""
+        return f"[{self.finished + 1}/{self.parts}{estimate}] {layer} {part[0]}–{part[-1]}"
+
+    def done(self, cached: bool) -> None:
+        self.finished += 1
+        self.cached[self.layer] = self.cached.get(self.layer, True) and cached
+        if not cached:
+            self.computed += 1
+            self.seconds += time.perf_counter() - self.started
+
+    def all_cached(self, layer: str) -> bool:
+        return self.cached.get(layer, True)
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 90 * 60:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
 def atlas_command(args) -> int:
+    from .. import atlas
     from ..drawing import grid
     from ..filters import check_filters, settings
 
@@ -170,9 +244,13 @@ def atlas_command(args) -> int:
         (layer, check_filters(vm, layer, _filter_indices(args, vm.layer(layer).channels))) for layer in layers
     ]  # every layer and index checked before any work
     plan = plan[shard::shards]
-    out, rows = Path(args.out), []
-    for number, (layer, indices) in enumerate(plan, 1):
-        frame = _run(vm, layer, list(indices), args, f"[{number}/{len(plan)}] {layer}")
+    parts = {layer: [indices[at : at + PART] for at in range(0, len(indices), PART)] for layer, indices in plan}
+    out, rows, clock = Path(args.out), [], _Clock(sum(map(len, parts.values())))
+    for layer, indices in plan:
+        for part in parts[layer]:
+            frame = _run(vm, layer, list(part), args, clock.label(layer, part))
+            clock.done(frame.cached)
+        frame = atlas.load(vm, layer, indices, ascent_settings) or _run(vm, layer, list(indices), args, layer)
         _write_png(grid(frame.images, cols=args.cols), out / f"{file_name(layer)}.png")
         summary = {"model": vm.name, "layer": layer, **ascent_settings._asdict(), "filters": _filter_rows(frame)}
         (out / f"{file_name(layer)}.json").write_text(json.dumps(summary))
@@ -180,7 +258,7 @@ def atlas_command(args) -> int:
             {
                 "layer": layer,
                 "grid": str(out / f"{file_name(layer)}.png"),
-                "cached": frame.cached,
+                "cached": clock.all_cached(layer),
                 "filters": len(indices),
                 "dead": int(frame.dead.sum()),
             }
