@@ -93,7 +93,7 @@ def test_transfer_model_from_the_folder_on_every_page(own_server, page):
     page.get_by_role("button", name="Run").click()
     page.get_by_text("Step 5 / 5").first.wait_for()
     wait_for_app(page)
-    page.get_by_text(f"{BASE}/block_6_expand · filter 0 · activation").wait_for()
+    page.get_by_text(f"{BASE}/block_6_expand · filter 0 · mean activation").wait_for()
     wait_settled(page)
     screenshot(page, "own-model-filters")
     assert not exception_boxes(page)
