@@ -2,7 +2,9 @@
 
 * :mod:`vizcore.cam.methods` — one weights function and one :class:`CamMethod` record per method;
 * :mod:`vizcore.cam.core` — the compiled view and :func:`heatmap`;
-* :mod:`vizcore.cam.metrics` — :func:`faithfulness` and :func:`rank_layers` (they use the core).
+* :mod:`vizcore.cam.metrics` — :func:`faithfulness`, :func:`deletion`, :func:`insertion`, :func:`road`
+  (all three: :func:`trust_metrics`), :func:`rank_layers` and :func:`rank_maps` (they use the core);
+* :mod:`vizcore.cam.sanity` — :func:`sanity_check`, the model-randomisation test (Adebayo et al., 2018).
 """
 
 from .core import (  # noqa: F401
@@ -19,10 +21,34 @@ from .core import (  # noqa: F401
 )
 from .methods import METHODS, CamContext, CamMethod  # noqa: F401
 from .metrics import (  # noqa: F401
+    CURVE_STEPS,
     FAITHFULNESS_FRACTIONS,
     FAITHFULNESS_RANDOM_DRAWS,
+    RANKING_TOP_K,
+    ROAD_PERCENTILES,
+    Curve,
     Faithfulness,
     LayerScore,
+    RankedMap,
+    Road,
+    TrustMetrics,
+    deletion,
     faithfulness,
+    insertion,
     rank_layers,
+    rank_maps,
+    ranked,
+    ranking_layers,
+    road,
+    score_maps,
+    trust_metrics,
+)
+from .sanity import (  # noqa: F401
+    SANITY_STAGES,
+    ClassCheck,
+    SanityReport,
+    SanityStage,
+    cam_explainer,
+    sanity_check,
+    weight_stages,
 )
