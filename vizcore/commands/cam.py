@@ -1,10 +1,13 @@
-"""``cam MODEL IMAGE --out overlay.png``: a class activation map over a photo, with its faithfulness."""
+"""``cam MODEL IMAGE --out overlay.png``: a class activation map over a photo, with its faithfulness;
+``--metrics`` (deletion, insertion, ROAD), ``--sanity`` (model randomisation) and ``--rank`` (every
+method × the last layers) say how far to trust it."""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
+from ..checks import whole_number
 from ..images import load_image
 from ._shared import add_model_argument, model_from_args, print_json, writable_path
 
@@ -40,6 +43,21 @@ def register(subparsers) -> None:
         action="store_true",
         help="also score the last few spatial layers by faithfulness for this photo, best first",
     )
+    parser.add_argument(
+        "--metrics", action="store_true", help="also measure deletion and insertion (AUC) and ROAD combined"
+    )
+    parser.add_argument(
+        "--sanity",
+        action="store_true",
+        help="also run the sanity check: randomise a copy of the model from the output back and compare the maps",
+    )
+    parser.add_argument("--stages", type=int, default=3, metavar="N", help="--sanity: stages to randomise (default 3)")
+    parser.add_argument(
+        "--rank",
+        action="store_true",
+        help="also rank every method × the last 3 stages by ROAD and insertion − deletion, best first "
+        "(Score-CAM as Faster Score-CAM)",
+    )
     parser.add_argument("--cmap", default="jet", metavar="C", help="matplotlib colormap (default jet)")
     parser.add_argument("--alpha", type=float, default=0.4, metavar="A", help="heatmap opacity 0–1 (default 0.4)")
     parser.add_argument("--out", required=True, metavar="overlay.png", help="where to write the overlay PNG")
@@ -56,6 +74,7 @@ def run(args: argparse.Namespace) -> int:
     out, heatmap_path = writable_path(args.out, ".png"), writable_path(args.heatmap, ".npy") if args.heatmap else None
     drawing.check_overlay(args.cmap, args.alpha)
     cam.checked_method(args.method)
+    whole_number("--stages", args.stages, 1)
     image = load_image(args.image)
     vm = model_from_args(args)
     result = cam.heatmap(
@@ -81,11 +100,49 @@ def run(args: argparse.Namespace) -> int:
         if args.rank_layers
         else None
     )
-    _report(args, vm, result, trust, out, heatmap_path, ranking)
+    extra = _trust(args, vm, image, result)
+    _report(args, vm, result, trust, out, heatmap_path, ranking, extra)
     return 0
 
 
-def _report(args, vm, result, trust, out: Path, heatmap_path: Path | None, ranking) -> None:
+def _trust(args, vm, image, result) -> dict:
+    """The --metrics, --sanity and --rank sections of the JSON report, as asked."""
+    from .. import cam
+
+    extra: dict = {}
+    if args.metrics:
+        metrics = cam.trust_metrics(vm, image, result)
+        extra["metrics"] = {
+            "deletion": round(metrics.deletion.auc, 4),
+            "insertion": round(metrics.insertion.auc, 4),
+            "road": round(metrics.road.combined, 4),
+        }
+    if args.sanity:
+        report = cam.sanity_check(
+            vm, image, class_index=result.class_index, method=args.method, layer=result.layer,
+            top_k=args.top_k, lower=args.lower, stages=args.stages,
+        )  # fmt: skip
+        stages = [
+            {"randomised_from": s.randomised_from, "spearman": round(s.spearman, 4), "ssim": round(s.ssim, 4)}
+            for s in report.stages
+        ]
+        extra["sanity"] = {"stages": stages, "passed": report.passed, "verdict": report.verdict}
+    if args.rank:
+        ranked = cam.rank_maps(vm, image, class_index=result.class_index, lower=args.lower)
+        extra["ranking"] = [
+            {
+                "method": item.method,
+                "layer": item.layer,
+                "road": round(item.road, 4),
+                "insertion": round(item.insertion, 4),
+                "deletion": round(item.deletion, 4),
+            }
+            for item in ranked
+        ]
+    return extra
+
+
+def _report(args, vm, result, trust, out: Path, heatmap_path: Path | None, ranking, extra: dict) -> None:
     ranked = [{"layer": item.layer, "faithfulness": round(item.faithfulness, 4)} for item in ranking or []]
     if args.json:
         print_json(
@@ -106,6 +163,7 @@ def _report(args, vm, result, trust, out: Path, heatmap_path: Path | None, ranki
                     "cam_drops": [round(d, 4) for d in trust.cam_drops],
                     "random_drops": [round(d, 4) for d in trust.random_drops],
                 },
+                **extra,
                 "overlay": str(out),
                 "heatmap": str(heatmap_path) if heatmap_path else None,
             }
@@ -121,7 +179,29 @@ def _report(args, vm, result, trust, out: Path, heatmap_path: Path | None, ranki
     )
     for rank, item in enumerate(ranked, 1):
         print(f"{rank}. {item['layer']}  faithfulness {item['faithfulness']:+.2f}")
+    _print_trust(extra)
     print(f"wrote {out}" + (f" and {heatmap_path}" if heatmap_path else ""))
+
+
+def _print_trust(extra: dict) -> None:
+    if "metrics" in extra:
+        m = extra["metrics"]
+        print(
+            f"deletion AUC {m['deletion']:.3f} (lower is better) · insertion AUC {m['insertion']:.3f} "
+            f"· ROAD {m['road']:+.3f}"
+        )
+    if "sanity" in extra:
+        for stage in extra["sanity"]["stages"]:
+            print(
+                f"randomised from {stage['randomised_from']}: "
+                f"Spearman {stage['spearman']:+.2f}, SSIM {stage['ssim']:.2f}"
+            )
+        print(extra["sanity"]["verdict"])
+    for rank, item in enumerate(extra.get("ranking", []), 1):
+        print(
+            f"{rank}. {item['method']} on {item['layer']}  ROAD {item['road']:+.3f}  "
+            f"insertion {item['insertion']:.3f}  deletion {item['deletion']:.3f}"
+        )
 
 
 def _change(drop: float) -> str:
