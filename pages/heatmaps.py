@@ -7,7 +7,9 @@ colormap or the opacity only re-blends the cached map. Methods, their titles and
 from ``vizcore.cam.METHODS``. Every head is explained: a classifier's classes (softmax, logits,
 binary, multi-label) and a regression output, with a switch between what raises it and what
 lowers it. The photo, class, method and layer are kept in the URL (``pages.links``): a copied link
-reopens the same map.
+reopens the same map. Under every map, "Can I trust this map?" shows its faithfulness, deletion,
+insertion and ROAD scores with their curves, runs the sanity check (``vizcore.cam.sanity_check``) on
+a click, and ranks every method × the last layers (``vizcore.cam.score_maps``), offering the best.
 """
 from __future__ import annotations
 
@@ -34,7 +36,10 @@ RAISES, LOWERS = "What raises it", "What lowers it"  # a regression output's two
 RANK_THUMBNAIL = 96        # px, the longer side of each ranked layer's overlay in the table
 RANKING = "heat_ranking"   # session_state: the latest layer ranking and what it was for
 DEFAULT_METHOD_FOR_RANKING = "gradcam"  # ranks instead of full Score-CAM, which would take minutes
-DELETION_CHART_HEIGHT = 260  # px
+TRUST_CHART_HEIGHT = 200   # px, each of the three curve charts under "Can I trust this map?"
+SANITY = "heat_sanity_for"  # session_state: the request the sanity check was last run for
+MAP_RANKING = "heat_map_ranking"  # session_state: the latest method × layer ranking and what it was for
+GREY = "#7f8c9b"           # the second line of a chart (random removal, LeRF)
 ACCENT = "#ff6d3a"         # bars and labels: readable on the dark and the light theme
 DEFAULT_PHOTO = "grace hopper"
 
@@ -85,6 +90,19 @@ def cached_faithfulness(vm, image: np.ndarray, settings: HeatmapSettings, _resul
     return cam.faithfulness(vm, image, _result)
 
 
+@st.cache_data(max_entries=64, show_spinner=False, hash_funcs=common.HASH_FUNCS)
+def cached_trust_metrics(vm, image: np.ndarray, settings: HeatmapSettings, _result) -> cam.TrustMetrics:
+    """Deletion, insertion and ROAD of ``_result``, the map made with ``settings`` (which key it)."""
+    return cam.trust_metrics(vm, image, _result)
+
+
+@st.cache_data(max_entries=16, show_spinner=False, hash_funcs=common.HASH_FUNCS)
+def cached_sanity(vm, image: np.ndarray, settings: HeatmapSettings, class_index: int) -> cam.SanityReport:
+    """The sanity check of the map made with ``settings`` (without smoothing) for ``class_index``."""
+    return cam.sanity_check(vm, image, class_index=class_index, method=settings.method, layer=settings.layer,
+                            top_k=settings.top_k, lower=settings.lower)
+
+
 @st.cache_data(max_entries=8, show_spinner=False, hash_funcs=common.HASH_FUNCS)
 def cached_spatial_layers(vm) -> list[str]:
     return cam.spatial_layers(vm)
@@ -108,20 +126,6 @@ def score_text(vm, result) -> str:
     if vm.head.is_probability:
         return f"{result.label} · {result.score:.1%}"
     return f"{result.label} = {result.score:.4g}" + (" · what lowers it" if result.lower else " · what raises it")
-
-
-def deletion_chart(faithfulness: cam.Faithfulness, what: str = "confidence") -> alt.Chart:
-    """Relative drop of the confidence (or output) against the share of the photo removed: map-first vs random."""
-    rows = [{"removed": f, "drop": d, "pixels removed": "hottest first"}
-            for f, d in zip(faithfulness.fractions, faithfulness.cam_drops)]
-    rows += [{"removed": f, "drop": d, "pixels removed": "at random"}
-             for f, d in zip(faithfulness.fractions, faithfulness.random_drops)]
-    colours = alt.Scale(domain=["hottest first", "at random"], range=[ACCENT, "#7f8c9b"])
-    return alt.Chart(pd.DataFrame(rows)).mark_line(point=True).encode(
-        x=alt.X("removed:Q", axis=alt.Axis(format="%"), title="share of the photo removed"),
-        y=alt.Y("drop:Q", axis=alt.Axis(format="%"), title=f"{what} drop"),
-        color=alt.Color("pixels removed:N", scale=colours, legend=alt.Legend(orient="right", title=None)),
-    ).properties(height=DELETION_CHART_HEIGHT)
 
 
 def faithfulness_line(faithfulness: cam.Faithfulness, what: str = "confidence") -> str:
@@ -239,7 +243,7 @@ def compute(vm, image: np.ndarray, settings: HeatmapSettings):
     return result, seconds, faithfulness
 
 
-def single_view(vm, image: np.ndarray, settings: HeatmapSettings, style: OverlayStyle) -> None:
+def single_view(vm, image: np.ndarray, photo: str, settings: HeatmapSettings, style: OverlayStyle) -> None:
     with st.spinner("Computing the heatmap…"):
         computed = compute(vm, image, settings)
     if computed is None:
@@ -252,17 +256,209 @@ def single_view(vm, image: np.ndarray, settings: HeatmapSettings, style: Overlay
     heat.image(drawing.colorize(result.heatmap, style.cmap),
                caption=f"{cam.METHODS[result.method].title} on {result.layer}", width="stretch")
     over.image(blended, caption=score_text(vm, result), width="stretch")
-    what = explained(vm, result.lower)
-    score, chart = st.columns([1, 2])
-    score.metric("Faithfulness", f"{faithfulness.score:+.2f}", help=f"Mean, over the shares removed, of the {what} "
-                 "drop when the map's hottest 16-pixel patches are blurred away, minus the drop for as many random "
-                 "patches. Above 0: the map beats chance; near 0 or below: it does not.")
-    score.caption(f"{faithfulness_verdict(faithfulness.score).capitalize()}. {faithfulness_line(faithfulness, what)}")
-    score.caption(f"Computed in {seconds:.2f} s.")
     file_name = f"{result.label}-{result.method}-{result.layer}".replace(" ", "_").replace("/", "_")
-    score.download_button("Download overlay PNG", drawing.png_bytes(blended), icon=":material/download:",
-                          file_name=f"{file_name}.png", mime="image/png", key="heat_download")
-    chart.altair_chart(deletion_chart(faithfulness, what), width="stretch", height=DELETION_CHART_HEIGHT)
+    row = over.container(horizontal=True, vertical_alignment="center")
+    row.download_button("Download overlay PNG", drawing.png_bytes(blended), icon=":material/download:",
+                        file_name=f"{file_name}.png", mime="image/png", key="heat_download")
+    row.caption(f"Computed in {seconds:.2f} s.")
+    trust_section(vm, image, photo, settings.for_method(settings.method), result, faithfulness, style)
+
+
+# --- "Can I trust this map?" ------------------------------------------------------------------------
+
+def trust_section(vm, image, photo: str, settings: HeatmapSettings, result, faithfulness, style: OverlayStyle) -> None:
+    """The map's scores in numbers, curves and words; the sanity check and the ranking behind tabs."""
+    st.subheader("Can I trust this map?", anchor=False)
+    what = explained(vm, result.lower)
+    try:
+        with st.spinner("Measuring the map: deletion, insertion, ROAD…"):
+            metrics = cached_trust_metrics(vm, image, settings, result)
+    except vizcore.VizcoreError as error:
+        st.error(str(error))
+        return
+    scores = st.columns(4)
+    scores[0].metric("Faithfulness", f"{faithfulness.score:+.2f}", help=f"Mean, over the shares removed, of the {what} "
+                     "drop when the map's hottest 16-pixel patches are blurred away, minus the drop for as many random "
+                     "patches. Above 0: the map beats chance; near 0 or below: it does not.")
+    verdict = faithfulness_verdict(faithfulness.score).capitalize()
+    scores[0].caption(f"{verdict}. {faithfulness_line(faithfulness, what)}")
+    scores[1].metric("Deletion AUC ↓", f"{metrics.deletion.auc:.3f}", help=f"Area under the {what} curve as the "
+                     "map's hottest patches are blurred away, hottest first (Petsiuk et al., 2018). Lower is better.")
+    scores[1].caption(deletion_line(metrics.deletion, what))
+    scores[2].metric("Insertion AUC ↑", f"{metrics.insertion.auc:.3f}", help=f"Area under the {what} curve as the "
+                     "map's hottest patches are added back to the blurred photo (Petsiuk et al., 2018). Higher is "
+                     "better.")
+    scores[2].caption(insertion_line(metrics.insertion, what))
+    scores[3].metric("ROAD ↑", f"{metrics.road.combined:+.3f}", help="Remove and debias (Rong et al., 2022): pixels "
+                     "are removed at 10 … 90 % and filled in from their neighbours, most relevant first (MoRF) and "
+                     "least relevant first (LeRF); the score is (mean LeRF change − mean MoRF change) / 2. Above 0: "
+                     "the map orders pixels better than its reverse.")
+    scores[3].caption(road_line(metrics.road, what))
+    st.altair_chart(trust_chart(faithfulness, metrics, what), width="stretch")
+    sanity_tab, ranking_tab = st.tabs(["Sanity check", "Best method and layer"])
+    with sanity_tab:
+        sanity_panel(vm, image, photo, settings, result, style)
+    with ranking_tab:
+        map_ranking(vm, image, photo, settings, style)
+
+
+def share_at_half(curve: cam.Curve, rising: bool) -> float | None:
+    """The first share at which the curve crosses half of its end value (rising) or of its start (falling)."""
+    target = (curve.scores[-1] if rising else curve.scores[0]) / 2
+    for fraction, score in zip(curve.fractions, curve.scores):
+        if (score >= target) if rising else (score <= target):
+            return fraction
+    return None
+
+
+def deletion_line(curve: cam.Curve, what: str) -> str:
+    share = share_at_half(curve, rising=False)
+    if share is None:
+        return f"Blurring even the whole photo keeps over half the {what}."
+    return f"Blurring the hottest {share:.0%} of the photo halves the {what}."
+
+
+def insertion_line(curve: cam.Curve, what: str) -> str:
+    share = share_at_half(curve, rising=True)
+    return (f"The hottest {share:.0%} of the photo, sharp in a blurred one, gives back half the {what}."
+            if share is not None else f"Only the whole photo gives the {what} back.")
+
+
+def road_line(road: cam.Road, what: str) -> str:
+    most, least = -float(np.mean(road.morf)), -float(np.mean(road.lerf))
+    return (f"Removing its most relevant pixels costs {most:.0%} of the {what} on average, its least relevant "
+            f"{least:.0%}." if what == "confidence" else
+            f"Removing its most relevant pixels lowers the {what} by {most:.3g} on average, its least relevant by "
+            f"{least:.3g}.")
+
+
+def trust_chart(faithfulness: cam.Faithfulness, metrics: cam.TrustMetrics, what: str) -> alt.HConcatChart:
+    """One chart, three panels: faithfulness (hottest vs random), deletion and insertion, ROAD's MoRF and LeRF."""
+    def panel(rows: list[dict], x: str, y: str, colours: list[str], percent_y: bool = True) -> alt.Chart:
+        lines = list(dict.fromkeys(row["line"] for row in rows))
+        return alt.Chart(pd.DataFrame(rows)).mark_line(point=True).encode(
+            x=alt.X("x:Q", axis=alt.Axis(format="%"), title=x),
+            y=alt.Y("y:Q", axis=alt.Axis(format="%" if percent_y else "~g"), title=y),
+            color=alt.Color("line:N", scale=alt.Scale(domain=lines, range=colours),
+                            legend=alt.Legend(orient="bottom", title=None)),
+        ).properties(height=TRUST_CHART_HEIGHT, width="container")
+
+    def line(name: str, xs, ys) -> list[dict]:
+        return [{"x": x, "y": y, "line": name} for x, y in zip(xs, ys)]
+
+    percent = what == "confidence"
+    drops = (line("hottest removed", faithfulness.fractions, faithfulness.cam_drops)
+             + line("random removed", faithfulness.fractions, faithfulness.random_drops))
+    curves = (line("deletion", metrics.deletion.fractions, metrics.deletion.scores)
+              + line("insertion", metrics.insertion.fractions, metrics.insertion.scores))
+    shares = [p / 100 for p in metrics.road.percentiles]
+    road = (line("most relevant first", shares, metrics.road.morf)
+            + line("least relevant first", shares, metrics.road.lerf))
+    return alt.hconcat(
+        panel(drops, "share of the photo removed", f"{what} drop", [ACCENT, GREY]),
+        panel(curves, "share of the patches changed", what, [ACCENT, "#2e9e6b"], percent_y=percent),
+        panel(road, "share of the pixels removed (ROAD)", f"{what} change", [ACCENT, GREY], percent_y=percent),
+    ).resolve_scale(color="independent")
+
+
+def sanity_panel(vm, image, photo: str, settings: HeatmapSettings, result, style: OverlayStyle) -> None:
+    """"Run sanity check": the map on copies of the model randomised from the output back, side by side."""
+    st.caption("Does the map depend on the model? The sanity check of Adebayo et al. (2018) re-draws the weights of "
+               "a copy of the model from the output back, a stage at a time, and makes the map again: a map that "
+               "barely changes shows the photo, not what the model learned. It also makes the map of a random "
+               "other class. Smoothing options are left out.")
+    request = (common.model_identity(vm), photo, tuple(asdict(settings).values()), result.class_index)  # plain values:
+    # the page's classes are new objects every run, so a stored HeatmapSettings never equals this run's
+    if common.run_button(st, "Run sanity check", "heat_sanity", icon=":material/science:",
+                         help="Randomise a copy of the model in 3 stages and compare the maps (a few seconds)."):
+        st.session_state[SANITY] = request
+    if st.session_state.get(SANITY) != request:
+        return
+    try:
+        with st.spinner("Randomising a copy of the model, stage by stage…"):
+            report = cached_sanity(vm, image, settings, result.class_index)
+    except vizcore.VizcoreError as error:
+        st.error(str(error))
+        return
+    extra = [report.class_check] if report.class_check else []
+    columns = st.columns(1 + len(report.stages) + len(extra))
+    columns[0].image(drawing.colorize(report.original, style.cmap), width="stretch",
+                     caption="The model as trained")
+    for column, stage in zip(columns[1:], report.stages):
+        column.image(drawing.colorize(stage.heatmap, style.cmap), width="stretch",
+                     caption=f"Random from {stage.randomised_from} up")
+        column.markdown(f"Spearman **{stage.spearman:+.2f}** · SSIM **{stage.ssim:.2f}**")
+    for check in extra:
+        columns[-1].image(drawing.colorize(check.heatmap, style.cmap), width="stretch",
+                          caption=f"Another class: {check.label}")
+        columns[-1].markdown(f"Spearman **{check.spearman:+.2f}** · SSIM **{check.ssim:.2f}**")
+    (st.success if report.passed else st.warning)(report.verdict, icon=":material/check_circle:" if report.passed
+                                                  else ":material/warning:")
+    if report.class_check:
+        st.caption(f"Class check: the map of {report.class_check.label}, a class drawn at random, "
+                   + ("differs from this one: the map depends on the class." if report.class_check.depends_on_class
+                      else "looks much like this one: the map says little about this class in particular."))
+
+
+def map_ranking(vm, image, photo: str, settings: HeatmapSettings, style: OverlayStyle) -> None:
+    """"Rank methods and layers": every method on the last few stages, scored and sorted, with a switch to the best."""
+    request = (common.model_identity(vm), photo, settings.class_index, settings.lower)
+    row = st.container(horizontal=True, vertical_alignment="center")
+    if common.run_button(row, "Rank methods and layers", "heat_rank_maps", icon=":material/leaderboard:",
+                         help="Every method on each of the last few stages, scored by ROAD and insertion − deletion "
+                              "(Score-CAM as Faster Score-CAM). Takes a while."):
+        rows = ranked_rows(vm, image, settings)
+        if rows is None:
+            return
+        st.session_state[MAP_RANKING] = {"request": request, "rows": rows}
+    ranking = st.session_state.get(MAP_RANKING)
+    if not ranking or ranking["request"] != request:
+        row.caption("Which method and layer explain this photo best? Scores every method on the last few layers.")
+        return
+    best = ranking["rows"][0]
+    title = f"{cam.METHODS[best['method']].title} on {common.layer_title(best['layer'])}"
+    current = (settings.method, settings.layer or cam.default_layer(vm)) == (best["method"], best["layer"])
+    row.button(f"Use {title}", key="heat_use_best_map", on_click=use_map, args=(best["method"], best["layer"]),
+               disabled=current, icon=":material/check:", help="Switch the page to the best method and layer.")
+    small = thumbnail(vm.as_seen(image))
+    st.dataframe([{"map": data_url(style.over(small, r["grid"])), "method": cam.METHODS[r["method"]].title,
+                   "layer": r["layer"], "score": r["score"], "ROAD": r["road"], "insertion": r["insertion"],
+                   "deletion": r["deletion"]} for r in ranking["rows"]],
+                 hide_index=True, width="stretch", row_height=RANK_THUMBNAIL // 2 + 8,
+                 column_config={"map": st.column_config.ImageColumn("map", width="small"),
+                                "score": st.column_config.NumberColumn(
+                                    "score", format="%+.3f", help="ROAD + insertion − deletion: higher is better."),
+                                "ROAD": st.column_config.NumberColumn("ROAD", format="%+.3f",
+                                                                      help="Higher is better."),
+                                "insertion": st.column_config.NumberColumn("insertion", format="%.3f",
+                                                                           help="AUC; higher is better."),
+                                "deletion": st.column_config.NumberColumn("deletion", format="%.3f",
+                                                                          help="AUC; lower is better.")})
+    st.caption("Best first; click a column's header to sort by it.")
+
+
+def ranked_rows(vm, image, settings: HeatmapSettings) -> list[dict] | None:
+    """Every method × layer scored, with a progress bar; None after an st.error."""
+    total = len(cam.METHODS) * len(cam.ranking_layers(vm))
+    progress = st.progress(0.0, text="Scoring every method on the last layers…")
+    rows = []
+    try:
+        for done, item in enumerate(cam.score_maps(vm, image, class_index=settings.class_index,
+                                                   lower=settings.lower), 1):
+            rows.append({"method": item.method, "layer": item.layer, "score": item.score, "road": item.road,
+                         "insertion": item.insertion, "deletion": item.deletion, "grid": item.result.grid})
+            progress.progress(done / total, text=f"{cam.METHODS[item.method].title} on {item.layer} done")
+    except vizcore.VizcoreError as error:
+        progress.empty()
+        st.error(str(error))
+        return None
+    progress.empty()
+    return sorted(rows, key=lambda r: -r["score"])
+
+
+def use_map(method: str, layer: str) -> None:
+    """The ranking's "Use" button: switch the method and the layer before their selectboxes are drawn."""
+    st.session_state["heat_method"], st.session_state["heat_layer"] = method, layer
 
 
 def compare_view(vm, image: np.ndarray, settings: HeatmapSettings, style: OverlayStyle) -> None:
@@ -389,7 +585,7 @@ def main() -> None:
     view = st.radio("View", ["Selected method", "Compare methods"], horizontal=True, key="heat_view",
                     label_visibility="collapsed")
     if view == "Selected method":
-        single_view(vm, image, settings, style)
+        single_view(vm, image, photo, settings, style)
     else:
         compare_view(vm, image, settings, style)
 
