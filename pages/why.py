@@ -1,0 +1,307 @@
+"""Why this class? Which learned features made the prediction, what each looks like, where it fired,
+and which real patches excite it most (Olah et al., "The Building Blocks of Interpretability", 2018).
+
+Widgets are read into plain values, ``vizcore.why`` attributes the class's score to the layer's
+channels, ``vizcore.examples`` finds each channel's best patches in a folder of photos, and
+``vizcore.why.features`` makes (or reads from the atlas) the channels' feature visualisations,
+streamed into their rows last so the rest of the page is there at once. The photo, class,
+contrast class and layer are kept in the URL (``pages.links``).
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import streamlit as st
+
+import vizcore
+from pages import common, links
+from vizcore import cam, drawing, examples, filters, why
+
+DEFAULT_PHOTO = "grace hopper"
+TOP = 5                    # predictions shown beside the photo
+MAX_TOP = 16               # channels listed at most
+AUTO_LAYER = ""            # the layer selectbox's "automatic" choice
+NO_CONTRAST = -1           # the contrast selectbox's "no contrast" choice
+PATCHES = 4                # example patches per channel
+MAX_UPLOADED_PHOTOS = 50   # extra example photos a session may upload
+PAGE = ("pages/why.py", "Why this class?", ":material/psychology_alt:")  # as app.py lists it
+FEATURES = "why_features_frame"  # session_state: the latest feature frame and what it was for
+ACCENT = "#ff6d3a"
+
+
+@st.cache_data(max_entries=32, show_spinner=False, hash_funcs=common.HASH_FUNCS)
+def cached_predictions(vm, image: np.ndarray) -> list:
+    return vm.predict(image, top=TOP)
+
+
+@st.cache_data(max_entries=8, show_spinner=False, hash_funcs=common.HASH_FUNCS)
+def cached_spatial_layers(vm) -> list[str]:
+    return cam.spatial_layers(vm)
+
+
+@st.cache_data(max_entries=32, show_spinner=False, hash_funcs=common.HASH_FUNCS)
+def cached_why(vm, image: np.ndarray, class_index: int, contrast: int | None, layer: str | None, top: int) -> why.Why:
+    return why.explain(vm, image, class_index=class_index, contrast=contrast, layer=layer, top=top)
+
+
+@st.cache_data(max_entries=32, show_spinner=False, hash_funcs=common.HASH_FUNCS)
+def cached_heatmap(vm, image: np.ndarray, class_index: int, layer: str) -> np.ndarray:
+    return cam.heatmap(vm, image, class_index=class_index, layer=layer).heatmap
+
+
+@st.cache_data(max_entries=64, show_spinner=False, hash_funcs=common.HASH_FUNCS)
+def cached_patches(vm, layer: str, files: tuple[str, ...], channel: int, _found) -> list:
+    return examples.best_patches(vm, _found, channel, PATCHES)
+
+
+def class_title(vm, index: int) -> str:
+    return "no contrast" if index == NO_CONTRAST else f"{vm.label(index)} · {index}"
+
+
+def reset_on_change(key: str, owner: str, default) -> None:
+    """Put widget ``key`` back to ``default`` when ``owner`` (the photo, the model) changes."""
+    if st.session_state.get(f"{key}_owner") != owner:
+        st.session_state[key], st.session_state[f"{key}_owner"] = default, owner
+
+
+def settings(vm, top1: int, photo: str) -> tuple[int, int | None, str | None, int]:
+    """The class, contrast, layer and channel-count widgets (a link's values first)."""
+    model = common.model_identity(vm)
+    reset_on_change("why_class", f"{model}/{photo}", top1)
+    reset_on_change("why_contrast", f"{model}/{photo}", NO_CONTRAST)
+    reset_on_change("why_layer", model, AUTO_LAYER)
+    classes = links.one_of(range(vm.classes), what=f"a class index from 0 to {vm.classes - 1}")
+    layers = cached_spatial_layers(vm)
+    links.linked("class", "why_class", classes, top1, title=lambda i: class_title(vm, i))
+    links.linked("contrast", "why_contrast", classes, NO_CONTRAST, title=lambda i: class_title(vm, i))
+    links.linked("layer", "why_layer", links.one_of(layers, what=f"a layer of {vm.name} with a feature map"),
+                 AUTO_LAYER, title=lambda _: "the automatic layer")
+    left, middle, right, last = st.columns([3, 3, 3, 2])
+    class_index = left.selectbox("Class to explain", range(vm.classes), key="why_class",
+                                 format_func=lambda i: class_title(vm, i), help="Top-1 by default; type to search.")
+    contrast = middle.selectbox("Rather than (contrast)", [NO_CONTRAST, *range(vm.classes)], key="why_contrast",
+                                format_func=lambda i: class_title(vm, i),
+                                help="Why this class rather than another: the difference of the two attributions.")
+    automatic = cam.default_layer(vm)
+    layer = right.selectbox("Layer", [AUTO_LAYER, *reversed(layers)], key="why_layer",
+                            format_func=lambda name: f"Automatic · {common.layer_title(automatic)}"
+                            if name == AUTO_LAYER else common.layer_title(name),
+                            help=f"Automatic: the heatmaps' layer. {cam.default_layer_reason(vm)}")
+    most = min(MAX_TOP, vm.layer(layer or automatic).channels)
+    if st.session_state.get("why_top", 0) > most:  # a smaller layer picked: fewer channels to list
+        st.session_state["why_top"] = most
+    top = last.number_input("Channels", 1, most, min(why.DEFAULT_TOP, most), key="why_top")
+    return class_index, None if contrast == NO_CONTRAST else contrast, layer or None, int(top)
+
+
+def example_files() -> tuple[list[Path], str]:
+    """The photos to find examples in (samples, $VIZCORE_IMAGES_DIR, uploads) and where they come from."""
+    folders = examples.default_folders()
+    with st.expander("Example photos"):
+        uploads = st.file_uploader("Add photos", accept_multiple_files=True, key="why_photos",
+                                   max_upload_size=common.PHOTO_MB,
+                                   help=f"Up to {MAX_UPLOADED_PHOTOS} photos, besides the samples and "
+                                        f"${examples.IMAGES_DIR_VARIABLE}.")
+        stored = [stored_photo(upload) for upload in (uploads or [])[:MAX_UPLOADED_PHOTOS]]
+        named = ", ".join(str(folder) for folder in folders)
+        st.caption(f"Examples come from {named}" + (f" and {len(stored)} uploaded photos" if stored else "")
+                   + f". Set ${examples.IMAGES_DIR_VARIABLE} to a folder of your own photos.")
+    try:
+        files = examples.image_files(folders)
+    except vizcore.VizcoreError as error:
+        st.warning(str(error))
+        files = examples.image_files(folders[:1])
+    return files + stored, named
+
+
+def stored_photo(upload) -> Path:
+    """An uploaded example photo, written once per content to the cache (its name keeps the suffix)."""
+    digest = common.array_digest(np.frombuffer(upload.getbuffer(), np.uint8))
+    path = common.uploads_dir() / "why-photos" / f"{digest}{Path(upload.name).suffix.lower() or '.jpg'}"
+    if not path.is_file():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_name(f".{os.getpid()}.{path.name}")
+        partial.write_bytes(upload.getbuffer())
+        os.replace(partial, path)
+    return path
+
+
+def index_examples(vm, layer: str, files: list[Path]):
+    """The examples index of ``files`` (from the disk cache, or built with a progress bar), or None."""
+    bar = None
+    try:
+        for progress in examples.indexing(vm, layer, files):
+            if progress.found is not None:
+                if bar:
+                    bar.empty()
+                return progress.found
+            bar = bar or st.progress(0.0)
+            bar.progress(progress.done / progress.total, text=f"Indexing example photos… {progress.done}/"
+                                                              f"{progress.total}")
+    except vizcore.VizcoreError as error:
+        st.warning(f"No example patches: {error}")
+    return None
+
+
+def header(vm, image: np.ndarray, result: why.Why) -> None:
+    """The photo with the class's heatmap, and the score in numbers."""
+    photo, numbers = st.columns([2, 3])
+    if result.contrast_index is None:
+        heat = cached_heatmap(vm, image, result.class_index, result.layer)
+        caption = f"Grad-CAM of {result.label} on {result.layer}"
+    else:
+        heat = result.contribution_map()
+        caption = f"Where {result.label} beats {result.contrast_label}"
+    photo.image(drawing.overlay(vm.as_seen(image), heat), caption=caption, width="stretch")
+    with numbers:
+        title = f"**{result.label}** (class {result.class_index})"
+        if result.contrast_index is not None:
+            title = f"Why **{result.label}** rather than **{result.contrast_label}**"
+        st.markdown(title)
+        logit, parts = st.columns(2)
+        logit.metric("Logit difference" if result.contrast_index is not None else "Logit (pre-softmax)",
+                     f"{result.logit:+.3f}")
+        total = float(np.sum(result.contributions))
+        bias = "" if result.bias is None else f" {'+' if result.bias >= 0 else '−'} {abs(result.bias):.3f}"
+        parts.metric("Channels + bias" if result.exact else "Channels (estimate)", f"{total:+.3f}{bias}")
+        st.caption(result.note + " Share: a channel's contribution over the sum of all contributions' sizes.")
+
+
+def channel_rows(vm, image: np.ndarray, result: why.Why, found) -> list:
+    """A row per top channel; returns the feature image's placeholder of each row, to stream into."""
+    biggest = max(abs(channel.share) for channel in result.channels) or 1.0
+    places = []
+    seen = vm.as_seen(image)
+    for rank, channel in enumerate(result.channels, 1):
+        feature, fired, share, patches = st.columns([2, 2, 3, 6], vertical_alignment="center")
+        places.append(feature.empty())
+        fired.image(drawing.overlay(seen, result.activation_map(channel.channel), cmap="viridis", alpha=0.6),
+                    caption="where it fired", width="stretch")
+        share.markdown(f"**{rank}. channel {channel.channel}**")
+        share.progress(min(abs(channel.share) / biggest, 1.0), text=f"{channel.share:+.1%} of the score")
+        share.caption(f"contribution {channel.contribution:+.3f}")
+        found_patches = [] if found is None else cached_patches(vm, found.layer, found.files, channel.channel, found)
+        if found_patches:
+            for column, patch in zip(patches.columns(PATCHES), found_patches):
+                column.image(patch.image, caption=Path(patch.file).stem, width="stretch")
+        else:
+            patches.caption("No example photo excites this channel.")
+    return places
+
+
+def stream_features(vm, result: why.Why, places: list, steps: int) -> np.ndarray | None:
+    """The channels' robust feature visualisations into their rows: the stored frame, or a run streamed."""
+    request = (common.model_identity(vm), result.layer, tuple(c.channel for c in result.channels), steps)
+    kept = st.session_state.get(FEATURES)
+
+    def draw(frame) -> None:
+        for place, image in zip(places, frame.images):
+            place.image(image, caption=f"step {frame.step}/{frame.steps}" if not frame.done else "what it responds to",
+                        width="stretch")
+
+    if kept and kept[0] == request and kept[1].done:
+        draw(kept[1])
+        return kept[1].images
+
+    def keep(frame) -> None:
+        st.session_state[FEATURES] = (request, frame)
+
+    try:
+        common.stream(why.features(vm, result, steps=steps), keep, draw)
+    except vizcore.VizcoreError as error:
+        st.warning(f"No feature pictures: {error}")
+        return None
+    return st.session_state[FEATURES][1].images
+
+
+def downloads(place, vm, image: np.ndarray, result: why.Why, found, features: np.ndarray | None) -> None:
+    patches = {c.channel: cached_patches(vm, found.layer, found.files, c.channel, found) if found else []
+               for c in result.channels}
+    numbers = result.as_dict(vm.name)
+    for row in numbers["channels"]:
+        row["examples"] = [{"file": Path(p.file).name, "activation": round(p.activation, 6), "box": list(p.box)}
+                           for p in patches[row["channel"]]]
+
+    def panel_png() -> bytes:
+        pictures = {c.channel: features[i] for i, c in enumerate(result.channels)} if features is not None else None
+        crops = {channel: [p.image for p in found] for channel, found in patches.items()}
+        return drawing.png_bytes(why.panel(result, vm.as_seen(image), features=pictures, examples=crops))
+
+    name = f"why-{result.label}-{result.layer}".replace(" ", "_").replace("/", "_")
+    left, right = place.columns(2)
+    left.download_button("Panel PNG", panel_png, file_name=f"{name}.png", mime="image/png",
+                         icon=":material/download:", key="why_png", on_click="ignore")
+    right.download_button("Numbers JSON", json.dumps(numbers, indent=1), file_name=f"{name}.json",
+                          mime="application/json", icon=":material/download:", key="why_json", on_click="ignore")
+
+
+def groups_view(vm, image: np.ndarray, result: why.Why) -> None:
+    with st.expander("Neuron groups: the layer's activations factorised into a few parts"):
+        count = st.slider("Groups", 2, 8, 4, key="why_groups")
+        found = why.groups(result, count)
+        for column, group in zip(st.columns(len(found)), found):
+            column.image(drawing.overlay(vm.as_seen(image), why.group_map(result, group), cmap="viridis", alpha=0.6),
+                         caption=f"{group.share:+.0%} of the score", width="stretch")
+        st.caption("Non-negative matrix factorisation of the activations (Building Blocks' neuron groups); "
+                   "each group's share is computed as a channel's is.")
+
+
+def main() -> None:
+    if all(path != PAGE[0] for path, _, _ in common.PAGES):  # opened by its URL before app.py ran in this process:
+        common.PAGES.append(PAGE)                             # the frame it reruns through must know it
+    vm = common.page("Why this class?", "Which learned features made the prediction: the channels that added "
+                                        "most to the class's score, what each responds to, where it fired on the "
+                                        "photo and the real patches that excite it most.")
+    problems = st.container()
+    if not vm.is_classifier or vm.head.kind == "regression":
+        st.error(f"{vm.name} has no classes to explain (its output is {vm.output_shape}).")
+        st.stop()
+    if not cached_spatial_layers(vm):
+        st.error(f"{vm.name} has no layer whose feature map is larger than 1×1; there is nothing to attribute.")
+        st.stop()
+    picker, top = st.columns([2, 3])
+    with picker:
+        links.linked_photo("why", common.sample_paths(), DEFAULT_PHOTO)
+        image = common.image_picker("why", default_sample=DEFAULT_PHOTO)
+    if image is None:
+        links.share()
+        links.show_problems(problems)
+        st.info("Pick a sample photo or upload one to begin.")
+        st.stop()
+    predictions = common.predictions(vm, image, TOP)
+    with top:
+        st.markdown("**Top predictions**")
+        for prediction in predictions:
+            st.progress(min(max(prediction.probability or 0.0, 0.0), 1.0),
+                        text=f"{prediction.label} · {prediction.index} — {prediction.probability:.1%}")
+    class_index, contrast, layer, count = settings(vm, predictions[0].index, common.array_digest(image))
+    links.share(photo=links.shared_photo("why"), **{"class": class_index}, contrast=contrast, layer=layer)
+    links.show_problems(problems)
+    try:
+        result = cached_why(vm, image, class_index, contrast, layer, count)
+    except vizcore.VizcoreError as error:
+        st.error(str(error))
+        st.stop()
+    files, _ = example_files()
+    header(vm, image, result)
+    found = index_examples(vm, result.layer, files)
+    if found is not None and found.skipped:
+        st.caption(f"{len(found.skipped)} of the example files could not be used and were skipped.")
+    heading, buttons = st.columns([3, 2], vertical_alignment="bottom")
+    heading.subheader("The channels that made the score")
+    places = channel_rows(vm, image, result, found)
+    groups_view(vm, image, result)
+    toggle, steps_place = st.columns([3, 1], vertical_alignment="center")
+    show = toggle.toggle("Feature pictures", value=True, key="why_show_features",
+                         help="Robust feature visualisations of the channels: instant when an atlas of this layer "
+                              "is stored (`vizcore atlas`), else made here as you watch.")
+    steps = steps_place.number_input("Steps", 1, filters.MAX_STEPS, filters.ROBUST_STEPS, key="why_steps",
+                                     help="Robust optimisation steps: fewer is faster and rougher.")
+    features = stream_features(vm, result, places, int(steps)) if show else None
+    downloads(buttons, vm, image, result, found, features)
+
+
+main()
