@@ -10,7 +10,6 @@ import streamlit as st
 from pages import common, links
 
 TOP = 5               # classes shown on the home page
-WHY_PAGE = ("pages/why.py", "Why this class?", ":material/psychology_alt:")  # listed right after Heatmaps
 MAX_VALUES = 20       # regression outputs listed at most
 
 
@@ -43,13 +42,6 @@ def home() -> None:
                      column_config={"name": st.column_config.TextColumn("layer", width="large")})
 
 
-def with_why_page(entries: list) -> list:
-    """The pages with Why this class? right after Heatmaps (also the list a page opened alone reruns through)."""
-    listed = [entry for entry in entries if entry[0] != WHY_PAGE[0]]
-    at = next((i + 1 for i, (path, _, _) in enumerate(listed) if path == "pages/heatmaps.py"), len(listed))
-    return listed[:at] + [WHY_PAGE] + listed[at:]
-
-
 def show_predictions(vm, image) -> None:
     """Probability bars for a classifier (softmax, logits, binary, multi-label), values for regression."""
     if not vm.is_classifier:
@@ -70,7 +62,6 @@ def show_predictions(vm, image) -> None:
 
 
 st.set_page_config(page_title="vizcore", page_icon=":material/visibility:", layout="wide")
-common.PAGES[:] = with_why_page(common.PAGES)
 pages = [st.Page(home, title="Home", icon=":material/home:", default=True)]
 pages += [st.Page(path, title=title, icon=icon) for path, title, icon in common.PAGES]
 navigation = st.navigation(pages, position="top")

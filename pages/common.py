@@ -45,6 +45,7 @@ APP = "app.py"                         # the main script: the frame and the Home
 PAGES = [  # (file, title, icon) of the pages after Home, in the top navigation's order
     ("pages/filters.py", "Filters", ":material/grid_view:"),
     ("pages/heatmaps.py", "Heatmaps", ":material/local_fire_department:"),
+    ("pages/why.py", "Why this class?", ":material/psychology_alt:"),
     ("pages/dream.py", "Dream", ":material/cloud:"),
 ]
 UPLOAD_MODEL = "Upload a model file"   # the model picker's last choice

@@ -27,7 +27,6 @@ AUTO_LAYER = ""            # the layer selectbox's "automatic" choice
 NO_CONTRAST = -1           # the contrast selectbox's "no contrast" choice
 PATCHES = 4                # example patches per channel
 MAX_UPLOADED_PHOTOS = 50   # extra example photos a session may upload
-PAGE = ("pages/why.py", "Why this class?", ":material/psychology_alt:")  # as app.py lists it
 FEATURES = "why_features_frame"  # session_state: the latest feature frame and what it was for
 ACCENT = "#ff6d3a"
 
@@ -250,8 +249,6 @@ def groups_view(vm, image: np.ndarray, result: why.Why) -> None:
 
 
 def main() -> None:
-    if all(path != PAGE[0] for path, _, _ in common.PAGES):  # opened by its URL before app.py ran in this process:
-        common.PAGES.append(PAGE)                             # the frame it reruns through must know it
     vm = common.page("Why this class?", "Which learned features made the prediction: the channels that added "
                                         "most to the class's score, what each responds to, where it fired on the "
                                         "photo and the real patches that excite it most.")
