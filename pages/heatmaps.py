@@ -36,7 +36,8 @@ RAISES, LOWERS = "What raises it", "What lowers it"  # a regression output's two
 RANK_THUMBNAIL = 96        # px, the longer side of each ranked layer's overlay in the table
 RANKING = "heat_ranking"   # session_state: the latest layer ranking and what it was for
 DEFAULT_METHOD_FOR_RANKING = "gradcam"  # ranks instead of full Score-CAM, which would take minutes
-TRUST_CHART_HEIGHT = 200   # px, each of the three curve charts under "Can I trust this map?"
+TRUST_CHART_HEIGHT = 200   # px, each of the three curve panels under "Can I trust this map?"
+TRUST_CHART_WIDTH = 200    # px, each panel's plot (a concatenated chart cannot stretch to its container)
 SANITY = "heat_sanity_for"  # session_state: the request the sanity check was last run for
 MAP_RANKING = "heat_map_ranking"  # session_state: the latest method × layer ranking and what it was for
 GREY = "#7f8c9b"           # the second line of a chart (random removal, LeRF)
@@ -341,7 +342,7 @@ def trust_chart(faithfulness: cam.Faithfulness, metrics: cam.TrustMetrics, what:
             y=alt.Y("y:Q", axis=alt.Axis(format="%" if percent_y else "~g"), title=y),
             color=alt.Color("line:N", scale=alt.Scale(domain=lines, range=colours),
                             legend=alt.Legend(orient="bottom", title=None)),
-        ).properties(height=TRUST_CHART_HEIGHT, width="container")
+        ).properties(height=TRUST_CHART_HEIGHT, width=TRUST_CHART_WIDTH)
 
     def line(name: str, xs, ys) -> list[dict]:
         return [{"x": x, "y": y, "line": name} for x, y in zip(xs, ys)]
@@ -387,11 +388,11 @@ def sanity_panel(vm, image, photo: str, settings: HeatmapSettings, result, style
     for column, stage in zip(columns[1:], report.stages):
         column.image(drawing.colorize(stage.heatmap, style.cmap), width="stretch",
                      caption=f"Random from {stage.randomised_from} up")
-        column.markdown(f"Spearman **{stage.spearman:+.2f}** · SSIM **{stage.ssim:.2f}**")
+        column.caption(f"Spearman {stage.spearman:+.2f} · SSIM {stage.ssim:.2f}")
     for check in extra:
         columns[-1].image(drawing.colorize(check.heatmap, style.cmap), width="stretch",
                           caption=f"Another class: {check.label}")
-        columns[-1].markdown(f"Spearman **{check.spearman:+.2f}** · SSIM **{check.ssim:.2f}**")
+        columns[-1].caption(f"Spearman {check.spearman:+.2f} · SSIM {check.ssim:.2f}")
     (st.success if report.passed else st.warning)(report.verdict, icon=":material/check_circle:" if report.passed
                                                   else ":material/warning:")
     if report.class_check:
