@@ -262,7 +262,27 @@ def single_view(vm, image: np.ndarray, photo: str, settings: HeatmapSettings, st
     row.download_button("Download overlay PNG", drawing.png_bytes(blended), icon=":material/download:",
                         file_name=f"{file_name}.png", mime="image/png", key="heat_download")
     row.caption(f"Computed in {seconds:.2f} s.")
+    why_button(over, result)
     trust_section(vm, image, photo, settings.for_method(settings.method), result, faithfulness, style)
+
+
+def why_button(place, result) -> None:
+    """Open Why this class? on the same sample photo and class (an uploaded photo is uploaded there again)."""
+    place.button("Why this class? Which features made the call", icon=":material/psychology_alt:", key="heat_why",
+                 on_click=_carry_to_why, args=(result.class_index,),
+                 help="The channels that added most to this class's score, what each responds to, where it fired "
+                      "and real patches that excite it.")
+    if st.session_state.pop("heat_open_why", False):
+        st.switch_page("pages/why.py")
+
+
+def _carry_to_why(class_index: int) -> None:
+    """The click's callback (it runs before any rerun): the Why page's class and sample take these."""
+    st.session_state["why_class"] = class_index
+    if st.session_state.get("heat_source") == "Sample photo" and "heat_sample" in st.session_state:
+        st.session_state["why_source"] = "Sample photo"
+        st.session_state["why_sample"] = st.session_state["heat_sample"]
+    st.session_state["heat_open_why"] = True
 
 
 # --- "Can I trust this map?" ------------------------------------------------------------------------

@@ -308,3 +308,11 @@ def test_model_links_name_folder_models_plainly_unless_a_registry_model_shares_t
     assert common.model_in_link("folder:vgg16") == "folder:vgg16"
     assert common.model_in_link(common.UPLOAD_MODEL) is None
     assert common.model_from_link("efficientnet_lite2") == "efficientnet_lite2"
+
+
+def test_heatmaps_opens_why_on_the_same_photo_and_class():
+    at = page_opened("heatmaps", **HEATMAP_LINK)
+    at.button(key="heat_why").click().run()
+    assert not at.exception, at.exception
+    assert at.selectbox(key="why_class").value == 967
+    assert at.selectbox(key="why_sample").value == "coffee"
