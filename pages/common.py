@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import threading
 import time
 import weakref
 from collections.abc import Callable, Iterable
@@ -568,3 +569,22 @@ def stream(frames: Iterable[Frame], keep: Callable[[Frame], None], draw: Callabl
             drawn_at, undrawn = time.perf_counter(), None
     if undrawn is not None:
         draw(undrawn)
+
+
+# --- a head start: compiled steps traced in the background ---------------------------------------
+
+@st.cache_resource(show_spinner=False, max_entries=64, hash_funcs=HASH_FUNCS)
+def warm_up(vm, layer: str, mode: str) -> threading.Thread:
+    """Trace a layer's compiled filter steps in the background, once per process, while the user sets up."""
+    thread = threading.Thread(target=_prepare_quietly, args=(vm, layer, mode), daemon=False,  # joined at exit
+                              name=f"vizcore-prepare-{layer}-{mode}")
+    thread.start()
+    return thread
+
+
+def _prepare_quietly(vm, layer: str, mode: str) -> None:
+    from vizcore import filters
+    try:
+        filters.prepare(vm, layer, mode)
+    except Exception:  # only a head start: the run itself reports any problem
+        pass

@@ -13,7 +13,6 @@ whole factor, each pixel a sharp block (never blurred by the browser).
 """
 from __future__ import annotations
 
-import threading
 from dataclasses import astuple, dataclass
 
 import altair as alt
@@ -94,22 +93,6 @@ class Placeholders:
     @classmethod
     def below(cls) -> Placeholders:
         return cls(st.empty(), st.empty(), st.empty())
-
-
-@st.cache_resource(show_spinner=False, max_entries=64, hash_funcs=common.HASH_FUNCS)
-def warm_up(vm, layer: str, mode: str) -> threading.Thread:
-    """Trace the layer's compiled steps in the background, once per process, while the user sets up."""
-    thread = threading.Thread(target=_prepare_quietly, args=(vm, layer, mode), daemon=False,  # joined at exit
-                              name=f"vizcore-prepare-{layer}-{mode}")
-    thread.start()
-    return thread
-
-
-def _prepare_quietly(vm, layer: str, mode: str) -> None:
-    try:
-        filters.prepare(vm, layer, mode)
-    except Exception:  # only a head start: the run itself reports any problem
-        pass
 
 
 def shown_grid(images: np.ndarray) -> tuple[np.ndarray, int]:
@@ -467,7 +450,7 @@ def main() -> None:
     links.share(shared(controls))
     links.show_problems(problems)
     if controls.layer:
-        warm_up(vm, controls.layer, controls.mode)
+        common.warm_up(vm, controls.layer, controls.mode)
     cached = checked_request(vm, controls)
     run_requested = common.run_and_stop_buttons("filters_run", "filters_stop", "Keep the images made so far.",
                                                 disabled=cached is not None,

@@ -275,6 +275,8 @@ def main() -> None:
             st.progress(min(max(prediction.probability or 0.0, 0.0), 1.0),
                         text=f"{prediction.label} · {prediction.index} — {prediction.probability:.1%}")
     class_index, contrast, layer, count = settings(vm, predictions[0].index, common.array_digest(image))
+    if st.session_state.get("why_show_features", True):  # the feature pictures' step traced while the rest is drawn
+        common.warm_up(vm, layer or cam.default_layer(vm), "robust")
     links.share(photo=links.shared_photo("why"), **{"class": class_index}, contrast=contrast, layer=layer)
     links.show_problems(problems)
     try:
