@@ -428,14 +428,21 @@ def map_ranking(vm, image, photo: str, settings: HeatmapSettings, style: Overlay
     if common.run_button(row, "Rank methods and layers", "heat_rank_maps", icon=":material/leaderboard:",
                          help="Every method on each of the last few stages, scored by ROAD and insertion − deletion "
                               "(Score-CAM as Faster Score-CAM). Takes a while."):
-        rows = ranked_rows(vm, image, settings)
-        if rows is None:
+        row.button("Stop", key="heat_rank_stop", icon=":material/stop:", help="Keep the maps scored so far.")
+
+        def keep(rows: list[dict], total: int) -> None:  # every scored map is kept: Stop shows the ranking so far
+            st.session_state[MAP_RANKING] = {"request": request, "rows": sorted(rows, key=lambda r: -r["score"]),
+                                             "total": total}
+
+        if ranked_rows(vm, image, settings, keep) is None:
             return
-        st.session_state[MAP_RANKING] = {"request": request, "rows": rows}
     ranking = st.session_state.get(MAP_RANKING)
-    if not ranking or ranking["request"] != request:
+    if not ranking or ranking["request"] != request or not ranking["rows"]:
         row.caption("Which method and layer explain this photo best? Scores every method on the last few layers.")
         return
+    if len(ranking["rows"]) < ranking["total"]:
+        row.caption(f":orange-badge[:material/stop_circle: stopped] after {len(ranking['rows'])} of "
+                    f"{ranking['total']} maps: the best of those.")
     best = ranking["rows"][0]
     title = f"{cam.METHODS[best['method']].title} on {common.layer_title(best['layer'])}"
     current = (settings.method, settings.layer or cam.default_layer(vm)) == (best["method"], best["layer"])
@@ -458,16 +465,19 @@ def map_ranking(vm, image, photo: str, settings: HeatmapSettings, style: Overlay
     st.caption("Best first; click a column's header to sort by it.")
 
 
-def ranked_rows(vm, image, settings: HeatmapSettings) -> list[dict] | None:
-    """Every method × layer scored, with a progress bar; None after an st.error."""
+def ranked_rows(vm, image, settings: HeatmapSettings, keep) -> list[dict] | None:
+    """Every method × layer scored, with a progress bar, each handed to ``keep(rows, total)`` as it comes;
+    the rows best first, or None after an st.error."""
     total = len(cam.METHODS) * len(cam.ranking_layers(vm))
     progress = st.progress(0.0, text="Scoring every method on the last layers…")
-    rows = []
+    rows: list[dict] = []
+    keep(rows, total)
     try:
         for done, item in enumerate(cam.score_maps(vm, image, class_index=settings.class_index,
                                                    lower=settings.lower), 1):
             rows.append({"method": item.method, "layer": item.layer, "score": item.score, "road": item.road,
                          "insertion": item.insertion, "deletion": item.deletion, "grid": item.result.grid})
+            keep(rows, total)
             progress.progress(done / total, text=f"{cam.METHODS[item.method].title} on {item.layer} done")
     except vizcore.VizcoreError as error:
         progress.empty()

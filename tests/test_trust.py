@@ -270,6 +270,14 @@ def test_page_ranks_methods_and_layers_then_uses_the_best(page):
     table = page.dataframe[-1].value
     assert len(table) == len(cam.METHODS) * 3 and list(table["score"]) == sorted(table["score"], reverse=True)
     assert all(str(thumbnail).startswith("data:image/png;base64,") for thumbnail in table["map"])
+    assert not any("stopped" in caption.value for caption in page.caption)
+    ranking = page.session_state["heat_map_ranking"]
+    page.session_state["heat_map_ranking"] = {**ranking, "rows": ranking["rows"][:3]}  # as Stop leaves it after 3 maps
+    page.run()
+    assert any("stopped" in caption.value and "after 3 of 12 maps" in caption.value for caption in page.caption)
+    assert len(page.dataframe[-1].value) == 3
+    page.session_state["heat_map_ranking"] = ranking
+    page.run()
     page.button(key="heat_use_best_map").click().run()
     assert not page.exception
     best_method = next(name for name, m in cam.METHODS.items() if m.title == table["method"][0])
