@@ -268,10 +268,10 @@ def single_view(vm, image: np.ndarray, photo: str, settings: HeatmapSettings, st
 
 def why_button(place, result) -> None:
     """Open Why this class? on the same sample photo and class (an uploaded photo is uploaded there again)."""
-    place.button("Why this class? Which features made the call", icon=":material/psychology_alt:", key="heat_why",
+    place.button("Why this class?", icon=":material/psychology_alt:", key="heat_why",
                  on_click=_carry_to_why, args=(result.class_index,),
-                 help="The channels that added most to this class's score, what each responds to, where it fired "
-                      "and real patches that excite it.")
+                 help="Which features made the call: the channels that added most to this class's score, what "
+                      "each responds to, where it fired and real patches that excite it.")
     if st.session_state.pop("heat_open_why", False):
         st.switch_page("pages/why.py")
 
