@@ -29,7 +29,7 @@ import numpy as np
 import tensorflow as tf
 
 from . import cam, graph
-from .cam.core import checked_class
+from .cam.core import check_spatial, checked_class, target_layer
 from .checks import class_index as checked_class_index
 from .checks import rgb_image, whole_number
 from .drawing import resized_map
@@ -189,7 +189,7 @@ def explain(
     """
     image = rgb_image(image)
     target = checked_class(vm, class_index)
-    layer_name = checked_layer(vm, layer)
+    layer_name = target_layer(vm, layer)
     channels = vm.layer(layer_name).channels
     top = min(DEFAULT_TOP, channels) if top is None else top
     top = whole_number("top", top, 1, channels, why=f"{layer_name} has {channels} channels")
@@ -200,7 +200,7 @@ def explain(
     acts, grads, logits, chosen = view.activations_and_gradients(
         inputs, tf.constant(target, tf.int32), tf.constant(1.0)
     )
-    _check_spatial(layer_name, acts)
+    check_spatial(layer_name, acts)
     target, acts, grads = int(chosen), acts.numpy()[0], grads.numpy()[0]
     logit, bias_vector = float(logits[0, target]), gap_dense_bias(vm, layer_name)
     bias = None if bias_vector is None else float(bias_vector[target])
@@ -227,24 +227,6 @@ def explain(
         contrast,
         None if contrast is None else vm.label(contrast),
     )
-
-
-def checked_layer(vm: VizModel, layer: str | None) -> str:
-    """``layer``'s path if it has spatial extent (more than 1×1), or the heatmaps' default layer."""
-    if layer is None:
-        return cam.default_layer(vm)
-    name = vm.layer(layer).name
-    if vm.layer_size(name) == (1, 1):
-        raise RequestError(f"Layer {layer!r} of {vm.name} has no spatial extent (1×1); pick an earlier layer.")
-    return name
-
-
-def _check_spatial(layer: str, acts) -> None:
-    if acts.shape[1] * acts.shape[2] <= 1:
-        raise RequestError(
-            f"Layer {layer!r} has no spatial extent at this input size ({acts.shape[1]}×{acts.shape[2]}); "
-            "pick an earlier layer."
-        )
 
 
 # --- is the head a global average pooling and a Dense? -----------------------------------------

@@ -180,13 +180,13 @@ def heatmap(
     weights_function = checked_method(method).weights
     class_index = checked_class(vm, class_index)
     top_k = _checked_top_k(top_k)
-    view = compiled_view(vm, _target_layer(vm, layer))
+    view = compiled_view(vm, target_layer(vm, layer))
     inputs = tf.constant(vm.preprocess(_variants(vm.resize_for_input(image), augment)))
     sign = -1.0 if lower else 1.0
     acts, grads, logits, target = view.activations_and_gradients(
         inputs, tf.constant(class_index, tf.int32), tf.constant(sign, tf.float32)
     )
-    _check_spatial(view.layer_name, acts)
+    check_spatial(view.layer_name, acts)
     weights = weights_function(acts, grads, CamContext(view, inputs, int(target), top_k, sign))
     grid = _merged(_class_maps(acts, weights, eigen_smooth), augment)
     target = int(target)
@@ -302,7 +302,7 @@ def default_layer_reason(vm: VizModel) -> str:
     )
 
 
-def _target_layer(vm: VizModel, layer: str | None) -> str:
+def target_layer(vm: VizModel, layer: str | None) -> str:
     """``layer`` checked (RequestError names valid choices), or the default one."""
     if layer is None:
         return default_layer(vm)
@@ -312,7 +312,7 @@ def _target_layer(vm: VizModel, layer: str | None) -> str:
     return name
 
 
-def _check_spatial(layer: str, acts) -> None:
+def check_spatial(layer: str, acts) -> None:
     if acts.shape[1] * acts.shape[2] <= 1:
         raise RequestError(
             f"Layer {layer!r} has no spatial extent at this input size "

@@ -81,3 +81,19 @@ class ProgressBar:
     def close(self) -> None:
         self.stream.write("\n")
         self.stream.flush()
+
+
+def add_ascent_arguments(parser) -> None:
+    """--mode, --steps, --lr, --size and --seed: how a feature visualisation climbs (filters, atlas, visualize)."""
+    parser.add_argument(
+        "--mode",
+        choices=["classic", "robust"],
+        default="classic",
+        help="classic: the Keras example; robust: Lucid's Fourier + transforms (cleaner, slower)",
+    )
+    parser.add_argument("--steps", type=int, help="optimisation steps (default: 30 classic, 256 robust)")
+    parser.add_argument("--lr", type=float, help="step size (default: 10 classic, 0.05 robust)")
+    parser.add_argument(
+        "--size", type=int, metavar="PX", help="image side in pixels (default: 180 classic, ~128 robust)"
+    )
+    parser.add_argument("--seed", type=int, default=0, help="same seed, same images (default 0)")

@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 from ..errors import RequestError
-from ._shared import ProgressBar, add_model_argument, model_from_args, print_json
+from ._shared import ProgressBar, add_ascent_arguments, add_model_argument, model_from_args, print_json
 
 DEFAULT_COUNT = 64  # filters per layer when --filters is not given: the first 64 (or all, if fewer)
 PART = 16  # atlas: filters computed and stored together; a stopped atlas resumes from the last stored part
@@ -44,16 +44,7 @@ def _add_run_arguments(parser) -> None:
         metavar="LIST",
         help=f"indices and ranges, e.g. 0-63 or 3,17,40-43 (default: the first {DEFAULT_COUNT})",
     )
-    parser.add_argument(
-        "--mode",
-        choices=["classic", "robust"],
-        default="classic",
-        help="classic: the Keras example; robust: Lucid's Fourier + transforms (cleaner, slower)",
-    )
-    parser.add_argument("--steps", type=int, help="optimisation steps (default: 30 classic, 256 robust)")
-    parser.add_argument("--lr", type=float, help="step size (default: 10 classic, 0.05 robust)")
-    parser.add_argument("--size", type=int, help="image side in pixels (default: 180 classic, ~128 robust)")
-    parser.add_argument("--seed", type=int, default=0, help="same seed, same images (default 0)")
+    add_ascent_arguments(parser)
     parser.add_argument("--cols", type=int, default=8, help="grid columns (default 8)")
     parser.add_argument("--no-cache", action="store_true", help="recompute even if this run is in the atlas cache")
     parser.add_argument("--json", action="store_true", help="print each filter's activation and deadness as JSON")

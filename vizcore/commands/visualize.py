@@ -10,7 +10,7 @@ from pathlib import Path
 
 from ..checks import whole_number
 from ..errors import RequestError
-from ._shared import ProgressBar, add_model_argument, model_from_args, print_json, writable_path
+from ._shared import ProgressBar, add_ascent_arguments, add_model_argument, model_from_args, print_json, writable_path
 
 TOP = 5  # predictions per image in --json
 SHOWN_TOP = 3  # predictions per image in the summary
@@ -33,18 +33,7 @@ def register(subparsers) -> None:
         metavar="EXPRESSION",
         help='e.g. "block4a_expand_conv:12 - 0.5*neuron:block4a_expand_conv:40 + 2*class:espresso"',
     )
-    parser.add_argument(
-        "--mode",
-        choices=["classic", "robust"],
-        default="classic",
-        help="classic: the Keras example; robust: Lucid's Fourier + transforms (cleaner, slower)",
-    )
-    parser.add_argument("--steps", type=int, help="optimisation steps (default: 30 classic, 256 robust)")
-    parser.add_argument("--lr", type=float, help="step size (default: 10 classic, 0.05 robust)")
-    parser.add_argument(
-        "--size", type=int, metavar="PX", help="image side in pixels (default: 180 classic, ~128 robust)"
-    )
-    parser.add_argument("--seed", type=int, default=0, help="same seed, same images (default 0)")
+    add_ascent_arguments(parser)
     parser.add_argument(
         "--batch", type=int, default=1, metavar="N", help="make N images from different starts (default 1)"
     )
