@@ -449,8 +449,7 @@ def main() -> None:
     controls = filter_controls(vm)
     links.share(shared(controls))
     links.show_problems(problems)
-    if controls.layer:
-        common.warm_up(vm, controls.layer, controls.mode)
+    warming = common.warm_up(vm, controls.layer, controls.mode) if controls.layer else None
     cached = checked_request(vm, controls)
     run_requested = common.run_and_stop_buttons("filters_run", "filters_stop", "Keep the images made so far.",
                                                 disabled=cached is not None,
@@ -459,6 +458,8 @@ def main() -> None:
     # what the stored frame must answer, in plain values (each rerun defines FilterControls anew)
     request = (common.model_identity(vm), astuple(controls))
     if run_requested:
+        if warming is not None:
+            warming.join()  # never trace the same step in two threads at once
         grow(vm, controls, request, view)
     stored = st.session_state.get(RESULT)
     frame = cached or (stored["frame"] if stored and stored["request"] == request else None)

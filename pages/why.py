@@ -275,8 +275,9 @@ def main() -> None:
             st.progress(min(max(prediction.probability or 0.0, 0.0), 1.0),
                         text=f"{prediction.label} · {prediction.index} — {prediction.probability:.1%}")
     class_index, contrast, layer, count = settings(vm, predictions[0].index, common.array_digest(image))
-    if st.session_state.get("why_show_features", True):  # the feature pictures' step traced while the rest is drawn
-        common.warm_up(vm, layer or cam.default_layer(vm), "robust")
+    warming = None  # the feature pictures' step, traced in the background while the rest is drawn
+    if st.session_state.get("why_show_features", True):
+        warming = common.warm_up(vm, layer or cam.default_layer(vm), "robust")
     links.share(photo=links.shared_photo("why"), **{"class": class_index}, contrast=contrast, layer=layer)
     links.show_problems(problems)
     try:
@@ -299,6 +300,8 @@ def main() -> None:
                               "is stored (`vizcore atlas`), else made here as you watch.")
     steps = steps_place.number_input("Steps", 1, filters.MAX_STEPS, filters.ROBUST_STEPS, key="why_steps",
                                      help="Robust optimisation steps: fewer is faster and rougher.")
+    if warming is not None:
+        warming.join()  # never trace the same step in two threads at once
     features = stream_features(vm, result, places, int(steps)) if show else None
     downloads(buttons, vm, image, result, found, features)
 

@@ -24,6 +24,8 @@ def test_why_view_on_a_sample_shows_the_rows_then_a_contrast(server, browser):
     nav = page.locator('[data-testid="stTopNavLink"]')
     assert "Why this class?" in [nav.nth(i).inner_text() for i in range(nav.count())][3]  # right after Heatmaps
     assert page.locator('[data-testid="stProgress"]').filter(has_text="of the score").count() == 8
+    page.get_by_text("what it responds to").first.wait_for()  # the feature pictures, finished
+    assert not exception_boxes(page)
     assert page.get_by_text("what it responds to").count() == 8
     assert not exception_boxes(page)
     screenshot(page, "why")
