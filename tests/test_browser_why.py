@@ -6,6 +6,7 @@ import os
 import shutil
 
 import pytest
+from playwright.sync_api import expect
 from browser import choose, exception_boxes, screenshot, set_number, wait_for_app, wait_settled
 
 pytestmark = pytest.mark.skipif(not os.path.exists("/usr/bin/chromium") and not shutil.which("chromium"),
@@ -23,10 +24,9 @@ def test_why_view_on_a_sample_shows_the_rows_then_a_contrast(server, browser):
     wait_settled(page)
     nav = page.locator('[data-testid="stTopNavLink"]')
     assert "Why this class?" in [nav.nth(i).inner_text() for i in range(nav.count())][3]  # right after Heatmaps
-    assert page.locator('[data-testid="stProgress"]').filter(has_text="of the score").count() == 8
-    page.get_by_text("what it responds to").first.wait_for()  # the feature pictures, finished
-    assert not exception_boxes(page)
-    assert page.get_by_text("what it responds to").count() == 8
+    expect(page.locator('[data-testid="stProgress"]').filter(has_text="of the score")).to_have_count(8)
+    # the feature pictures, finished: the eight captions reach the browser one delta at a time
+    expect(page.get_by_text("what it responds to")).to_have_count(8, timeout=TIMEOUT)
     assert not exception_boxes(page)
     screenshot(page, "why")
     choose(page, "Rather than (contrast)", "coffee mug")
