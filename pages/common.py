@@ -28,7 +28,7 @@ import numpy as np
 import streamlit as st
 
 import vizcore
-from pages import links
+from pages import links, sessions
 from vizcore.images import MAX_FILE_BYTES
 from vizcore.registry import (
     BUNDLED,
@@ -478,7 +478,8 @@ def image_picker(key: str, *, allow_noise: bool = False, default_sample: str = "
 def predictions(vm, image, top: int = 5) -> list:
     """``vm.predict`` as Prediction tuples, or [] after an st.error."""
     try:
-        return vm.predict(image, top=top)
+        with short_work():
+            return vm.predict(image, top=top)
     except vizcore.VizcoreError as error:
         st.error(str(error))
         return []
@@ -559,16 +560,81 @@ def stream(frames: Iterable[Frame], keep: Callable[[Frame], None], draw: Callabl
 
     ``keep`` stores the frame (in the session, so that Stop leaves it behind) and may update cheap
     widgets; ``draw`` redraws the costly ones (images), so a fast loop never waits on the browser.
+    The frames' generator is closed however the loop ends (Stop, a closed tab), so its run ends too.
     """
     drawn_at, undrawn = float("-inf"), None
-    for frame in frames:
-        keep(frame)
-        undrawn = frame
-        if time.perf_counter() - drawn_at >= seconds:
-            draw(frame)
-            drawn_at, undrawn = time.perf_counter(), None
+    running = iter(frames)
+    try:
+        for frame in running:
+            keep(frame)
+            undrawn = frame
+            if time.perf_counter() - drawn_at >= seconds:
+                draw(frame)
+                drawn_at, undrawn = time.perf_counter(), None
+    finally:
+        close = getattr(running, "close", None)  # a generator: its run ends here (a closed tab, Stop)
+        if close is not None:
+            close()
     if undrawn is not None:
         draw(undrawn)
+
+
+# --- sharing the server: long runs take turns, short work goes first ------------------------------
+
+@st.cache_resource(show_spinner=False)
+def server_limits():
+    """The limits of this server (``vizcore.limits``), read once per process; the run queue sized by them."""
+    from vizcore import limits, scheduler
+    try:
+        chosen, problem = limits.read(), None
+    except vizcore.RequestError as error:
+        chosen, problem = limits.Limits(), f"{error} The default limits apply."
+    scheduler.configure(chosen.runs_at_once, chosen.queue_length)
+    return chosen, problem
+
+
+def limits():
+    """This server's limits (``vizcore.limits.Limits``); a broken limits file is reported once per page."""
+    chosen, problem = server_limits()
+    if problem:
+        st.error(problem)
+    return chosen
+
+
+def in_turn(page_name: str, work: Callable[[], None], place=None) -> bool:
+    """Run ``work`` (a long run: a grid, a dream, a ranking) in its turn of the server's run queue.
+
+    While it waits, ``place`` (default: a placeholder here) tells the user how many runs are ahead
+    (redrawn every half second, which also lets Stop and other widgets interrupt the wait). One run
+    per user and page: a new one replaces the old. A closed tab ends the run at its next step.
+    Returns True if ``work`` ran to its end; False after an st.error for a full queue, or when the
+    run was cancelled.
+    """
+    from vizcore import scheduler
+    server_limits()
+    place = place if place is not None else st.empty()
+
+    def waiting(ahead: int) -> None:
+        runs = "run is" if ahead == 1 else "runs are"
+        place.info(f":material/hourglass_top: Waiting for your turn: {ahead} {runs} ahead of you. It starts on "
+                   "its own; Stop leaves the line.")
+
+    try:
+        with scheduler.process_queue().turn(sessions.session_id(), page_name, sessions.alive_check(), waiting):
+            place.empty()
+            work()
+        return True
+    except scheduler.QueueFull as error:
+        place.error(str(error))
+    except scheduler.Cancelled:
+        pass
+    return False
+
+
+def short_work():
+    """Around a short request (predictions, a CAM map, a metric): long runs give way to it."""
+    from vizcore import scheduler
+    return scheduler.short_work()
 
 
 # --- a head start: compiled steps traced in the background ---------------------------------------

@@ -124,9 +124,14 @@ def mix_in_link(mix: dict[str, float], defaults: dict[str, float]) -> list[str]:
     return [name if weight == defaults.get(name, 1.0) else f"{name}{WEIGHT}{weight:g}" for name, weight in mix.items()]
 
 
+def most_steps() -> int:
+    """The steps slider's end: STEPS_MAX, or the server's cap on steps if lower."""
+    return min(STEPS_MAX, common.limits().max_steps)
+
+
 def linked_controls() -> None:
     """Steps, learning rate, octaves and seed start at a link's, when the page opens from one."""
-    links.linked("steps", "dream_steps", links.whole_number(1, STEPS_MAX), dream.STEPS)
+    links.linked("steps", "dream_steps", links.whole_number(1, most_steps()), min(dream.STEPS, most_steps()))
     links.linked("lr", "dream_lr", links.one_of(LR_CHOICES), dream.LR)
     links.linked("octaves", "dream_octaves", links.whole_number(1, OCTAVES_MAX), dream.OCTAVES)
     links.linked("seed", "dream_seed", links.whole_number(0, SEED_MAX), 0)
@@ -140,7 +145,7 @@ def dream_controls() -> DreamControls:
     """Steps, learning rate, octaves, octave scale, max loss, tile and seed."""
     linked_controls()
     left, right = st.columns(2)
-    steps = left.slider("Steps per octave", 1, STEPS_MAX, dream.STEPS, key="dream_steps")
+    steps = left.slider("Steps per octave", 1, most_steps(), min(dream.STEPS, most_steps()), key="dream_steps")
     lr = right.select_slider("Learning rate", LR_CHOICES, value=dream.LR, key="dream_lr",
                              help="Pixels move by about this share of their range per step.")
     octaves = left.slider("Octaves", 1, OCTAVES_MAX, dream.OCTAVES, key="dream_octaves",
@@ -266,7 +271,7 @@ def main() -> None:
     key = (common.model_identity(vm), common.array_digest(image))
     if run_requested:
         with results:
-            stream_dream(vm, image, mix, controls, key, view)
+            common.in_turn("dream", lambda: stream_dream(vm, image, mix, controls, key, view), view.progress)
     run = st.session_state.get(RUN_KEY)
     if run is None or run["key"] != key:
         view.before.image(image, caption="Before", width="stretch")

@@ -82,6 +82,12 @@ class FilterControls:
                                    **options)
         return filters.mix(vm, self.layer, *self.filters, count=self.count, **options)
 
+    def images(self) -> int:
+        """How many images the run makes."""
+        if self.show in ("Filters", "Neuron"):
+            return len(self.filters)
+        return self.count * (len(self.filters) if self.show == "Class" else 1)
+
 
 @dataclass
 class Placeholders:
@@ -114,7 +120,7 @@ def model_sizes(vm) -> None:
     owner, keys = common.model_identity(vm), [f"filters_size_{mode}" for mode in filters.MODES]
     if st.session_state.get("filters_size_owner") != owner or any(key not in st.session_state for key in keys):
         for mode, key in zip(filters.MODES, keys):
-            st.session_state[key] = filters.settings(vm, mode).size
+            st.session_state[key] = min(filters.settings(vm, mode).size, common.limits().max_size)
         st.session_state["filters_size_owner"] = owner
 
 
@@ -137,16 +143,17 @@ def filter_controls(vm) -> FilterControls:
                           "pixels mostly stay noise to the eye.")
     pickers = {"Filters": filter_picker, "Neuron": neuron_picker, "Diversity": diversity_picker, "Mix": mix_picker}
     targets = classes or pickers[show](vm, layer)
-    defaults = filters.settings(vm, mode)
-    links.linked("steps", f"filters_steps_{mode}", links.whole_number(1, filters.MAX_STEPS), defaults.steps)
+    defaults, server = filters.settings(vm, mode), common.limits()
+    most_steps, biggest = min(filters.MAX_STEPS, server.max_steps), min(2 * filters.MAX_SIZE, server.max_size)
+    links.linked("steps", f"filters_steps_{mode}", links.whole_number(1, most_steps), min(defaults.steps, most_steps))
     links.linked("lr", f"filters_lr_{mode}", links.number(1e-6, 1000.0), defaults.lr)
-    links.linked("size", f"filters_size_{mode}", links.whole_number(8, 2 * filters.MAX_SIZE), defaults.size)
+    links.linked("size", f"filters_size_{mode}", links.whole_number(8, biggest), min(defaults.size, biggest))
     links.linked("seed", "filters_seed", links.whole_number(0, filters.MAX_SEED), 0)
     steps_col, lr_col, size_col, seed_col = st.columns(4)
-    steps = steps_col.number_input("Steps", 1, filters.MAX_STEPS, defaults.steps, key=f"filters_steps_{mode}")
+    steps = steps_col.number_input("Steps", 1, most_steps, min(defaults.steps, most_steps), key=f"filters_steps_{mode}")
     lr = lr_col.number_input("Learning rate", 0.0, 1000.0, defaults.lr, key=f"filters_lr_{mode}",
                              format="%.3f", help="Classic: the length of each normalised step; robust: Adam's step.")
-    size = size_col.number_input("Image size (px)", 8, 2 * filters.MAX_SIZE,
+    size = size_col.number_input("Image size (px)", 8, biggest,
                                  key=f"filters_size_{mode}",  # its default: see model_sizes
                                  help="Classic crops 25 px from each side of the finished image; a small model's "
                                       "filters are made at its own size, uncropped.")
@@ -176,8 +183,9 @@ def filter_picker(vm, layer: str) -> dict:
     pick = pick_col.radio("Filters", ["Grid", "List"], key="filters_pick", horizontal=True)
     if pick == "Grid":
         start = which_col.number_input("First filter", min_value=0, value=0, step=1, key="filters_start")
-        count = count_col.segmented_control("Grid size", GRID_SIZES, default=DEFAULT_COUNT, key="filters_count",
-                                            required=True)
+        sizes = [size for size in GRID_SIZES if size <= common.limits().max_filters] or [1]
+        count = count_col.segmented_control("Grid size", sizes, default=min(DEFAULT_COUNT, sizes[-1]),
+                                            key="filters_count", required=True)
         end = min(int(start) + int(count), max(channels, int(start) + 1))
         return {"filters": tuple(range(int(start), end))}
     text = which_col.text_input("Filter indices", "0-7, 12", key="filters_list",
@@ -418,12 +426,16 @@ def download(frame, controls: FilterControls, model_name: str) -> None:
 
 
 def grow(vm, controls: FilterControls, request: tuple, view: Placeholders) -> None:
-    """Stream the images into the placeholders, keeping the latest frame in session_state."""
+    """In its turn of the server's run queue, stream the images into the placeholders, keeping the
+    latest frame in session_state. The frames are asked for once the turn comes, so a grid that
+    another user's run stored meanwhile is read from the cache, not computed again."""
     def keep(frame) -> None:
         st.session_state[RESULT] = {"request": request, "frame": frame}
 
     try:
-        common.stream(controls.frames(vm), keep, lambda frame: draw(frame, view, controls, vm))
+        common.limits().check_run(steps=controls.steps, size=controls.size, images=controls.images())
+        common.in_turn("filters", lambda: common.stream(controls.frames(vm), keep,
+                                                        lambda frame: draw(frame, view, controls, vm)), view.status)
     except vizcore.VizcoreError as error:
         st.error(str(error))
 

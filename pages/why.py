@@ -33,7 +33,8 @@ ACCENT = "#ff6d3a"
 
 @st.cache_data(max_entries=32, show_spinner=False, hash_funcs=common.HASH_FUNCS)
 def cached_predictions(vm, image: np.ndarray) -> list:
-    return vm.predict(image, top=TOP)
+    with common.short_work():
+        return vm.predict(image, top=TOP)
 
 
 @st.cache_data(max_entries=8, show_spinner=False, hash_funcs=common.HASH_FUNCS)
@@ -43,12 +44,14 @@ def cached_spatial_layers(vm) -> list[str]:
 
 @st.cache_data(max_entries=32, show_spinner=False, hash_funcs=common.HASH_FUNCS)
 def cached_why(vm, image: np.ndarray, class_index: int, contrast: int | None, layer: str | None, top: int) -> why.Why:
-    return why.explain(vm, image, class_index=class_index, contrast=contrast, layer=layer, top=top)
+    with common.short_work():
+        return why.explain(vm, image, class_index=class_index, contrast=contrast, layer=layer, top=top)
 
 
 @st.cache_data(max_entries=32, show_spinner=False, hash_funcs=common.HASH_FUNCS)
 def cached_heatmap(vm, image: np.ndarray, class_index: int, layer: str) -> np.ndarray:
-    return cam.heatmap(vm, image, class_index=class_index, layer=layer).heatmap
+    with common.short_work():
+        return cam.heatmap(vm, image, class_index=class_index, layer=layer).heatmap
 
 
 @st.cache_data(max_entries=64, show_spinner=False, hash_funcs=common.HASH_FUNCS)
@@ -209,11 +212,13 @@ def stream_features(vm, result: why.Why, places: list, steps: int) -> np.ndarray
         st.session_state[FEATURES] = (request, frame)
 
     try:
-        common.stream(why.features(vm, result, steps=steps), keep, draw)
+        common.limits().check_run(steps=steps)
+        common.in_turn("why", lambda: common.stream(why.features(vm, result, steps=steps), keep, draw), places[0])
     except vizcore.VizcoreError as error:
         st.warning(f"No feature pictures: {error}")
         return None
-    return st.session_state[FEATURES][1].images
+    kept = st.session_state.get(FEATURES)
+    return kept[1].images if kept and kept[0] == request else None
 
 
 def downloads(place, vm, image: np.ndarray, result: why.Why, found, features: np.ndarray | None) -> None:
@@ -298,7 +303,8 @@ def main() -> None:
     show = toggle.toggle("Feature pictures", value=True, key="why_show_features",
                          help="Robust feature visualisations of the channels: instant when an atlas of this layer "
                               "is stored (`vizcore atlas`), else made here as you watch.")
-    steps = steps_place.number_input("Steps", 1, filters.MAX_STEPS, filters.ROBUST_STEPS, key="why_steps",
+    most_steps = min(filters.MAX_STEPS, common.limits().max_steps)
+    steps = steps_place.number_input("Steps", 1, most_steps, min(filters.ROBUST_STEPS, most_steps), key="why_steps",
                                      help="Robust optimisation steps: fewer is faster and rougher.")
     if warming is not None:
         warming.join()  # never trace the same step in two threads at once

@@ -33,7 +33,7 @@ import vizcore._quiet  # noqa: F401  (imports TensorFlow quietly, first)
 import numpy as np
 import tensorflow as tf
 
-from . import objectives, param, transforms
+from . import objectives, param, scheduler, transforms
 from .cache import PerModel
 from .checks import positive_number, whole_number
 from .errors import RequestError
@@ -522,6 +522,7 @@ def _steps(
         seed_tensor = transforms.step_seed(seed, -step)  # negative: never an image's own (seed, index)
         norms, shown = [], []
         for number, part in enumerate(parts):
+            scheduler.checkpoint()  # give way to short work; end here if the run was stopped
             states[number], slots[number], scores, grad_norms, pixels = function(  # type: ignore[misc]
                 states[number], slots[number], tf.constant(float(step)), lr, seed_tensor, arguments[number]
             )

@@ -29,7 +29,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from . import ascent, objectives
+from . import ascent, objectives, scheduler
 from .cache import PerModel
 from .checks import is_real, positive_number, rgb_image, whole_number
 from .errors import RequestError
@@ -476,6 +476,7 @@ def _frames(
             image = tf.clip_by_value(_resize(image, shape) + lost_detail, stepper.dreamer.low, stepper.dreamer.high)
         preview_detail = (original - _resize(shrunk[shape], full))[0] if shape != full else _NO_DETAIL
         for step in range(1, steps + 1):
+            scheduler.checkpoint()  # give way to short work; end here if the run was stopped
             done += 1
             wanted = done % every == 0 or (octave == len(shapes) and step == steps)
             loss, image, frame = stepper(image, preview_detail if wanted else None)

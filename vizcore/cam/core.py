@@ -19,6 +19,7 @@ import vizcore._quiet  # noqa: F401  (imports TensorFlow quietly, first)
 import numpy as np
 import tensorflow as tf
 
+from .. import scheduler
 from ..cache import PerModel
 from ..checks import class_index as checked_class_index
 from ..checks import rgb_image, whole_number
@@ -108,10 +109,10 @@ class CamView:
         """Score-CAM probes for maps (K, h, w), in batches that fit SCORE_CAM_MEMORY_BYTES."""
         batch = self.batch_size()
         sign = tf.constant(sign, tf.float32)
-        scores = [
-            self._masked_scores(inputs, maps[start : start + batch], class_index, sign).numpy()
-            for start in range(0, int(maps.shape[0]), batch)
-        ]
+        scores = []
+        for start in range(0, int(maps.shape[0]), batch):
+            scheduler.checkpoint()  # a long Score-CAM gives way to short work between batches
+            scores.append(self._masked_scores(inputs, maps[start : start + batch], class_index, sign).numpy())
         return np.concatenate(scores)
 
     def batch_size(self) -> int:

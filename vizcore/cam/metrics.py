@@ -19,6 +19,7 @@ import numpy as np
 import tensorflow as tf
 from PIL import Image, ImageFilter
 
+from .. import scheduler
 from ..checks import rgb_image, whole_number
 from ..errors import RequestError
 from ..models import VizModel
@@ -551,6 +552,7 @@ def score_maps(
     layers = ranking_layers(vm) if layers is None else list(layers)
     for method in methods:
         for layer in layers:
+            scheduler.checkpoint()  # a ranking is a long run: it gives way to short work between maps
             result = heatmap(
                 vm, image, class_index=class_index, method=method, layer=layer, lower=lower,
                 top_k=top_k if method == "scorecam" else None,

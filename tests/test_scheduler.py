@@ -1,0 +1,203 @@
+"""vizcore.scheduler: long runs take turns fairly, short work goes first, stopped runs end; vizcore.limits."""
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from vizcore import RequestError, filters, limits, scheduler
+from vizcore.scheduler import Cancelled, QueueFull, RunQueue
+
+
+def started(queue: RunQueue, owner: str, page: str = "filters") -> scheduler.Ticket:
+    ticket = queue.enter(owner, page)
+    queue.wait_turn(ticket)
+    return ticket
+
+
+def waiter(queue: RunQueue, ticket, log: list, name: str) -> threading.Thread:
+    """A thread that waits for ``ticket``'s turn, logs ``name`` (or what stopped it) and leaves."""
+    def wait() -> None:
+        try:
+            queue.wait_turn(ticket, poll=0.01)
+            log.append(name)
+            queue.leave(ticket)
+        except Cancelled:
+            log.append(f"{name} cancelled")
+    thread = threading.Thread(target=wait)
+    thread.start()
+    return thread
+
+
+def test_one_run_at_a_time_in_order_of_arrival():
+    queue = RunQueue(runs_at_once=1, length=4)
+    first = started(queue, "ann")
+    second, third = queue.enter("bob", "filters"), queue.enter("cem", "dream")
+    assert (queue.ahead(second), queue.ahead(third)) == (1, 2)  # the running run, then the line
+    log: list = []
+    threads = [waiter(queue, third, log, "cem"), waiter(queue, second, log, "bob")]
+    time.sleep(0.1)
+    assert log == [] and queue.waiting() == 2  # nothing starts while the first runs
+    queue.leave(first)
+    for thread in threads:
+        thread.join(5)
+    assert log == ["bob", "cem"]
+
+
+def test_the_line_is_fair_between_users():
+    """Ann's second run came before Bob's first, but Bob goes first: Ann already has a run going."""
+    queue = RunQueue(runs_at_once=1, length=4)
+    first = started(queue, "ann", "filters")
+    ann_again, bob = queue.enter("ann", "dream"), queue.enter("bob", "filters")
+    assert queue.ahead(bob) == 1 and queue.ahead(ann_again) == 2
+    log: list = []
+    threads = [waiter(queue, ann_again, log, "ann"), waiter(queue, bob, log, "bob")]
+    queue.leave(first)
+    for thread in threads:
+        thread.join(5)
+    assert log == ["bob", "ann"]
+
+
+def test_two_at_once_when_sized_so():
+    queue = RunQueue(runs_at_once=2, length=4)
+    started(queue, "ann")
+    second = queue.enter("bob", "filters")
+    queue.wait_turn(second, poll=0.01)  # returns at once: a second slot is free
+    assert queue.running() == 2 and queue.ahead(queue.enter("cem", "filters")) == 1
+
+
+def test_a_full_queue_refuses_with_a_message():
+    queue = RunQueue(runs_at_once=1, length=2)
+    started(queue, "ann")
+    queue.enter("bob", "filters")
+    queue.enter("cem", "filters")
+    with pytest.raises(QueueFull, match="2 runs are already waiting"):
+        queue.enter("dan", "filters")
+    assert queue.waiting() == 2
+
+
+def test_cancelling_a_queued_run_ends_its_wait_and_frees_its_place():
+    queue = RunQueue(runs_at_once=1, length=4)
+    started(queue, "ann")
+    queued = queue.enter("bob", "filters")
+    later = queue.enter("cem", "filters")
+    log: list = []
+    thread = waiter(queue, queued, log, "bob")
+    queued.cancel()
+    thread.join(5)
+    assert log == ["bob cancelled"] and queue.waiting() == 1 and queue.ahead(later) == 1
+
+
+def test_a_user_who_left_holds_no_place():
+    queue = RunQueue(runs_at_once=1, length=4)
+    first = started(queue, "ann")
+    present = {"bob": True}
+    gone = queue.enter("bob", "filters", alive=lambda: present["bob"])
+    log: list = []
+    thread = waiter(queue, gone, log, "bob")
+    present["bob"] = False  # the tab closed while the run waited
+    thread.join(5)
+    assert log == ["bob cancelled"] and queue.waiting() == 0
+    with pytest.raises(Cancelled):
+        queue.checkpoint(queue.enter("ann", "filters", alive=lambda: False))  # a run's next step ends it, too
+    assert first.stopped  # ann's new run on the same page replaced (cancelled) her first
+
+
+def test_a_second_run_on_the_same_page_replaces_the_first():
+    queue = RunQueue(runs_at_once=1, length=4)
+    first = started(queue, "ann", "dream")
+    other_page = queue.enter("ann", "filters")
+    again = queue.enter("ann", "dream")
+    assert first.stopped and not other_page.stopped and queue.running() == 0
+    with pytest.raises(Cancelled):
+        queue.checkpoint(first)
+    assert queue.ahead(other_page) == 0 and queue.ahead(again) == 1
+
+
+def test_running_runs_give_way_to_short_work_between_steps():
+    queue = RunQueue(runs_at_once=1, length=4, short_first_seconds=5.0)
+    ticket = started(queue, "ann")
+    steps: list[float] = []
+
+    def long_run() -> None:
+        for _ in range(400):
+            queue.checkpoint(ticket)
+            steps.append(time.monotonic())
+            time.sleep(0.001)
+
+    with queue.short():
+        runner = threading.Thread(target=long_run)
+        runner.start()
+        time.sleep(0.3)
+        assert steps == []  # paused before its first step while the short request runs
+        released = time.monotonic()
+    runner.join(10)
+    assert len(steps) == 400 and steps[0] >= released
+
+
+def test_short_work_cannot_stall_a_long_run_forever():
+    queue = RunQueue(runs_at_once=1, length=4, short_first_seconds=0.2)
+    ticket = started(queue, "ann")
+    with queue.short():
+        began = time.monotonic()
+        queue.checkpoint(ticket)
+        assert 0.15 < time.monotonic() - began < 2.0
+
+
+def test_the_engine_stops_a_cancelled_run_at_its_next_step(tiny_model):
+    """A classic run in a turn: cancelled after its second frame, it ends before its third."""
+    queue = RunQueue(runs_at_once=1, length=4)
+    layer = tiny_model.conv_layers()[0].name
+    frames = []
+    with pytest.raises(Cancelled):
+        with queue.turn("ann", "filters") as ticket:
+            for frame in filters.visualize(tiny_model, layer, [0, 1], steps=6, size=66):
+                frames.append(frame)
+                if len(frames) == 2:
+                    ticket.cancel()
+    assert [frame.step for frame in frames] == [1, 2] and queue.running() == 0
+    outside = list(filters.visualize(tiny_model, layer, [0, 1], steps=3, size=66))  # no turn: checkpoints do nothing
+    assert outside[-1].step == 3 and np.isfinite(outside[-1].activations).all()
+
+
+def test_short_work_inside_a_run_marks_nothing():
+    queue = RunQueue(runs_at_once=1, length=4)
+    with queue.turn("ann", "filters"):
+        with scheduler.short_work(queue):
+            assert queue.short_in_flight() == 0
+    with scheduler.short_work(queue):
+        assert queue.short_in_flight() == 1
+
+
+# --- limits -------------------------------------------------------------------------------------
+
+def test_limits_default_without_a_file_and_read_a_file(tmp_path):
+    assert limits.read(tmp_path / "missing.toml") == limits.Limits()
+    path = tmp_path / "vizcore.toml"
+    path.write_text("[limits]\nqueue_length = 4\nmax_steps = 100\n")
+    chosen = limits.read(path)
+    assert (chosen.queue_length, chosen.max_steps, chosen.runs_at_once) == (4, 100, 1)
+
+
+@pytest.mark.parametrize("text, words", [
+    ("[limits]\nmax_steps = 0\n", "max_steps must be a whole number of at least 1"),
+    ("[limits]\nmax_steps = 'many'\n", "max_steps must be a whole number"),
+    ("[limits]\nqueue_lenght = 3\n", "'queue_lenght', which is not a limit"),
+    ("[limits\n", "is not a valid TOML file"),
+])
+def test_a_bad_limits_file_is_named_with_its_problem(tmp_path, text, words):
+    path = tmp_path / "vizcore.toml"
+    path.write_text(text)
+    with pytest.raises(RequestError, match=words):
+        limits.read(path)
+
+
+def test_a_run_over_the_caps_is_refused_in_words():
+    caps = limits.Limits(max_steps=100, max_size=256, max_filters=16)
+    caps.check_run(steps=100, size=256, images=16)  # at the caps: allowed
+    with pytest.raises(RequestError, match="at most 100 steps .* asks for 101.*max_steps"):
+        caps.check_run(steps=101)
+    with pytest.raises(RequestError, match="at most 16 images in one grid"):
+        caps.check_run(images=64)

@@ -1,0 +1,267 @@
+"""Sharing one process's CPU between many users: a bounded, fair queue of long runs, and short work first.
+
+A long run (a filter grid, a dream, a full Score-CAM, a ranking of maps) takes a turn in the
+process's :class:`RunQueue`: at most ``runs_at_once`` run together, the others wait in line. The
+line is fair between users: round robin (every user's first run in the line before anyone's
+second), then first come, first served. A run gives way between its steps: the engine's step loops
+call :func:`checkpoint`, which pauses while short work (a prediction, a Grad-CAM map, a metric)
+is in flight, so those stay interactive, and ends the run (:class:`Cancelled`) once its user has
+stopped it, started another in its place or left.
+
+The engine never needs a queue: outside a turn (the CLI, tests, notebooks) :func:`checkpoint` and
+:func:`short_work` do nothing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+from .errors import VizcoreError
+
+RUNS_AT_ONCE = 1  # long runs computing together (bench/bench_queue.py: fastest on 2 cores)
+QUEUE_LENGTH = 16  # long runs waiting, at most
+SHORT_FIRST_SECONDS = 10.0  # a long run gives way to short work for at most this long at one step
+POLL_SECONDS = 0.5  # a waiting run looks at its place (and tells its user) this often
+
+
+class Cancelled(Exception):
+    """The run was stopped: its user pressed Stop, started another in its place or left."""
+
+
+class QueueFull(VizcoreError):
+    """Every place in the line is taken."""
+
+
+def _always() -> bool:
+    return True
+
+
+@dataclass(eq=False)
+class Ticket:
+    """One long run's place: whose it is, on which page, and whether it may go on."""
+
+    owner: str  # the user (a session)
+    page: str  # one run per user and page: a new one replaces it
+    number: int  # arrival order
+    round: int = 0  # the owner's runs already in the line when it came
+    alive: Callable[[], bool] = _always  # False once the user has left
+    running: bool = False
+    _cancelled: threading.Event = field(default_factory=threading.Event, repr=False)
+
+    def cancel(self) -> None:
+        self._cancelled.set()
+
+    @property
+    def stopped(self) -> bool:
+        return self._cancelled.is_set() or not self.alive()
+
+
+class RunQueue:
+    """Long runs take turns, at most ``runs_at_once`` together and ``length`` waiting; short work goes first."""
+
+    def __init__(
+        self,
+        runs_at_once: int = RUNS_AT_ONCE,
+        length: int = QUEUE_LENGTH,
+        short_first_seconds: float = SHORT_FIRST_SECONDS,
+    ):
+        if runs_at_once < 1 or length < 0:
+            raise ValueError("a run queue runs at least one run at once and has a length of 0 or more")
+        self.runs_at_once, self.length, self.short_first_seconds = runs_at_once, length, short_first_seconds
+        self._changed = threading.Condition()
+        self._waiting: list[Ticket] = []
+        self._running: list[Ticket] = []
+        self._short = 0
+        self._numbers = itertools.count()
+
+    # --- long runs --------------------------------------------------------------------------------
+
+    def enter(self, owner: str, page: str, alive: Callable[[], bool] = _always) -> Ticket:
+        """Join the line. The user's run on the same page, if any, is cancelled (this one replaces it).
+
+        Raises:
+            QueueFull: ``length`` runs are already waiting.
+        """
+        with self._changed:
+            for old in self._waiting + self._running:
+                if old.owner == owner and old.page == page:
+                    old.cancel()
+                    self._forget(old)
+            if len(self._waiting) >= self.length:
+                raise QueueFull(
+                    f"The server is busy: {len(self._waiting)} runs are already waiting for their turn, "
+                    "the most it keeps. Please press Run again in a minute."
+                )
+            round_ = sum(other.owner == owner for other in self._waiting + self._running)
+            ticket = Ticket(owner, page, next(self._numbers), round_, alive)
+            self._waiting.append(ticket)
+            self._changed.notify_all()
+            return ticket
+
+    def wait_turn(
+        self, ticket: Ticket, on_wait: Callable[[int], None] | None = None, poll: float = POLL_SECONDS
+    ) -> None:
+        """Block until ``ticket`` may run. While it waits, ``on_wait(runs ahead)`` is called every
+        ``poll`` seconds (outside the lock; what it raises leaves the line).
+
+        Raises:
+            Cancelled: the run was cancelled, or its user left, while it waited.
+        """
+        try:
+            while True:
+                with self._changed:
+                    if ticket.stopped:
+                        raise Cancelled()
+                    if self._starts(ticket):
+                        self._waiting.remove(ticket)
+                        self._running.append(ticket)
+                        ticket.running = True
+                        return
+                    ahead = self.ahead(ticket)
+                if on_wait is not None:
+                    on_wait(ahead)
+                with self._changed:
+                    if not self._starts(ticket):
+                        self._changed.wait(poll)
+        except BaseException:
+            self.leave(ticket)
+            raise
+
+    def leave(self, ticket: Ticket) -> None:
+        """Give up the place or the turn (a finished, stopped or failed run)."""
+        with self._changed:
+            self._forget(ticket)
+
+    def ahead(self, ticket: Ticket) -> int:
+        """How many runs must end or start before ``ticket`` starts (0: it runs, or is next to)."""
+        with self._changed:
+            if ticket.running:
+                return 0
+            order = self._order()
+            if ticket not in order:
+                return 0
+            busy = max(0, len(self._running) - self.runs_at_once + 1)
+            return order.index(ticket) + busy
+
+    @contextlib.contextmanager
+    def turn(
+        self, owner: str, page: str, alive: Callable[[], bool] = _always, on_wait: Callable[[int], None] | None = None
+    ) -> Iterator[Ticket]:
+        """Wait for a turn, run the block as this thread's current run, then leave the line.
+
+        Raises:
+            QueueFull: before waiting; Cancelled: while waiting or (from :func:`checkpoint`) running.
+        """
+        ticket = self.enter(owner, page, alive)
+        try:
+            self.wait_turn(ticket, on_wait)
+            previous = getattr(_CURRENT, "turn", None)
+            _CURRENT.turn = (self, ticket)
+            try:
+                yield ticket
+            finally:
+                _CURRENT.turn = previous
+        finally:
+            self.leave(ticket)
+
+    def checkpoint(self, ticket: Ticket) -> None:
+        """Between two steps of a running run: wait while short work is in flight (at most
+        ``short_first_seconds``), then go on, or raise Cancelled if the run was stopped."""
+        if ticket.stopped:
+            raise Cancelled()
+        deadline = time.monotonic() + self.short_first_seconds
+        with self._changed:
+            while self._short and not ticket.stopped and time.monotonic() < deadline:
+                self._changed.wait(min(POLL_SECONDS, max(deadline - time.monotonic(), 0.0)))
+        if ticket.stopped:
+            raise Cancelled()
+
+    # --- short work -------------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def short(self) -> Iterator[None]:
+        """Around short work: running long runs pause at their next step until it is done."""
+        with self._changed:
+            self._short += 1
+        try:
+            yield
+        finally:
+            with self._changed:
+                self._short -= 1
+                self._changed.notify_all()
+
+    # --- what is going on -------------------------------------------------------------------------
+
+    def waiting(self) -> int:
+        with self._changed:
+            return len(self._waiting)
+
+    def running(self) -> int:
+        with self._changed:
+            return len(self._running)
+
+    def short_in_flight(self) -> int:
+        with self._changed:
+            return self._short
+
+    # --- inside the lock --------------------------------------------------------------------------
+
+    def _order(self) -> list[Ticket]:
+        """The waiting runs in the order they will start: round by round (a user's first run in the
+        line, then each user's second...), each round in order of arrival. A user who queues runs
+        on several pages does not hold the others up."""
+        return sorted(self._waiting, key=lambda ticket: (ticket.round, ticket.number))
+
+    def _starts(self, ticket: Ticket) -> bool:
+        if len(self._running) >= self.runs_at_once:
+            return False
+        order = [waiting for waiting in self._order() if not waiting.stopped]  # the left do not hold the line
+        return bool(order) and order[0] is ticket
+
+    def _forget(self, ticket: Ticket) -> None:
+        for line in (self._waiting, self._running):
+            if ticket in line:
+                line.remove(ticket)
+        ticket.running = False
+        self._changed.notify_all()
+
+
+_CURRENT = threading.local()  # .turn: (queue, ticket) of the run this thread is running, if any
+_PROCESS_QUEUE = RunQueue()
+
+
+def process_queue() -> RunQueue:
+    """The queue every session of this process shares."""
+    return _PROCESS_QUEUE
+
+
+def configure(runs_at_once: int, length: int) -> RunQueue:
+    """Set the process queue's size (the app does, from its limits); the runs in it go on."""
+    _PROCESS_QUEUE.runs_at_once, _PROCESS_QUEUE.length = runs_at_once, length
+    with _PROCESS_QUEUE._changed:
+        _PROCESS_QUEUE._changed.notify_all()
+    return _PROCESS_QUEUE
+
+
+def checkpoint() -> None:
+    """Called by the engine between steps: gives way to short work and stops a cancelled run.
+    Does nothing outside a queue's turn."""
+    turn = getattr(_CURRENT, "turn", None)
+    if turn is not None:
+        turn[0].checkpoint(turn[1])
+
+
+@contextlib.contextmanager
+def short_work(queue: RunQueue | None = None) -> Iterator[None]:
+    """Mark short work (a prediction, a CAM map) so that long runs give way to it. Inside a long
+    run's own turn it is part of that run and marks nothing."""
+    if getattr(_CURRENT, "turn", None) is not None:
+        yield
+        return
+    with (queue or _PROCESS_QUEUE).short():
+        yield
