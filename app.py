@@ -66,5 +66,6 @@ pages = [st.Page(home, title="Home", icon=":material/home:", default=True)]
 pages += [st.Page(path, title=title, icon=icon) for path, title, icon in common.PAGES]
 navigation = st.navigation(pages, position="top")
 common.model_picker()
+common.limits_problem()
 with common.app_frame():
     navigation.run()

@@ -594,11 +594,15 @@ def server_limits():
 
 
 def limits():
-    """This server's limits (``vizcore.limits.Limits``); a broken limits file is reported once per page."""
-    chosen, problem = server_limits()
+    """This server's limits (``vizcore.limits.Limits``)."""
+    return server_limits()[0]
+
+
+def limits_problem() -> None:
+    """In the sidebar, under the model picker: what is wrong with the limits file, if anything."""
+    problem = server_limits()[1]
     if problem:
-        st.error(problem)
-    return chosen
+        st.sidebar.error(problem)
 
 
 def in_turn(page_name: str, work: Callable[[], None], place=None) -> bool:

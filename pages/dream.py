@@ -270,6 +270,7 @@ def main() -> None:
     image = vm.as_seen(noise_start(controls.seed) if isinstance(source, str) else source)  # grey: as the model sees
     key = (common.model_identity(vm), common.array_digest(image))
     if run_requested:
+        view.before.image(image, caption="Before", width="stretch")  # while the run waits for its turn
         with results:
             common.in_turn("dream", lambda: stream_dream(vm, image, mix, controls, key, view), view.progress)
     run = st.session_state.get(RUN_KEY)

@@ -35,6 +35,25 @@ def streamlit_server(env: dict[str, str] | None = None):
     Args:
         env: variables added to the server's environment (e.g. VIZCORE_MODELS_DIR).
     """
+    with streamlit_process(env) as (url, _):
+        yield url
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) a process has used so far, from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def peak_memory_mb(pid: int) -> float:
+    """The most resident memory a process has held (VmHWM), in MB."""
+    line = next(line for line in Path(f"/proc/{pid}/status").read_text().splitlines() if line.startswith("VmHWM"))
+    return int(line.split()[1]) / 1024
+
+
+@contextlib.contextmanager
+def streamlit_process(env: dict[str, str] | None = None):
+    """As streamlit_server, yielding (URL, the server's Popen)."""
     port = free_port()
     ARTIFACTS.mkdir(exist_ok=True)
     log = open(ARTIFACTS / f"streamlit-{port}.log", "w")
@@ -45,7 +64,7 @@ def streamlit_server(env: dict[str, str] | None = None):
     url = f"http://127.0.0.1:{port}"
     try:
         _wait_healthy(url, process)
-        yield url
+        yield url, process
     finally:
         process.terminate()
         try:

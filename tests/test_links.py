@@ -312,6 +312,7 @@ def test_model_links_name_folder_models_plainly_unless_a_registry_model_shares_t
 
 def test_heatmaps_opens_why_on_the_same_photo_and_class():
     at = page_opened("heatmaps", **HEATMAP_LINK)
+    at.session_state["why_show_features"] = False  # the link is what is tested, not the feature pictures
     at.button(key="heat_why").click().run()
     assert not at.exception, at.exception
     assert at.selectbox(key="why_class").value == 967

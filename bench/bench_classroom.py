@@ -1,0 +1,176 @@
+"""A class on one server: N headless Chromium sessions (N = 8, 16, 32) against one `streamlit run
+app.py`, in the mix a class makes: a quarter dream, a quarter grow a classic 16-filter grid, a
+quarter open Heatmaps, a quarter the home page. Localhost only, bounded in count and time.
+
+The long runs (dreams, grids) start together with fresh seeds (no cache to help); the heatmaps
+and home pages open SHORT_AFTER_SECONDS later, each heatmap for its own class (no cache either),
+and each heatmap's answer is timed from opening its page to its faithfulness line. Reported per N:
+sessions completed, exception boxes, peak server memory, the median and worst Grad-CAM answer
+while the long runs go on (goal with 16: <= 5 s), sessions that saw their place in the queue, and
+the time for all long runs against one dream and one grid timed alone, times their counts.
+Usage: python bench/bench_classroom.py [--quick]   (--quick: N = 8 only)
+"""
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import statistics
+import sys
+import time
+from pathlib import Path
+
+from common import row, write_rows
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+from browser import CHROMIUM, CHROMIUM_ARGS, peak_memory_mb, streamlit_process  # noqa: E402
+
+SIZES = (8, 16, 32)
+SHORT_AFTER_SECONDS = 20
+DEADLINE_SECONDS = 20 * 60  # per N: whatever is not done by then counts as not completed
+TIMEOUT_MS = DEADLINE_SECONDS * 1000
+LATENCY_GOAL = 5.0          # s, worst Grad-CAM answer with 16 sessions
+GRID_LAYERS = ("block2a_expand_conv", "block3a_expand_conv", "block4a_expand_conv", "block5a_expand_conv")
+PHOTOS = ("cat", "coffee", "rocket", "grace%20hopper")
+WAITING = "Waiting for your turn"
+
+
+async def dream(context, server: str, seed: int) -> dict:
+    page = await context.new_page()
+    await page.goto(f"{server}/dream?photo={PHOTOS[seed % len(PHOTOS)]}&seed={seed}")
+    await page.get_by_text("Press Run to dream.").wait_for(timeout=TIMEOUT_MS)
+    await page.get_by_role("button", name="Run").click()
+    return await finished(page, "Done ·")
+
+
+async def grid(context, server: str, seed: int) -> dict:
+    page = await context.new_page()
+    layer = GRID_LAYERS[seed % len(GRID_LAYERS)]
+    await page.goto(f"{server}/filters?layer={layer}&filters=0-15&mode=classic&seed={seed}")
+    await page.get_by_text("Press Run to grow one image per filter.").wait_for(timeout=TIMEOUT_MS)
+    await page.get_by_role("button", name="Run").click()
+    await page.get_by_text("Step 1 /").first.wait_for(timeout=TIMEOUT_MS)
+    return await finished(page, "Download grid PNG")
+
+
+async def finished(page, text: str) -> dict:
+    """Wait for ``text`` (the run's end), noting whether the queue showed the user's place."""
+    saw_queue = False
+    while True:
+        if await page.get_by_text(WAITING).count():
+            saw_queue = True
+        if await page.get_by_text(text).count():
+            break
+        await asyncio.sleep(0.5)
+    return {"queued": saw_queue, "exceptions": await page.locator('[data-testid="stException"]').count()}
+
+
+async def heatmap(context, server: str, number: int) -> dict:
+    page = await context.new_page()
+    start = time.perf_counter()
+    await page.goto(f"{server}/heatmaps?photo={PHOTOS[number % len(PHOTOS)]}&class={100 + number}")
+    await page.get_by_text("Faithfulness").first.wait_for(timeout=TIMEOUT_MS)
+    seconds = time.perf_counter() - start
+    return {"seconds": seconds, "exceptions": await page.locator('[data-testid="stException"]').count()}
+
+
+async def home(context, server: str) -> dict:
+    page = await context.new_page()
+    await page.goto(server)
+    await page.get_by_text("Top predictions").wait_for(timeout=TIMEOUT_MS)
+    return {"exceptions": await page.locator('[data-testid="stException"]').count()}
+
+
+async def timed(work) -> tuple[float, dict]:
+    start = time.perf_counter()
+    result = await work
+    return time.perf_counter() - start, result
+
+
+async def classroom(browser, server: str, sessions: int, seeds: random.Random) -> dict:
+    quarter = sessions // 4
+    contexts = [await browser.new_context(viewport={"width": 1200, "height": 900}) for _ in range(sessions)]
+    try:
+        start = time.perf_counter()
+        long_runs = [asyncio.ensure_future(timed(dream(contexts[i], server, seeds.randrange(10**6))))
+                     for i in range(quarter)]
+        long_runs += [asyncio.ensure_future(timed(grid(contexts[quarter + i], server, seeds.randrange(10**6))))
+                      for i in range(quarter)]
+        await asyncio.sleep(SHORT_AFTER_SECONDS)
+        shorts = [asyncio.ensure_future(heatmap(contexts[2 * quarter + i], server, seeds.randrange(800)))
+                  for i in range(quarter)]
+        shorts += [asyncio.ensure_future(home(contexts[3 * quarter + i], server)) for i in range(quarter)]
+        done, pending = await asyncio.wait(long_runs + shorts, timeout=DEADLINE_SECONDS)
+        for task in pending:
+            task.cancel()
+        all_long = time.perf_counter() - start
+        results = [task.result() for task in done if task.exception() is None]
+        long_results = [task.result()[1] for task in long_runs if task in done and task.exception() is None]
+        heat = [task.result()["seconds"] for task in shorts[:quarter] if task in done and task.exception() is None]
+        return {"completed": len(results), "exceptions": sum(
+                    (r[1] if isinstance(r, tuple) else r)["exceptions"] for r in results),
+                "queued": sum(r["queued"] for r in long_results), "all_long": all_long,
+                "median_map": statistics.median(heat) if heat else float("nan"),
+                "worst_map": max(heat) if heat else float("nan"), "maps": len(heat)}
+    finally:
+        for context in contexts:
+            await context.close()
+
+
+async def alone(browser, server: str, seeds: random.Random) -> dict:
+    """One dream, one grid and one heatmap, each with nothing else going (after a warm-up of each)."""
+    context = await browser.new_context(viewport={"width": 1200, "height": 900})
+    try:
+        await home(context, server)  # the model loaded
+        await dream(context, server, seeds.randrange(10**6))  # traced: not what is timed
+        await grid(context, server, seeds.randrange(10**6))
+        await heatmap(context, server, seeds.randrange(800))
+        dream_seconds = (await timed(dream(context, server, seeds.randrange(10**6))))[0]
+        grid_seconds = (await timed(grid(context, server, seeds.randrange(10**6))))[0]
+        heat = (await heatmap(context, server, seeds.randrange(800)))["seconds"]
+        return {"dream": dream_seconds, "grid": grid_seconds, "map": heat}
+    finally:
+        await context.close()
+
+
+async def main(argv: list[str]) -> None:
+    from playwright.async_api import async_playwright
+
+    sizes = (8,) if "--quick" in argv else SIZES
+    seeds = random.Random()
+    load_start = os.getloadavg()[0]
+    rows = [row("machine load average (1 min) at the start: other processes share the cores", load_start, "", "",
+                True)]
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        for sessions in sizes:
+            with streamlit_process() as (server, process):
+                single = await alone(browser, server, seeds)
+                result = await classroom(browser, server, sessions, seeds)
+                memory = peak_memory_mb(process.pid)
+            quarter = sessions // 4
+            one_by_one = quarter * (single["dream"] + single["grid"])
+            print(sessions, single, result, f"{memory:.0f} MB", flush=True)
+            rows += [
+                row(f"{sessions} sessions: completed", result["completed"], "", f"{sessions}",
+                    result["completed"] == sessions),
+                row(f"{sessions} sessions: exception boxes", result["exceptions"], "", "0", result["exceptions"] == 0),
+                row(f"{sessions} sessions: peak server memory (MB)", memory, "MB", "-", True),
+                row(f"{sessions} sessions: Grad-CAM alone (s)", single["map"], "s", "-", True),
+                row(f"{sessions} sessions: Grad-CAM median while long runs go on (s)", result["median_map"], "s",
+                    "-", True),
+                row(f"{sessions} sessions: Grad-CAM worst while long runs go on (s)", result["worst_map"], "s",
+                    f"<= {LATENCY_GOAL:g}" if sessions == 16 else "-",
+                    result["worst_map"] <= LATENCY_GOAL or sessions != 16),
+                row(f"{sessions} sessions: long runs that showed their place in the queue", result["queued"], "",
+                    "-", True),
+                row(f"{sessions} sessions: all {2 * quarter} long runs / one after another alone",
+                    result["all_long"] / one_by_one, "x", "-", True),
+            ]
+        await browser.close()
+    rows.append(row("machine load average (1 min) at the end", os.getloadavg()[0], "", "", True))
+    write_rows("classroom", rows)
+
+
+if __name__ == "__main__":
+    asyncio.run(main(sys.argv[1:]))
