@@ -170,10 +170,12 @@ HASH_FUNCS: dict[str | type, Callable[..., str]] = {MODEL_TYPE: model_identity, 
 
 @contextlib.contextmanager
 def app_frame():
-    """Around ``navigation.run()`` in app.py: the page drawn inside knows that the frame is drawn."""
+    """Around ``navigation.run()`` in app.py: the page drawn inside knows that the frame is drawn,
+    and its script is short work (long runs pause for it) until it queues a long run of its own."""
     st.session_state[FRAME_DRAWN] = True
     try:
-        yield
+        with short_work():
+            yield
     finally:
         st.session_state.pop(FRAME_DRAWN, None)
 

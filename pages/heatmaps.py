@@ -238,7 +238,7 @@ def overlay_style() -> OverlayStyle:
 
 
 def compute(vm, image: np.ndarray, settings: HeatmapSettings):
-    """The cached (map, seconds, faithfulness), or None after an st.error."""
+    """The cached (map, seconds), or None after an st.error."""
     settings = settings.for_method(settings.method)  # top_k dropped unless Score-CAM: one cache entry a map
     made: dict = {}
 
@@ -251,12 +251,10 @@ def compute(vm, image: np.ndarray, settings: HeatmapSettings):
                 return None
         else:
             make()
-        result, seconds = made["map"]
-        faithfulness = cached_faithfulness(vm, image, settings, result)
     except vizcore.VizcoreError as error:
         st.error(str(error))
         return None
-    return result, seconds, faithfulness
+    return made["map"]
 
 
 def single_view(vm, image: np.ndarray, photo: str, settings: HeatmapSettings, style: OverlayStyle) -> None:
@@ -264,7 +262,7 @@ def single_view(vm, image: np.ndarray, photo: str, settings: HeatmapSettings, st
         computed = compute(vm, image, settings)
     if computed is None:
         return
-    result, seconds, faithfulness = computed
+    result, seconds = computed
     seen = vm.as_seen(image)  # grey for a one-channel model
     blended = style.over(seen, result.heatmap)
     original, heat, over = st.columns(3)
@@ -278,7 +276,7 @@ def single_view(vm, image: np.ndarray, photo: str, settings: HeatmapSettings, st
                         file_name=f"{file_name}.png", mime="image/png", key="heat_download")
     row.caption(f"Computed in {seconds:.2f} s.")
     why_button(over, result)
-    trust_section(vm, image, photo, settings.for_method(settings.method), result, faithfulness, style)
+    trust_section(vm, image, photo, settings.for_method(settings.method), result, style)  # the map is drawn first
 
 
 def why_button(place, result) -> None:
@@ -302,12 +300,13 @@ def _carry_to_why(class_index: int) -> None:
 
 # --- "Can I trust this map?" ------------------------------------------------------------------------
 
-def trust_section(vm, image, photo: str, settings: HeatmapSettings, result, faithfulness, style: OverlayStyle) -> None:
+def trust_section(vm, image, photo: str, settings: HeatmapSettings, result, style: OverlayStyle) -> None:
     """The map's scores in numbers, curves and words; the sanity check and the ranking behind tabs."""
     st.subheader("Can I trust this map?", anchor=False)
     what = explained(vm, result.lower)
     try:
-        with st.spinner("Measuring the map: deletion, insertion, ROAD…"):
+        with st.spinner("Measuring the map: faithfulness, deletion, insertion, ROAD…"):
+            faithfulness = cached_faithfulness(vm, image, settings, result)
             metrics = cached_trust_metrics(vm, image, settings, result)
     except vizcore.VizcoreError as error:
         st.error(str(error))
@@ -519,8 +518,13 @@ def compare_view(vm, image: np.ndarray, settings: HeatmapSettings, style: Overla
             computed = compute(vm, image, settings.for_method(method.name))
             if computed is None:
                 continue
-            result, seconds, faithfulness = computed
+            result, seconds = computed
             st.image(style.over(vm.as_seen(image), result.heatmap), width="stretch")
+            try:
+                faithfulness = cached_faithfulness(vm, image, settings.for_method(method.name), result)
+            except vizcore.VizcoreError as error:
+                st.error(str(error))
+                continue
             scores[method.name] = faithfulness.score
             st.metric(f"{method.title} · faithfulness", f"{faithfulness.score:+.2f}",
                       help=faithfulness_line(faithfulness, explained(vm, settings.lower)))

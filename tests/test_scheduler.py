@@ -1,6 +1,7 @@
 """vizcore.scheduler: long runs take turns fairly, short work goes first, stopped runs end; vizcore.limits."""
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 
@@ -17,6 +18,15 @@ def started(queue: RunQueue, owner: str, page: str = "filters") -> scheduler.Tic
     return ticket
 
 
+def started_elsewhere(queue: RunQueue, owner: str, page: str = "filters") -> scheduler.Ticket:
+    """A run queued and started from its own thread, as a user's script would."""
+    holder: list = []
+    thread = threading.Thread(target=lambda: holder.append(started(queue, owner, page)), daemon=True)
+    thread.start()
+    thread.join(5)
+    return holder[0]
+
+
 def waiter(queue: RunQueue, ticket, log: list, name: str) -> threading.Thread:
     """A thread that waits for ``ticket``'s turn, logs ``name`` (or what stopped it) and leaves."""
     def wait() -> None:
@@ -26,7 +36,7 @@ def waiter(queue: RunQueue, ticket, log: list, name: str) -> threading.Thread:
             queue.leave(ticket)
         except Cancelled:
             log.append(f"{name} cancelled")
-    thread = threading.Thread(target=wait)
+    thread = threading.Thread(target=wait, daemon=True)
     thread.start()
     return thread
 
@@ -127,19 +137,56 @@ def test_running_runs_give_way_to_short_work_between_steps():
             steps.append(time.monotonic())
             time.sleep(0.001)
 
-    with queue.short():
-        runner = threading.Thread(target=long_run)
-        runner.start()
-        time.sleep(0.3)
-        assert steps == []  # paused before its first step while the short request runs
-        released = time.monotonic()
+    marked, done = threading.Event(), threading.Event()
+
+    def short_request() -> None:  # another user's, in its own thread
+        with queue.short():
+            marked.set()
+            done.wait(5)
+
+    request = threading.Thread(target=short_request, daemon=True)
+    request.start()
+    marked.wait(5)
+    runner = threading.Thread(target=long_run, daemon=True)
+    runner.start()
+    time.sleep(0.3)
+    assert steps == []  # paused before its first step while the short request runs
+    released = time.monotonic()
+    done.set()
+    request.join(5)
     runner.join(10)
     assert len(steps) == 400 and steps[0] >= released
 
 
+def test_a_script_that_queues_a_long_run_stops_counting_as_short():
+    """A page's whole script is short work; once it waits for (or runs) a long run, it holds nobody up."""
+    queue = RunQueue(runs_at_once=1, length=4, short_first_seconds=30.0)
+    running = started_elsewhere(queue, "ann")
+    entered = threading.Event()
+
+    def page_script() -> None:
+        with scheduler.short_work(queue):
+            ticket = queue.enter("bob", "dream")
+            entered.set()
+            with contextlib.suppress(Cancelled):
+                queue.wait_turn(ticket, poll=0.01)
+
+    script = threading.Thread(target=page_script, daemon=True)
+    with scheduler.short_work(queue):
+        script.start()
+        entered.wait(5)
+        assert queue.short_in_flight() == 1  # this thread's, not bob's waiting script
+    began = time.monotonic()
+    queue.checkpoint(running)  # does not wait for bob
+    assert time.monotonic() - began < 1.0
+    queue.leave(running)
+    script.join(5)
+    assert not script.is_alive()
+
+
 def test_short_work_cannot_stall_a_long_run_forever():
     queue = RunQueue(runs_at_once=1, length=4, short_first_seconds=0.2)
-    ticket = started(queue, "ann")
+    ticket = started_elsewhere(queue, "ann")
     with queue.short():
         began = time.monotonic()
         queue.checkpoint(ticket)

@@ -18,6 +18,7 @@ import contextlib
 import itertools
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
@@ -51,6 +52,7 @@ class Ticket:
     round: int = 0  # the owner's runs already in the line when it came
     alive: Callable[[], bool] = _always  # False once the user has left
     running: bool = False
+    thread: int = field(default_factory=threading.get_ident)  # the thread that queued it
     _cancelled: threading.Event = field(default_factory=threading.Event, repr=False)
 
     def cancel(self) -> None:
@@ -76,7 +78,7 @@ class RunQueue:
         self._changed = threading.Condition()
         self._waiting: list[Ticket] = []
         self._running: list[Ticket] = []
-        self._short = 0
+        self._short: Counter[int] = Counter()  # thread → short work it has in flight
         self._numbers = itertools.count()
 
     # --- long runs --------------------------------------------------------------------------------
@@ -176,7 +178,7 @@ class RunQueue:
             raise Cancelled()
         deadline = time.monotonic() + self.short_first_seconds
         with self._changed:
-            while self._short and not ticket.stopped and time.monotonic() < deadline:
+            while self._short_in_flight() and not ticket.stopped and time.monotonic() < deadline:
                 self._changed.wait(min(POLL_SECONDS, max(deadline - time.monotonic(), 0.0)))
         if ticket.stopped:
             raise Cancelled()
@@ -186,13 +188,16 @@ class RunQueue:
     @contextlib.contextmanager
     def short(self) -> Iterator[None]:
         """Around short work: running long runs pause at their next step until it is done."""
+        thread = threading.get_ident()
         with self._changed:
-            self._short += 1
+            self._short[thread] += 1
         try:
             yield
         finally:
             with self._changed:
-                self._short -= 1
+                self._short[thread] -= 1
+                if not self._short[thread]:
+                    del self._short[thread]
                 self._changed.notify_all()
 
     # --- what is going on -------------------------------------------------------------------------
@@ -206,8 +211,10 @@ class RunQueue:
             return len(self._running)
 
     def short_in_flight(self) -> int:
+        """Threads with short work in flight, not counting those whose run is in the line or running
+        (a page's whole script may be short work; once it queues a long run it holds nobody up)."""
         with self._changed:
-            return self._short
+            return self._short_in_flight()
 
     # --- inside the lock --------------------------------------------------------------------------
 
@@ -222,6 +229,10 @@ class RunQueue:
             return False
         order = [waiting for waiting in self._order() if not waiting.stopped]  # the left do not hold the line
         return bool(order) and order[0] is ticket
+
+    def _short_in_flight(self) -> int:
+        in_line = {ticket.thread for ticket in self._waiting + self._running}
+        return sum(1 for thread in self._short if thread not in in_line)
 
     def _forget(self, ticket: Ticket) -> None:
         for line in (self._waiting, self._running):
@@ -258,8 +269,9 @@ def checkpoint() -> None:
 
 @contextlib.contextmanager
 def short_work(queue: RunQueue | None = None) -> Iterator[None]:
-    """Mark short work (a prediction, a CAM map) so that long runs give way to it. Inside a long
-    run's own turn it is part of that run and marks nothing."""
+    """Mark short work (a prediction, a CAM map, a page's whole script) so that long runs give way
+    to it. Inside a long run's own turn it is part of that run and marks nothing; a thread that
+    queues a long run inside it stops counting as short while that run is in the line."""
     if getattr(_CURRENT, "turn", None) is not None:
         yield
         return
