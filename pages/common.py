@@ -58,6 +58,7 @@ HASH_CHUNK = 16 * 2**20                # bytes hashed at a time
 PHOTO_MB = MAX_FILE_BYTES // 2**20     # the photo uploader's cap, in MB (the engine's)
 LABELS_MB = 1                          # the class-names uploader's cap, in MB
 REDRAW_SECONDS = 0.25                  # a stream is drawn at most this often (its last frame always)
+WAIT_REDRAW_SECONDS = 1.5              # a queued run's place is redrawn at least this often (Stop answers then)
 FRAME_DRAWN = "_app_frame_drawn"       # session_state: app.py drew the frame in this rerun
 MODEL_TYPE = "vizcore.models.VizModel"  # named, not imported: importing it imports TensorFlow
 
@@ -611,7 +612,8 @@ def in_turn(page_name: str, work: Callable[[], None], place=None) -> bool:
     """Run ``work`` (a long run: a grid, a dream, a ranking) in its turn of the server's run queue.
 
     While it waits, ``place`` (default: a placeholder here) tells the user how many runs are ahead
-    (redrawn every half second, which also lets Stop and other widgets interrupt the wait). One run
+    (redrawn when that changes and every WAIT_REDRAW_SECONDS, which lets Stop and other widgets
+    interrupt the wait). One run
     per user and page: a new one replaces the old. A closed tab ends the run at its next step.
     Returns True if ``work`` ran to its end; False after an st.error for a full queue, or when the
     run was cancelled.
@@ -619,8 +621,12 @@ def in_turn(page_name: str, work: Callable[[], None], place=None) -> bool:
     from vizcore import scheduler
     server_limits()
     place = place if place is not None else st.empty()
+    shown = {"ahead": None, "at": 0.0}
 
     def waiting(ahead: int) -> None:
+        if ahead == shown["ahead"] and time.monotonic() - shown["at"] < WAIT_REDRAW_SECONDS:
+            return  # a class of waiting users costs the server and their browsers little
+        shown.update(ahead=ahead, at=time.monotonic())
         runs = "run is" if ahead == 1 else "runs are"
         place.info(f":material/hourglass_top: Waiting for your turn: {ahead} {runs} ahead of you. It starts on "
                    "its own; Stop leaves the line.")
@@ -631,7 +637,8 @@ def in_turn(page_name: str, work: Callable[[], None], place=None) -> bool:
             work()
         return True
     except scheduler.QueueFull as error:
-        place.error(str(error))
+        place.empty()
+        st.error(str(error))  # here, not in the placeholder, which the page may fill again
     except scheduler.Cancelled:
         pass
     return False

@@ -4,12 +4,15 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from vizcore import RequestError, filters, limits, scheduler
 from vizcore.scheduler import Cancelled, QueueFull, RunQueue
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def started(queue: RunQueue, owner: str, page: str = "filters") -> scheduler.Ticket:
@@ -248,3 +251,51 @@ def test_a_run_over_the_caps_is_refused_in_words():
         caps.check_run(steps=101)
     with pytest.raises(RequestError, match="at most 16 images in one grid"):
         caps.check_run(images=64)
+
+
+# --- on a page ----------------------------------------------------------------------------------
+
+@pytest.fixture
+def limited(tmp_path, monkeypatch):
+    """The app's limits read from a file of the test's (then the defaults again)."""
+    from pages import common
+    path = tmp_path / "vizcore.toml"
+    monkeypatch.setenv(limits.ENVIRONMENT, str(path))
+    yield path
+    monkeypatch.delenv(limits.ENVIRONMENT)
+    common.server_limits.clear()
+    common.server_limits()
+
+
+def filters_page():
+    from pages import common
+    from streamlit.testing.v1 import AppTest
+    common.server_limits.clear()
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=300)
+    at.run()
+    return at.switch_page("pages/filters.py").run()
+
+
+def test_the_page_keeps_to_the_caps_and_says_when_the_queue_is_full(limited):
+    limited.write_text("[limits]\nqueue_length = 0\nmax_steps = 5\nmax_filters = 16\n")
+    at = filters_page()
+    assert not at.exception and not at.error, (at.exception, at.error)
+    steps = at.number_input(key="filters_steps_classic")
+    assert steps.value == 5 and steps.max == 5  # the default (30) lowered to the cap
+    assert 64 not in next(group for group in at.get("button_group") if group.key == "filters_count").options
+    someone = started_elsewhere(scheduler.process_queue(), "another user")  # the one run at once: taken
+    try:
+        at.number_input(key="filters_size_classic").set_value(66)
+        at.number_input(key="filters_seed").set_value(int(time.time()) % 10**6)  # never stored: it must queue
+        at.button(key="filters_run").click().run()
+    finally:
+        scheduler.process_queue().leave(someone)
+    assert any("The server is busy" in error.value for error in at.error), ([e.value for e in at.error], [m.value for m in at.markdown][:3], [i.value for i in at.info])
+    assert "filters_result" not in at.session_state  # nothing ran
+
+
+def test_a_broken_limits_file_is_named_and_the_defaults_apply(limited):
+    limited.write_text("[limits]\nmax_steps = -3\n")
+    at = filters_page()
+    assert any("max_steps must be a whole number of at least 1" in error.value for error in at.sidebar.error)
+    assert at.number_input(key="filters_steps_classic").max == filters.MAX_STEPS == limits.Limits().max_steps

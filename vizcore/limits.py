@@ -7,8 +7,8 @@ not know, so the limits have a file of their own. Every key is optional::
     [limits]
     runs_at_once = 1      # long runs computing together
     queue_length = 16     # long runs waiting for their turn; one more is refused with a message
-    max_steps = 1024      # steps of one run (a dream's: per octave)
-    max_size = 512        # px: the side of a filter image
+    max_steps = 2000      # steps of one run (a dream's: per octave)
+    max_size = 1024       # px: the side of a filter image
     max_filters = 64      # images in one grid
 """
 
@@ -31,8 +31,8 @@ SECTION = "limits"
 class Limits:
     runs_at_once: int = 1
     queue_length: int = 16
-    max_steps: int = 1024
-    max_size: int = 512
+    max_steps: int = 2000
+    max_size: int = 1024
     max_filters: int = 64
 
     def check_run(self, *, steps: int | None = None, size: int | None = None, images: int | None = None) -> None:

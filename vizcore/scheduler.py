@@ -87,14 +87,15 @@ class RunQueue:
         """Join the line. The user's run on the same page, if any, is cancelled (this one replaces it).
 
         Raises:
-            QueueFull: ``length`` runs are already waiting.
+            QueueFull: ``length`` runs are already waiting and no turn is free.
         """
         with self._changed:
             for old in self._waiting + self._running:
                 if old.owner == owner and old.page == page:
                     old.cancel()
                     self._forget(old)
-            if len(self._waiting) >= self.length:
+            free = max(0, self.runs_at_once - len(self._running))  # a free turn needs no place in the line
+            if len(self._waiting) >= self.length + free:
                 raise QueueFull(
                     f"The server is busy: {len(self._waiting)} runs are already waiting for their turn, "
                     "the most it keeps. Please press Run again in a minute."
