@@ -19,6 +19,7 @@ import hashlib
 import os
 import threading
 import time
+import uuid
 import weakref
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -28,7 +29,7 @@ import numpy as np
 import streamlit as st
 
 import vizcore
-from pages import links, sessions
+from pages import links
 from vizcore.images import MAX_FILE_BYTES
 from vizcore.registry import (
     BUNDLED,
@@ -58,11 +59,13 @@ HASH_CHUNK = 16 * 2**20                # bytes hashed at a time
 PHOTO_MB = MAX_FILE_BYTES // 2**20     # the photo uploader's cap, in MB (the engine's)
 LABELS_MB = 1                          # the class-names uploader's cap, in MB
 REDRAW_SECONDS = 0.25                  # a stream is drawn at most this often (its last frame always)
+OWNER = "_run_owner"                   # session_state: this session's id in the run queue
 WAIT_REDRAW_SECONDS = 1.5              # a queued run's place is redrawn at least this often (Stop answers then)
 FRAME_DRAWN = "_app_frame_drawn"       # session_state: app.py drew the frame in this rerun
 MODEL_TYPE = "vizcore.models.VizModel"  # named, not imported: importing it imports TensorFlow
 
 Frame = TypeVar("Frame")
+Result = TypeVar("Result")
 
 
 # --- loading -------------------------------------------------------------------------------------
@@ -172,10 +175,12 @@ HASH_FUNCS: dict[str | type, Callable[..., str]] = {MODEL_TYPE: model_identity, 
 @contextlib.contextmanager
 def app_frame():
     """Around ``navigation.run()`` in app.py: the page drawn inside knows that the frame is drawn,
-    and its script is short work (long runs pause for it) until it queues a long run of its own."""
+    and its script is short work (predictions, maps, metrics: long runs pause for it) until it
+    queues a long run of its own."""
+    from vizcore import scheduler
     st.session_state[FRAME_DRAWN] = True
     try:
-        with short_work():
+        with scheduler.short_work():
             yield
     finally:
         st.session_state.pop(FRAME_DRAWN, None)
@@ -481,8 +486,7 @@ def image_picker(key: str, *, allow_noise: bool = False, default_sample: str = "
 def predictions(vm, image, top: int = 5) -> list:
     """``vm.predict`` as Prediction tuples, or [] after an st.error."""
     try:
-        with short_work():
-            return vm.predict(image, top=top)
+        return vm.predict(image, top=top)
     except vizcore.VizcoreError as error:
         st.error(str(error))
         return []
@@ -608,15 +612,16 @@ def limits_problem() -> None:
         st.sidebar.error(problem)
 
 
-def in_turn(page_name: str, work: Callable[[], None], place=None) -> bool:
+def in_turn(page_name: str, work: Callable[[], Result], place=None) -> Result | None:
     """Run ``work`` (a long run: a grid, a dream, a ranking) in its turn of the server's run queue.
 
     While it waits, ``place`` (default: a placeholder here) tells the user how many runs are ahead
     (redrawn when that changes and every WAIT_REDRAW_SECONDS, which lets Stop and other widgets
     interrupt the wait). One run
-    per user and page: a new one replaces the old. A closed tab ends the run at its next step.
-    Returns True if ``work`` ran to its end; False after an st.error for a full queue, or when the
-    run was cancelled.
+    per user and page: a new one replaces the old. A closed tab ends the run at its next drawn
+    frame or redrawn place: Streamlit stops a disconnected session's script at its next ``st`` call.
+    Returns what ``work`` returned; None after an st.error for a full queue, or when the run was
+    cancelled.
     """
     from vizcore import scheduler
     server_limits()
@@ -632,22 +637,20 @@ def in_turn(page_name: str, work: Callable[[], None], place=None) -> bool:
                    "its own; Stop leaves the line.")
 
     try:
-        with scheduler.process_queue().turn(sessions.session_id(), page_name, sessions.alive_check(), waiting):
+        with scheduler.process_queue().turn(session_owner(), page_name, on_wait=waiting):
             place.empty()
-            work()
-        return True
+            return work()
     except scheduler.QueueFull as error:
         place.empty()
         st.error(str(error))  # here, not in the placeholder, which the page may fill again
     except scheduler.Cancelled:
         pass
-    return False
+    return None
 
 
-def short_work():
-    """Around a short request (predictions, a CAM map, a metric): long runs give way to it."""
-    from vizcore import scheduler
-    return scheduler.short_work()
+def session_owner() -> str:
+    """Who a run belongs to in the queue: this browser session (an id kept in its session_state)."""
+    return st.session_state.setdefault(OWNER, uuid.uuid4().hex)
 
 
 # --- a head start: compiled steps traced in the background ---------------------------------------

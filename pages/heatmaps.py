@@ -74,39 +74,34 @@ class OverlayStyle:
 @st.cache_data(max_entries=32, show_spinner=False, hash_funcs=common.HASH_FUNCS)
 def cached_predictions(vm, image: np.ndarray) -> list:
     """[Prediction(index, label, probability or None, value)], top first (a regression's outputs in order)."""
-    with common.short_work():
-        return vm.predict(image, top=TOP)
+    return vm.predict(image, top=TOP)
 
 
 @st.cache_data(max_entries=HEATMAP_CACHE_ENTRIES, show_spinner=False, hash_funcs=common.HASH_FUNCS)
 def cached_heatmap(vm, image: np.ndarray, settings: HeatmapSettings):
     """(CamResult, seconds); the key is everything but the colormap and the opacity."""
     start = time.perf_counter()
-    with common.short_work():  # a full Score-CAM is a long run: compute() runs it in its turn, where this is a no-op
-        result = cam.heatmap(vm, image, **asdict(settings))
+    result = cam.heatmap(vm, image, **asdict(settings))
     return result, time.perf_counter() - start
 
 
 @st.cache_data(max_entries=128, show_spinner=False, hash_funcs=common.HASH_FUNCS)
 def cached_faithfulness(vm, image: np.ndarray, settings: HeatmapSettings, _result) -> cam.Faithfulness:
     """The faithfulness of ``_result``, the map made with ``settings`` (which key it)."""
-    with common.short_work():
-        return cam.faithfulness(vm, image, _result)
+    return cam.faithfulness(vm, image, _result)
 
 
 @st.cache_data(max_entries=64, show_spinner=False, hash_funcs=common.HASH_FUNCS)
 def cached_trust_metrics(vm, image: np.ndarray, settings: HeatmapSettings, _result) -> cam.TrustMetrics:
     """Deletion, insertion and ROAD of ``_result``, the map made with ``settings`` (which key it)."""
-    with common.short_work():
-        return cam.trust_metrics(vm, image, _result)
+    return cam.trust_metrics(vm, image, _result)
 
 
 @st.cache_data(max_entries=16, show_spinner=False, hash_funcs=common.HASH_FUNCS)
 def cached_sanity(vm, image: np.ndarray, settings: HeatmapSettings, class_index: int) -> cam.SanityReport:
     """The sanity check of the map made with ``settings`` (without smoothing) for ``class_index``."""
-    with common.short_work():
-        return cam.sanity_check(vm, image, class_index=class_index, method=settings.method, layer=settings.layer,
-                                top_k=settings.top_k, lower=settings.lower)
+    return cam.sanity_check(vm, image, class_index=class_index, method=settings.method, layer=settings.layer,
+                            top_k=settings.top_k, lower=settings.lower)
 
 
 @st.cache_data(max_entries=8, show_spinner=False, hash_funcs=common.HASH_FUNCS)
@@ -240,21 +235,13 @@ def overlay_style() -> OverlayStyle:
 def compute(vm, image: np.ndarray, settings: HeatmapSettings):
     """The cached (map, seconds), or None after an st.error."""
     settings = settings.for_method(settings.method)  # top_k dropped unless Score-CAM: one cache entry a map
-    made: dict = {}
-
-    def make() -> None:
-        made["map"] = cached_heatmap(vm, image, settings)
-
     try:
         if settings.method == "scorecam" and settings.top_k is None:  # a full Score-CAM: a long run, in its turn
-            if not common.in_turn("heatmaps", make):
-                return None
-        else:
-            make()
+            return common.in_turn("heatmaps", lambda: cached_heatmap(vm, image, settings))
+        return cached_heatmap(vm, image, settings)
     except vizcore.VizcoreError as error:
         st.error(str(error))
         return None
-    return made["map"]
 
 
 def single_view(vm, image: np.ndarray, photo: str, settings: HeatmapSettings, style: OverlayStyle) -> None:
@@ -448,9 +435,7 @@ def map_ranking(vm, image, photo: str, settings: HeatmapSettings, style: Overlay
             st.session_state[MAP_RANKING] = {"request": request, "rows": sorted(rows, key=lambda r: -r["score"]),
                                              "total": total}
 
-        ranked: list = []
-        if not common.in_turn("heatmaps", lambda: ranked.append(ranked_rows(vm, image, settings, keep))) \
-                or ranked[0] is None:
+        if common.in_turn("heatmaps", lambda: ranked_rows(vm, image, settings, keep)) is None:
             return
     ranking = st.session_state.get(MAP_RANKING)
     if not ranking or ranking["request"] != request or not ranking["rows"]:

@@ -33,8 +33,7 @@ ACCENT = "#ff6d3a"
 
 @st.cache_data(max_entries=32, show_spinner=False, hash_funcs=common.HASH_FUNCS)
 def cached_predictions(vm, image: np.ndarray) -> list:
-    with common.short_work():
-        return vm.predict(image, top=TOP)
+    return vm.predict(image, top=TOP)
 
 
 @st.cache_data(max_entries=8, show_spinner=False, hash_funcs=common.HASH_FUNCS)
@@ -44,14 +43,12 @@ def cached_spatial_layers(vm) -> list[str]:
 
 @st.cache_data(max_entries=32, show_spinner=False, hash_funcs=common.HASH_FUNCS)
 def cached_why(vm, image: np.ndarray, class_index: int, contrast: int | None, layer: str | None, top: int) -> why.Why:
-    with common.short_work():
-        return why.explain(vm, image, class_index=class_index, contrast=contrast, layer=layer, top=top)
+    return why.explain(vm, image, class_index=class_index, contrast=contrast, layer=layer, top=top)
 
 
 @st.cache_data(max_entries=32, show_spinner=False, hash_funcs=common.HASH_FUNCS)
 def cached_heatmap(vm, image: np.ndarray, class_index: int, layer: str) -> np.ndarray:
-    with common.short_work():
-        return cam.heatmap(vm, image, class_index=class_index, layer=layer).heatmap
+    return cam.heatmap(vm, image, class_index=class_index, layer=layer).heatmap
 
 
 @st.cache_data(max_entries=64, show_spinner=False, hash_funcs=common.HASH_FUNCS)
