@@ -25,7 +25,7 @@ from PIL import Image
 
 import vizcore
 from pages import common, links
-from vizcore import cam, drawing
+from vizcore import cam, drawing, scheduler
 
 TOP = 5                    # predictions in the bar chart
 SCORE_CAM_TOP_K = 64       # Faster Score-CAM keeps this many channels unless full Score-CAM is ticked
@@ -292,8 +292,8 @@ def trust_section(vm, image, photo: str, settings: HeatmapSettings, result, styl
     st.subheader("Can I trust this map?", anchor=False)
     what = explained(vm, result.lower)
     try:
-        with st.spinner("Measuring the map: faithfulness, deletion, insertion, ROAD…"):
-            faithfulness = cached_faithfulness(vm, image, settings, result)
+        with st.spinner("Measuring the map: faithfulness, deletion, insertion, ROAD…"), scheduler.follow_up():
+            faithfulness = cached_faithfulness(vm, image, settings, result)  # other users' maps come first
             metrics = cached_trust_metrics(vm, image, settings, result)
     except vizcore.VizcoreError as error:
         st.error(str(error))

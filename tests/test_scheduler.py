@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from vizcore import RequestError, filters, limits, scheduler
+from vizcore import RequestError, cam, filters, limits, scheduler
 from vizcore.scheduler import Cancelled, QueueFull, RunQueue
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -220,6 +220,103 @@ def test_short_work_inside_a_run_marks_nothing():
     with scheduler.short_work(queue):
         assert queue.short_in_flight() == 1
 
+
+
+def another_users_answer(queue: RunQueue, seconds: float) -> threading.Thread:
+    """Another user's short work (a map being made), in its own thread, for ``seconds``."""
+    marked = threading.Event()
+
+    def answer() -> None:
+        with scheduler.short_work(queue):
+            marked.set()
+            time.sleep(seconds)
+    thread = threading.Thread(target=answer, daemon=True)
+    thread.start()
+    marked.wait(5)
+    return thread
+
+
+def test_a_follow_up_gives_way_to_another_users_answer_between_its_batches():
+    """The metrics under one user's map wait, at their next checkpoint, for another user's map."""
+    queue = RunQueue(runs_at_once=1, length=4)
+    with scheduler.follow_up(queue):
+        answer = another_users_answer(queue, 0.4)
+        began = time.monotonic()
+        scheduler.checkpoint()
+        waited = time.monotonic() - began
+        answer.join(5)
+    assert 0.25 < waited < 3.0  # until the map was done, not the cap
+    answer = another_users_answer(queue, 0.4)
+    began = time.monotonic()
+    scheduler.checkpoint()  # the same step outside a follow-up (a CLI, a notebook) waits for nobody
+    assert time.monotonic() - began < 0.1
+    answer.join(5)
+
+
+def test_follow_ups_run_one_at_a_time_without_giving_way_to_each_other():
+    queue = RunQueue(runs_at_once=1, length=4)
+    log: list[str] = []
+
+    def measure(name: str) -> None:
+        with scheduler.follow_up(queue):
+            log.append(f"{name} starts")
+            scheduler.checkpoint()  # the other, waiting for its turn to measure, is no answer to wait for
+            time.sleep(0.2)
+            log.append(f"{name} ends")
+    threads = [threading.Thread(target=measure, args=(name,), daemon=True) for name in ("ann", "bob")]
+    began = time.monotonic()
+    for thread in threads:
+        thread.start()
+        time.sleep(0.05)
+    for thread in threads:
+        thread.join(5)
+    assert log == ["ann starts", "ann ends", "bob starts", "bob ends"] and time.monotonic() - began < 1.5
+
+
+def test_long_runs_give_way_to_a_follow_up():
+    queue = RunQueue(runs_at_once=1, length=4, short_first_seconds=0.3)
+    other_ready, other_done = threading.Event(), threading.Event()
+
+    def other_follow_up() -> None:
+        with scheduler.follow_up(queue):
+            other_ready.set()
+            other_done.wait(5)
+    other = threading.Thread(target=other_follow_up, daemon=True)
+    other.start()
+    other_ready.wait(5)
+    running = started_elsewhere(queue, "ann")  # after: its ended thread's id is not the other's
+    assert queue.answers_in_flight() == 0 and queue.short_in_flight() == 1  # short, but no answer
+    began = time.monotonic()
+    queue.checkpoint(running)  # a long run still gives way to a follow-up (up to its cap)
+    assert time.monotonic() - began > 0.25
+    other_done.set()
+    other.join(5)
+    queue.leave(running)
+
+
+def test_a_follow_up_waits_at_most_its_cap():
+    queue = RunQueue(runs_at_once=1, length=4)
+    answer = another_users_answer(queue, 3.0)
+    with queue.follow_up():
+        began = time.monotonic()
+        queue.give_way(0.2)
+        assert 0.15 < time.monotonic() - began < 1.5
+    answer.join(5)
+
+
+def test_a_maps_metrics_give_way_between_their_batches(tiny_model, monkeypatch):
+    """Deletion, insertion and ROAD run in batches, with a checkpoint before each (a follow-up's)."""
+    queue = RunQueue(runs_at_once=1, length=4)
+    batches: list[float] = []
+    monkeypatch.setattr(queue, "give_way", lambda: batches.append(time.monotonic()))
+    photo = np.random.default_rng(0).integers(0, 256, (40, 52, 3), dtype=np.uint8)
+    heatmap = np.random.default_rng(1).random((40, 52)).astype(np.float32)
+    with scheduler.follow_up(queue):
+        metrics = cam.trust_metrics(tiny_model, photo, heatmap, 1)
+    given_way = len(batches)
+    assert given_way >= 2 and np.isfinite(metrics.deletion.auc)
+    cam.trust_metrics(tiny_model, photo, heatmap, 1)  # outside a follow-up: no giving way
+    assert len(batches) == given_way
 
 # --- limits -------------------------------------------------------------------------------------
 

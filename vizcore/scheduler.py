@@ -6,7 +6,9 @@ line is fair between users: round robin (every user's first run in the line befo
 second), then first come, first served. A run gives way between its steps: the engine's step loops
 call :func:`checkpoint`, which pauses while short work (a prediction, a Grad-CAM map, a metric)
 is in flight, so those stay interactive, and ends the run (:class:`Cancelled`) once its user has
-stopped it, started another in its place or left.
+stopped it, started another in its place or left. Short work that follows an answer the user
+already has (the trust metrics under a map, see :func:`follow_up`) gives way in turn to other
+users' short work that has not answered yet, so a map comes before another user's measurements.
 
 The engine never needs a queue: outside a turn (the CLI, tests, notebooks) :func:`checkpoint` and
 :func:`short_work` do nothing.
@@ -27,6 +29,7 @@ from .errors import VizcoreError
 RUNS_AT_ONCE = 1  # long runs computing together (bench/bench_queue.py: fastest on 2 cores)
 QUEUE_LENGTH = 16  # long runs waiting, at most
 SHORT_FIRST_SECONDS = 10.0  # a long run gives way to short work for at most this long at one step
+ANSWERS_FIRST_SECONDS = 5.0  # a follow-up gives way to other users' answers for at most this long at one step
 POLL_SECONDS = 0.5  # a waiting run looks at its place (and tells its user) this often
 
 
@@ -79,6 +82,8 @@ class RunQueue:
         self._waiting: list[Ticket] = []
         self._running: list[Ticket] = []
         self._short: Counter[int] = Counter()  # thread → short work it has in flight
+        self._following: Counter[int] = Counter()  # thread → follow-ups it has in flight (short work too)
+        self._measuring = threading.Lock()  # held by the follow-up that is running
         self._numbers = itertools.count()
 
     # --- long runs --------------------------------------------------------------------------------
@@ -201,6 +206,41 @@ class RunQueue:
                     del self._short[thread]
                 self._changed.notify_all()
 
+    @contextlib.contextmanager
+    def follow_up(self) -> Iterator[None]:
+        """Around short work that follows an answer already shown (a map's metrics): long runs still
+        give way to it, it gives way to other threads' short work that is not a follow-up (at
+        :meth:`give_way`), and follow-ups run one at a time (in turn, each as fast as alone: two
+        cores gain nothing from more at once, and each user's measurements come in order)."""
+        thread = threading.get_ident()
+        with self.short():
+            with self._changed:
+                outermost = not self._following[thread]
+                self._following[thread] += 1
+            try:
+                with self._measuring if outermost else contextlib.nullcontext():  # one at a time
+                    yield
+            finally:
+                with self._changed:
+                    self._following[thread] -= 1
+                    if not self._following[thread]:
+                        del self._following[thread]
+                    self._changed.notify_all()
+
+    def give_way(self, seconds: float = ANSWERS_FIRST_SECONDS) -> None:
+        """Between two batches of a follow-up: wait while other threads' answers are in flight (short
+        work that is not a follow-up), at most ``seconds``."""
+        thread = threading.get_ident()
+        deadline = time.monotonic() + seconds
+        with self._changed:
+            while self._answers_in_flight(thread) and time.monotonic() < deadline:
+                self._changed.wait(min(POLL_SECONDS, max(deadline - time.monotonic(), 0.0)))
+
+    def answers_in_flight(self) -> int:
+        """Threads with short work in flight that is not a follow-up (nor a queued run's script)."""
+        with self._changed:
+            return self._answers_in_flight(None)
+
     # --- what is going on -------------------------------------------------------------------------
 
     def waiting(self) -> int:
@@ -235,6 +275,12 @@ class RunQueue:
         in_line = {ticket.thread for ticket in self._waiting + self._running}
         return sum(1 for thread in self._short if thread not in in_line)
 
+    def _answers_in_flight(self, besides: int | None) -> int:
+        in_line = {ticket.thread for ticket in self._waiting + self._running}
+        return sum(
+            1 for thread in self._short if thread not in in_line and thread != besides and not self._following[thread]
+        )
+
     def _forget(self, ticket: Ticket) -> None:
         for line in (self._waiting, self._running):
             if ticket in line:
@@ -243,7 +289,7 @@ class RunQueue:
         self._changed.notify_all()
 
 
-_CURRENT = threading.local()  # .turn: (queue, ticket) of the run this thread is running, if any
+_CURRENT = threading.local()  # .turn: (queue, ticket) of the run this thread runs; .following: a follow-up's queue
 _PROCESS_QUEUE = RunQueue()
 
 
@@ -261,11 +307,15 @@ def configure(runs_at_once: int, length: int) -> RunQueue:
 
 
 def checkpoint() -> None:
-    """Called by the engine between steps: gives way to short work and stops a cancelled run.
-    Does nothing outside a queue's turn."""
+    """Called by the engine between steps: in a long run's turn, gives way to short work and stops a
+    cancelled run; in a follow-up, gives way to other users' answers. Does nothing otherwise."""
     turn = getattr(_CURRENT, "turn", None)
     if turn is not None:
         turn[0].checkpoint(turn[1])
+        return
+    queue = getattr(_CURRENT, "following", None)
+    if queue is not None:
+        queue.give_way()
 
 
 @contextlib.contextmanager
@@ -278,3 +328,21 @@ def short_work(queue: RunQueue | None = None) -> Iterator[None]:
         return
     with (queue or _PROCESS_QUEUE).short():
         yield
+
+
+@contextlib.contextmanager
+def follow_up(queue: RunQueue | None = None) -> Iterator[None]:
+    """Mark work that follows an answer the user already has (the trust metrics under a map): long
+    runs give way to it, and at each :func:`checkpoint` it gives way to other users' short work that
+    has not answered yet. Inside a long run's turn it is part of that run and marks nothing."""
+    if getattr(_CURRENT, "turn", None) is not None:
+        yield
+        return
+    queue = queue or _PROCESS_QUEUE
+    previous = getattr(_CURRENT, "following", None)
+    _CURRENT.following = queue
+    try:
+        with queue.follow_up():
+            yield
+    finally:
+        _CURRENT.following = previous

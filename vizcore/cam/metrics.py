@@ -157,14 +157,12 @@ def _class_probabilities(vm: VizModel, batch: np.ndarray, class_index: int, sign
     """The class's probability (a regression output's signed value) per photo, METRIC_BATCH photos a pass."""
     view = compiled_view(vm, default_layer(vm))
     index, signed = tf.constant(class_index, tf.int32), tf.constant(sign, tf.float32)
-    return np.concatenate(
-        [
-            view.class_probabilities(tf.constant(vm.preprocess(batch[start : start + METRIC_BATCH])), index, signed)
-            .numpy()
-            .astype(np.float64)
-            for start in range(0, len(batch), METRIC_BATCH)
-        ]
-    )
+    parts = []
+    for start in range(0, len(batch), METRIC_BATCH):
+        scheduler.checkpoint()  # a follow-up gives way to other users' maps; a ranking, to short work
+        images = tf.constant(vm.preprocess(batch[start : start + METRIC_BATCH]))
+        parts.append(view.class_probabilities(images, index, signed).numpy().astype(np.float64))
+    return np.concatenate(parts)
 
 
 def _faithfulness_from(probabilities: np.ndarray, fractions, random_draws: int) -> Faithfulness:
