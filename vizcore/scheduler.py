@@ -194,17 +194,8 @@ class RunQueue:
     @contextlib.contextmanager
     def short(self) -> Iterator[None]:
         """Around short work: running long runs pause at their next step until it is done."""
-        thread = threading.get_ident()
-        with self._changed:
-            self._short[thread] += 1
-        try:
+        with self._marked(self._short):
             yield
-        finally:
-            with self._changed:
-                self._short[thread] -= 1
-                if not self._short[thread]:
-                    del self._short[thread]
-                self._changed.notify_all()
 
     @contextlib.contextmanager
     def follow_up(self) -> Iterator[None]:
@@ -212,20 +203,25 @@ class RunQueue:
         give way to it, it gives way to other threads' short work that is not a follow-up (at
         :meth:`give_way`), and follow-ups run one at a time (in turn, each as fast as alone: two
         cores gain nothing from more at once, and each user's measurements come in order)."""
+        with self.short(), self._marked(self._following) as outer:
+            with self._measuring if not outer else contextlib.nullcontext():  # one at a time
+                yield
+
+    @contextlib.contextmanager
+    def _marked(self, marks: Counter[int]) -> Iterator[int]:
+        """Count this thread in ``marks`` for the block; yields the marks it had before."""
         thread = threading.get_ident()
-        with self.short():
+        with self._changed:
+            before = marks[thread]
+            marks[thread] += 1
+        try:
+            yield before
+        finally:
             with self._changed:
-                outermost = not self._following[thread]
-                self._following[thread] += 1
-            try:
-                with self._measuring if outermost else contextlib.nullcontext():  # one at a time
-                    yield
-            finally:
-                with self._changed:
-                    self._following[thread] -= 1
-                    if not self._following[thread]:
-                        del self._following[thread]
-                    self._changed.notify_all()
+                marks[thread] -= 1
+                if not marks[thread]:
+                    del marks[thread]
+                self._changed.notify_all()
 
     def give_way(self, seconds: float = ANSWERS_FIRST_SECONDS) -> None:
         """Between two batches of a follow-up: wait while other threads' answers are in flight (short
