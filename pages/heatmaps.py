@@ -32,6 +32,7 @@ SCORE_CAM_TOP_K = 64       # Faster Score-CAM keeps this many channels unless fu
 DEFAULT_ALPHA = 0.4        # heatmap opacity over the photo
 HEATMAP_CACHE_ENTRIES = 48   # cached maps (float32 at photo size: ~1 MB for 600 px, 16 MB at most)
 AUTO_LAYER = ""            # the layer selectbox's "automatic" choice
+LOW_CONFIDENCE = 0.01      # a class below this probability: its map's trust scores measure noise
 RAISES, LOWERS = "What raises it", "What lowers it"  # a regression output's two directions
 RANK_THUMBNAIL = 96        # px, the longer side of each ranked layer's overlay in the table
 RANKING = "heat_ranking"   # session_state: the latest layer ranking and what it was for
@@ -291,6 +292,10 @@ def trust_section(vm, image, photo: str, settings: HeatmapSettings, result, styl
     """The map's scores in numbers, curves and words; the sanity check and the ranking behind tabs."""
     st.subheader("Can I trust this map?", anchor=False)
     what = explained(vm, result.lower)
+    if vm.head.is_probability and result.score < LOW_CONFIDENCE:
+        st.info(f"The model gives {result.label} only {result.score:.1%} on this photo: there is almost no "
+                "confidence for the map to explain, so the scores below say little. To judge a map, explain a "
+                "class the model believes in (one of the top predictions).", icon=":material/info:")
     try:
         with st.spinner("Measuring the map: faithfulness, deletion, insertion, ROAD…"), scheduler.follow_up():
             faithfulness = cached_faithfulness(vm, image, settings, result)  # other users' maps come first

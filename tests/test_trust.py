@@ -262,6 +262,15 @@ def test_page_shows_the_metrics_and_runs_the_sanity_check(page):
     assert page.success and page.success[0].value.startswith("Passed")
     page.selectbox(key="heat_cmap").set_value("inferno").run()  # a redraw keeps the check on screen
     assert page.success and page.success[0].value.startswith("Passed")
+    assert not [info for info in page.info if "almost no confidence" in info.value]  # top-1 at 46 %: no warning
+
+
+def test_page_says_when_the_class_has_almost_no_confidence_to_explain(page):
+    page.selectbox(key="heat_class").set_value(417).run()  # balloon, on Grace Hopper: about 0.0 %
+    assert not page.exception and not page.error, (page.exception, page.error)
+    notes = [info.value for info in page.info if "almost no confidence" in info.value]
+    assert len(notes) == 1 and notes[0].startswith("The model gives balloon only 0.0%")
+    assert [m.label for m in page.metric][:4] == ["Faithfulness", "Deletion AUC ↓", "Insertion AUC ↑", "ROAD ↑"]
 
 
 def test_page_ranks_methods_and_layers_then_uses_the_best(page, monkeypatch):
