@@ -267,15 +267,16 @@ class RunQueue:
         order = [waiting for waiting in self._order() if not waiting.stopped]  # the left do not hold the line
         return bool(order) and order[0] is ticket
 
-    def _short_in_flight(self) -> int:
+    def _short_threads(self) -> list[int]:
+        """Threads with short work in flight, but for those whose long run is in the line or running."""
         in_line = {ticket.thread for ticket in self._waiting + self._running}
-        return sum(1 for thread in self._short if thread not in in_line)
+        return [thread for thread in self._short if thread not in in_line]
+
+    def _short_in_flight(self) -> int:
+        return len(self._short_threads())
 
     def _answers_in_flight(self, besides: int | None) -> int:
-        in_line = {ticket.thread for ticket in self._waiting + self._running}
-        return sum(
-            1 for thread in self._short if thread not in in_line and thread != besides and not self._following[thread]
-        )
+        return sum(1 for thread in self._short_threads() if thread != besides and not self._following[thread])
 
     def _forget(self, ticket: Ticket) -> None:
         for line in (self._waiting, self._running):
