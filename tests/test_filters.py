@@ -481,12 +481,37 @@ def test_prepare_traces_ahead_so_a_run_traces_nothing(tiny_model):
     filters.prepare(tiny_model, "conv_1", "robust")
     climber = ascent.engine(tiny_model, ascent.robust(tiny_model), objectives.channel("conv_1", [0], border=0)
                             .checked(tiny_model))
-    compiled = [climber.step(), climber.step(redirect=True), climber.measure()]
-    assert [function.experimental_get_tracing_count() for function in compiled] == [1, 1, 1]
+    compiled = [climber.step(), climber.step(redirect=True), climber.step(settle=True), climber.measure()]
+    assert [function.experimental_get_tracing_count() for function in compiled] == [1, 1, 1, 1]
     last(visualize(tiny_model, "conv_1", range(3), mode="robust", size=40, steps=30, seed=0))
-    assert [function.experimental_get_tracing_count() for function in compiled] == [1, 1, 1]
+    assert [function.experimental_get_tracing_count() for function in compiled] == [1, 1, 1, 1]
     with pytest.raises(RequestError):
         filters.prepare(tiny_model, "nope", "classic")
+
+
+def test_a_robust_run_settles_for_its_second_half_and_never_while_redirecting(lite0):
+    robust, classic = ascent.robust(lite0), ascent.classic(180)
+    settling = [step for step in range(1, 97) if robust.settles(step, 96)]
+    assert settling == list(range(49, 97))
+    for steps in (1, 2, 3, 4, 8, 20, 40, 96, 500):
+        assert not any(robust.settles(k, steps) and robust.redirects(k, steps) for k in range(1, steps + 1))
+    assert not any(classic.settles(k, 30) for k in range(1, 31))
+
+
+def test_the_default_robust_run_reaches_the_activation_of_256_steps_at_lucids_rate(lite0, monkeypatch):
+    """Issue 13's goal on an early layer (the hardest of three measured in bench_filters): 96 steps at
+    lr 0.1 settling for the second half reach ≥ 95 % of what 256 steps at lr 0.05 without settling
+    reach, on the finished images. The same 96 steps without settling fall short: the check can fail."""
+
+    def activation(**options):
+        frames = visualize(lite0, "block3a_expand_conv", range(4), mode="robust", seed=0, every=1000, **options)
+        return float(np.mean(last(frames).activations))
+
+    settled = activation()
+    monkeypatch.setattr(ascent, "SETTLE_SHARE", 0.0)
+    before = activation(steps=256, lr=0.05)
+    assert settled >= 0.95 * before
+    assert activation() < 0.95 * before
 
 
 def test_compiled_steps_are_kept_for_recent_layers_only(tiny_model, monkeypatch):

@@ -164,3 +164,28 @@ def test_the_one_resampling_scales_and_rotates_like_affine():
     composed = transforms.affine([1.1], [8])(images, SEED).numpy()
     assert fused.shape == composed.shape
     np.testing.assert_allclose(fused[:, 8:-8, 8:-8], composed[:, 8:-8, 8:-8], atol=1e-5)  # alike inside
+
+
+
+def shifts_between(moved, images, most=2):
+    """The whole-pixel shifts (dy, dx), |d| ≤ most, under which ``moved`` is ``images`` where both overlap."""
+    side = images.shape[1]
+    return [(dy, dx) for dy in range(-most, most + 1) for dx in range(-most, most + 1)
+            if np.allclose(moved[:, max(dy, 0):side + min(dy, 0), max(dx, 0):side + min(dx, 0)],
+                           images[:, max(-dy, 0):side + min(-dy, 0), max(-dx, 0):side + min(-dx, 0)], atol=1e-5)]
+
+
+def test_settling_only_shifts_the_image_by_at_most_two_pixels():
+    """The end of a robust run: same size, the image moved by a whole number of pixels in [-2, 2]
+    (no scale, no rotation); seeds draw different shifts."""
+    images = batch(size=24).numpy()
+    shifts = set()
+    for step in range(12):
+        settled = transforms.settling(pad_value=0.25)(tf.constant(images), transforms.step_seed(7, step)).numpy()
+        assert settled.shape == images.shape
+        found = shifts_between(settled, images)
+        assert len(found) == 1, found
+        shifts.add(found[0])
+    assert len(shifts) > 3
+    turned = transforms.lucid_in_one(2, 4, [1.0], [3], 0, 0.25)(tf.constant(images), SEED).numpy()
+    assert turned.shape == images.shape and shifts_between(turned, images) == []  # the bad case: 3° is no shift

@@ -6,7 +6,9 @@ Filter grids, neurons, classes, diverse sets, mixes (:mod:`vizcore.filters`) and
 * a **parameterisation** of the images: :class:`Pixels` (the image itself around grey, the Keras
   example), :class:`Fourier` (a decorrelated-colour 1/f spectrum, Lucid; :mod:`vizcore.param`) or
   :class:`Photo` (a photo in the model's input space, kept in its valid range: DeepDream);
-* **transforms** applied before every step (:mod:`vizcore.transforms`), or none;
+* **transforms** applied before every step (:mod:`vizcore.transforms`), or none; robust runs
+  settle for their second half: only a shift of up to ±2 px, so the image ends up tuned to how it is
+  shown and measured, unmoved (the activation of 256 steps in 96; ``bench/bench_filters.py``);
 * a **step rule**: ``l2`` (the gradient L2-normalised per image, Keras example), ``mean_abs``
   (divided by its mean absolute value, DeepDream) or ``adam`` (Kingma & Ba, 2015);
 * for the first steps after the first, ReLU gradients redirected so that units dead at the start
@@ -42,8 +44,9 @@ from .relu_override import REDIRECTED_RELU
 
 MODES = ("classic", "robust")
 CLASSIC = dict(steps=30, lr=10.0, size=180)  # the Keras example's settings
-ROBUST_STEPS = 256  # Lucid optimises 512 steps; half is nearly as clean on these models
-ROBUST_LR = 0.05  # Adam step on the spectrum (Lucid's default)
+ROBUST_STEPS = 96  # with ROBUST_LR and a settling end, the activation Lucid's rate reaches in 256 steps
+ROBUST_LR = 0.1  # Adam step on the spectrum (Lucid's default is 0.05, for 512 steps)
+SETTLE_SHARE = 0.5  # robust: the second half of the steps only shifts the image (transforms.settling)
 ROBUST_SIZE_AT_224 = 128  # robust image side for a 224-px model; scaled with the model's input size
 CROP = 25  # classic: pixels cropped from each side of the finished image
 FEATURE_BORDER = 2  # classic: feature-map border left out of a channel's mean
@@ -90,7 +93,8 @@ def settings(
     """Resolve the mode's defaults for this model and check every value.
 
     Classic defaults are the Keras example's (30 steps, lr 10, 180 px); robust defaults are
-    Lucid's (Adam 0.05) with about 128 px for a 224-px model and ``ROBUST_STEPS`` steps. A model
+    Adam at ``ROBUST_LR`` for ``ROBUST_STEPS`` steps, the last ``SETTLE_SHARE`` of them settling,
+    with about 128 px for a 224-px model. A model
     that takes only small fixed inputs (28, 32, 64 px) gets its images at its own size.
 
     Raises:
@@ -295,13 +299,16 @@ RULES = {"l2": (l2_step, 0), "mean_abs": (mean_abs_step, 0), "adam": (adam_step,
 
 @dataclass(frozen=True)
 class Method:
-    """How to climb: parameterisation, transforms (with a key naming them), step rule, ReLU redirect."""
+    """How to climb: parameterisation, transforms (with a key naming them), step rule, ReLU redirect,
+    and the lighter transform of the last steps."""
 
     parameterisation: Pixels | Fourier | Photo
     rule: str
     transform: transforms.Transform | None = field(default=None, compare=False)
     transform_key: tuple = ()
     revive_steps: int = 0  # steps after the first with redirected ReLU gradients
+    settle: transforms.Transform | None = field(default=None, compare=False)  # the last steps' transform
+    settle_share: float = 0.0  # the share of the steps, at the end, that take ``settle``
     chunk_pixels: int = CHUNK_PIXELS
     pad: int = 0  # pixels the transforms add to a side (for the chunk size)
 
@@ -312,6 +319,11 @@ class Method:
         """Step 1 takes the real gradient (it tells the dead units); the next ``revive_steps`` redirect."""
         return 1 < step <= 1 + min(self.revive_steps, steps // 2)
 
+    def settles(self, step: int, steps: int) -> bool:
+        """One of the last ``settle_share`` of the steps (none of the redirected ones)."""
+        settling = int(steps * self.settle_share) if self.settle is not None else 0
+        return step > steps - settling and not self.redirects(step, steps)
+
 
 def classic(size: int) -> Method:
     """The Keras example: pixels, L2-normalised gradient steps, no transforms."""
@@ -319,7 +331,8 @@ def classic(size: int) -> Method:
 
 
 def robust(vm: VizModel) -> Method:
-    """Lucid: Fourier with decorrelated colour, the standard transforms, Adam, ReLU redirect."""
+    """Lucid: Fourier with decorrelated colour, the standard transforms, Adam, ReLU redirect; the
+    second half of the steps settles (shifts only)."""
     own_side = small_model_side(vm)  # a small model's own-size images get gentler transforms
     pixel_scale = round(min(1.0, own_side / SMALL_IMAGE), 1) if own_side else 1.0
     return Method(
@@ -328,6 +341,8 @@ def robust(vm: VizModel) -> Method:
         transforms.standard(pixel_scale=pixel_scale),
         ("standard", pixel_scale),
         revive_steps=RELU_OVERRIDE_STEPS,
+        settle=transforms.settling(pixel_scale=pixel_scale),
+        settle_share=SETTLE_SHARE,
         pad=PAD,
     )
 
@@ -381,13 +396,14 @@ class Engine:
         inputs = model_inputs(parameterisation, self.vm.scaling, x, transform, seed, image)
         return objectives.evaluate(self.structure, seen(self.vm, self.structure, inputs, image), arguments)
 
-    def python_step(self, x, slots, t, lr, seed, arguments, redirect: bool = False):
+    def python_step(self, x, slots, t, lr, seed, arguments, redirect: bool = False, settle: bool = False):
         """One step (uncompiled): (x, slots, each image's score before the step, its gradient's norm,
         and the image the step scored as uint8: the frame, at no extra cost)."""
         parameterisation = self.method.parameterisation
         image = parameterisation.image(x)
+        transform = self.method.settle if settle else self.method.transform
         with tf.compat.v1.get_default_graph().gradient_override_map(REDIRECTED_RELU if redirect else {}):
-            scores = self._scores(x, seed, arguments, self.method.transform, image)
+            scores = self._scores(x, seed, arguments, transform, image)
         # the loss is minimised in Lucid's sign convention, which the redirected gradients assume;
         # tf.gradients (unlike a tape) honours the override map
         gradient = -tf.gradients(-tf.reduce_sum(scores), x)[0]
@@ -400,16 +416,15 @@ class Engine:
         spec = self.method.parameterisation.spec
         return [spec, tuple([spec] * self.slots), SCALAR, SCALAR, SEED, self.signature]
 
-    def step(self, redirect: bool = False):
-        """The compiled step (redirecting ReLU gradients or not: two functions, since a run-time switch
-        inside the ReLU gradients would slow every step down by a quarter)."""
+    def step(self, redirect: bool = False, settle: bool = False):
+        """The compiled step: plain, redirecting ReLU gradients, or settling (one function each, since a
+        run-time switch inside the ReLU gradients would slow every step down by a quarter)."""
 
         def build():
-            return tf.function(
-                functools.partial(Engine.python_step, self, redirect=redirect), input_signature=self._specs()
-            )
+            step = functools.partial(Engine.python_step, self, redirect=redirect, settle=settle)
+            return tf.function(step, input_signature=self._specs())
 
-        return compiled(self.vm, ("step", redirect, *self.key), build)
+        return compiled(self.vm, ("step", redirect, settle, *self.key), build)
 
     def _gradient(self, x, arguments):
         with tf.GradientTape() as tape:
@@ -510,15 +525,15 @@ def _steps(
     method, steps, count = climber.method, ascent_settings.steps, sum(len(part) for part in parts)
     reported = measurer[0] is not climber
     states = list(starts)
-    step_function, revive_function = climber.step(), None
+    compiled_steps: dict[tuple[bool, bool], object] = {}  # (redirect, settle) → the compiled step
     lr = tf.constant(ascent_settings.lr, tf.float32)
     dead_at_start = dead = np.zeros(count, bool)
     history = np.zeros((steps, count), np.float32)
     for step in range(1, steps + 1):
-        redirect = method.redirects(step, steps)
-        if redirect and revive_function is None:
-            revive_function = climber.step(redirect=True)
-        function = revive_function if redirect else step_function
+        redirect, settle = method.redirects(step, steps), method.settles(step, steps)
+        if (redirect, settle) not in compiled_steps:
+            compiled_steps[redirect, settle] = climber.step(redirect=redirect, settle=settle)
+        function = compiled_steps[redirect, settle]
         seed_tensor = transforms.step_seed(seed, -step)  # negative: never an image's own (seed, index)
         norms, shown = [], []
         for number, part in enumerate(parts):
@@ -566,5 +581,7 @@ def prepare(vm: VizModel, objective: objectives.Objective, method: Method, size:
     climber.step()(x, slots, tf.constant(1.0), lr, seed, arguments)
     if method.revive_steps:
         climber.step(redirect=True)(x, slots, tf.constant(2.0), lr, seed, arguments)
+    if method.settle is not None:
+        climber.step(settle=True)(x, slots, tf.constant(3.0), lr, seed, arguments)
     climber.measure()(x, arguments)
     method.parameterisation.pixels(x)

@@ -26,7 +26,7 @@ from . import filters as filters_module
 from .filters import AscentSettings, FilterFrame
 from .models import VizModel, weights_cache_dir
 
-FORMAT = 3  # bump whenever the algorithm changes the pixels a run produces
+FORMAT = 4  # bump whenever the algorithm changes the pixels a run produces
 
 _FINGERPRINTS: weakref.WeakKeyDictionary[VizModel, str] = weakref.WeakKeyDictionary()
 _WEIGHTS_DIGESTS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # keras.Model → digest

@@ -8,6 +8,7 @@ Lucid), so splitting a batch into chunks changes nothing.
 
     robust = compose([pad(12), jitter(8), scale(SCALES), rotate(ANGLES), jitter(4)])
     robust = standard()  # the same in one resampling: lucid_in_one(12, 8, SCALES, ANGLES, 4, 0.5)
+    settle = settling()  # the second half of a run: a shift of up to ±2 px, nothing else
     images = robust(images, seed)
 """
 
@@ -183,6 +184,17 @@ def standard(pad_value: float = 0.5, pixel_scale: float = 1.0) -> Transform:
     """
     pad_px, jitter_px, final_px = (max(1, round(n * min(pixel_scale, 1.0))) for n in (12, 8, 4))
     return lucid_in_one(pad_px, jitter_px, SCALES, ANGLES, final_px, pad_value)
+
+
+def settling(pad_value: float = 0.5, pixel_scale: float = 1.0) -> Transform:
+    """The end of a robust run: only a shift of up to ±2 px (pad 2, jitter 4; no scale, no rotation).
+
+    Enough to keep pixel-sized noise out, while the image settles into what the model sees of it
+    unmoved, the image that is shown and measured. :mod:`vizcore.ascent` applies it for the last
+    half of the steps; ``pixel_scale`` as in :func:`standard`.
+    """
+    pad_px = max(1, round(2 * min(pixel_scale, 1.0)))
+    return lucid_in_one(pad_px, 2 * pad_px, [1.0], [0], 0, pad_value)
 
 
 def lucid_in_one(

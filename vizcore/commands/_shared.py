@@ -91,8 +91,8 @@ def add_ascent_arguments(parser) -> None:
         default="classic",
         help="classic: the Keras example; robust: Lucid's Fourier + transforms (cleaner, slower)",
     )
-    parser.add_argument("--steps", type=int, help="optimisation steps (default: 30 classic, 256 robust)")
-    parser.add_argument("--lr", type=float, help="step size (default: 10 classic, 0.05 robust)")
+    parser.add_argument("--steps", type=int, help="optimisation steps (default: 30 classic, 96 robust)")
+    parser.add_argument("--lr", type=float, help="step size (default: 10 classic, 0.1 robust)")
     parser.add_argument(
         "--size", type=int, metavar="PX", help="image side in pixels (default: 180 classic, ~128 robust)"
     )

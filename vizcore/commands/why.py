@@ -31,7 +31,7 @@ def register(subparsers) -> None:
         help="a folder of photos to find example patches in (besides the samples and $VIZCORE_IMAGES_DIR); repeatable",
     )
     parser.add_argument("--patches", type=int, default=4, metavar="N", help="example patches per channel (default 4)")
-    parser.add_argument("--steps", type=int, metavar="N", help="robust feature visualisation steps (default 256)")
+    parser.add_argument("--steps", type=int, metavar="N", help="robust feature visualisation steps (default 96)")
     parser.add_argument("--out", metavar="panel.png", help="write the Why panel (features, maps, shares, examples)")
     parser.add_argument("--json", action="store_true", help="print the numbers as JSON")
     parser.set_defaults(func=run)
