@@ -28,7 +28,7 @@ import functools
 import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import vizcore._quiet  # noqa: F401  (imports TensorFlow quietly, first)
 
@@ -525,7 +525,7 @@ def _steps(
     method, steps, count = climber.method, ascent_settings.steps, sum(len(part) for part in parts)
     reported = measurer[0] is not climber
     states = list(starts)
-    compiled_steps: dict[tuple[bool, bool], object] = {}  # (redirect, settle) → the compiled step
+    compiled_steps: dict[tuple[bool, bool], Any] = {}  # (redirect, settle) → the compiled step
     lr = tf.constant(ascent_settings.lr, tf.float32)
     dead_at_start = dead = np.zeros(count, bool)
     history = np.zeros((steps, count), np.float32)
@@ -538,7 +538,7 @@ def _steps(
         norms, shown = [], []
         for number, part in enumerate(parts):
             scheduler.checkpoint()  # give way to short work; end here if the run was stopped
-            states[number], slots[number], scores, grad_norms, pixels = function(  # type: ignore[misc]
+            states[number], slots[number], scores, grad_norms, pixels = function(
                 states[number], slots[number], tf.constant(float(step)), lr, seed_tensor, arguments[number]
             )
             history[step - 1, part] = scores.numpy()
