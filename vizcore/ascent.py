@@ -246,7 +246,7 @@ def deprocess(images, crop: int = CROP) -> np.ndarray:
     return _deprocess(tf.convert_to_tensor(images, tf.float32), tf.constant(crop, tf.int32)).numpy()
 
 
-@tf.function(input_signature=[IMAGES, tf.TensorSpec([], tf.int32)])
+@tf.function(input_signature=[IMAGES, tf.TensorSpec([], tf.int32)], autograph=False)
 def _deprocess(images, crop):
     mean, variance = tf.nn.moments(images, axes=[1, 2, 3], keepdims=True)
     images = (images - mean) / (tf.sqrt(variance) + 1e-5) * 0.15 + 0.5
@@ -255,7 +255,7 @@ def _deprocess(images, crop):
     return tf.cast(tf.clip_by_value(images, 0.0, 1.0) * 255.0, tf.uint8)  # truncates, as astype(uint8)
 
 
-@tf.function(input_signature=[SPECTRUM])
+@tf.function(input_signature=[SPECTRUM], autograph=False)
 def _fourier_pixels(spectrum):
     """Spectra → uint8 RGB, compiled (eagerly, the FFT's many small ops cost more than the FFT)."""
     return tf.cast(tf.round(param.to_rgb(spectrum) * 255.0), tf.uint8)
@@ -422,7 +422,7 @@ class Engine:
 
         def build():
             step = functools.partial(Engine.python_step, self, redirect=redirect, settle=settle)
-            return tf.function(step, input_signature=self._specs())
+            return tf.function(step, input_signature=self._specs(), autograph=False)
 
         return compiled(self.vm, ("step", redirect, settle, *self.key), build)
 
@@ -447,7 +447,7 @@ class Engine:
     def _compiled(self, name: str, function):
         # wrapped in partial: TF counts retracings per code object, and every engine traces once
         signature = [self.method.parameterisation.spec, self.signature]
-        build = lambda: tf.function(functools.partial(function, self), input_signature=signature)  # noqa: E731
+        build = lambda: tf.function(functools.partial(function, self), input_signature=signature, autograph=False)  # noqa: E731
         return compiled(self.vm, (name, self.method.parameterisation.key, self.structure), build)
 
 

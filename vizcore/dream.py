@@ -169,10 +169,13 @@ class _Dreamer:
         weights, scalar = self.engine.signature, tf.TensorSpec((), tf.float32)
         inverse = SCALINGS[vm.scaling].inverse
         # Wrapped in partial: TF counts retracings per code object, and every dreamer traces once.
-        self.step = tf.function(functools.partial(_Dreamer._step, self), input_signature=[image, weights, scalar])
+        self.step = tf.function(
+            functools.partial(_Dreamer._step, self), input_signature=[image, weights, scalar], autograph=False
+        )
         self.step_and_frame = tf.function(  # one call per streamed step: the step, then its frame
             functools.partial(_Dreamer._step_and_frame, self, inverse=inverse),
             input_signature=[image, weights, scalar, detail],
+            autograph=False,
         )
 
     def weights(self, weights: np.ndarray) -> list[tf.Tensor]:
@@ -260,6 +263,7 @@ def _frame_function(scaling: str):
         _FRAME_FUNCTIONS[scaling] = tf.function(
             lambda image, detail: _frame(image, detail, inverse),
             input_signature=[tf.TensorSpec((1, None, None, 3), tf.float32), tf.TensorSpec((None, None, 3), tf.float32)],
+            autograph=False,
         )
     return _FRAME_FUNCTIONS[scaling]
 

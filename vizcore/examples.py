@@ -193,7 +193,7 @@ def compiled_extractor(vm: VizModel, layer: str):
     def build():
         extractor = vm.extractor([layer])
         signature = [tf.TensorSpec((None, height, width, 3), tf.float32)]
-        return tf.function(lambda inputs: extractor(inputs, training=False), input_signature=signature)
+        return tf.function(lambda inputs: extractor(inputs, training=False), input_signature=signature, autograph=False)
 
     return _EXTRACTORS.get(vm, layer, build)
 

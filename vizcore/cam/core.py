@@ -66,7 +66,7 @@ class CamView:
         batch = tf.TensorSpec((None, height, width, 3), tf.float32)
         scalar, sign = tf.TensorSpec((), tf.int32), tf.TensorSpec((), tf.float32)
         self.activations_and_gradients = tf.function(
-            self._activations_and_gradients, input_signature=[batch, scalar, sign]
+            self._activations_and_gradients, input_signature=[batch, scalar, sign], autograph=False
         )
         self._masked_scores = tf.function(
             self._masked_class_probabilities,
@@ -76,8 +76,11 @@ class CamView:
                 scalar,
                 sign,
             ],
+            autograph=False,
         )
-        self.class_probabilities = tf.function(self._class_probabilities, input_signature=[batch, scalar, sign])
+        self.class_probabilities = tf.function(
+            self._class_probabilities, input_signature=[batch, scalar, sign], autograph=False
+        )
         self._batch_size: int | None = None
 
     def _activations_and_gradients(self, inputs, class_index, sign):
