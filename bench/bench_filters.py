@@ -1,5 +1,6 @@
 """Filters: batched ascent against the references' one-filter-at-a-time loop, step overhead,
-first-frame latency, peak memory, XLA, and the batch-size sweep behind CHUNK_PIXELS.
+first-frame latency, peak memory, XLA, the batch-size sweep behind CHUNK_PIXELS, and the robust
+default against the former one.
 
 Speed: ``vizcore.filters.visualize`` (64 filters, 30 steps, 180 px, classic, every frame taken)
 against the Keras example's loop, one filter after another, its ``gradient_ascent_step``
@@ -11,6 +12,10 @@ Overhead: the time from one streamed frame to the next against a bare compiled f
 is also compared with a bare forward/backward through its Fourier parameterisation.
 Latency and memory: fresh subprocesses with the model loaded; the first frame's delay with and
 without tracing; memory is the run's own peak (VmHWM reset after loading) and the process's.
+Robust default: a 64-filter grid on a mid-depth layer at today's default (96 steps, Adam 0.1, the second
+half settling) and at the former one (256 steps, Adam 0.05, the standard transforms throughout), time
+and mean activation on the finished images; the activation ratio on 16 filters of three layers, and
+their first 8 images of both side by side in bench/results/robust_former_vs_default.jpg.
 Usage: python bench/bench_filters.py [--quick]
 """
 from __future__ import annotations
@@ -23,6 +28,8 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
+from common import RESULTS as RESULTS_DIR
 from common import row, write_rows
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -32,6 +39,11 @@ SPEEDUP_GOAL = 1.5             # batched / one at a time
 OVERHEAD_GOAL = 0.15           # streamed step / bare forward-backward − 1
 FIRST_FRAME_GOAL = 3.0         # seconds from the call to the first frame, model loaded
 MEMORY_GOAL_MB = 3 * 1024      # peak RSS for 64 filters at 180 px
+GRID_LAYER = "block5b_expand_conv"  # issue 13's robust 64-filter grid: a mid-depth Lite0 layer
+QUALITY_LAYERS = ("block3a_expand_conv", "block5b_expand_conv", "block6c_expand_conv")  # early, middle, deep
+FORMER_STEPS, FORMER_LR = 256, 0.05  # the robust default before issue 13 (no settling)
+GRID_GOAL_S = 60               # the robust 64-filter grid on this 2-core CPU
+ACTIVATION_GOAL = 0.95         # of the former default's mean activation
 
 CHILD = r"""
 import json, resource, sys, time
@@ -103,6 +115,65 @@ def reference_loop(vm, layer: str, size: int):
             images.append(filters.deprocess(img.numpy())[0])
         return images
     return visualize_filters
+
+
+def robust_run(vm, layer: str, count: int, steps: int | None = None, lr: float | None = None,
+               settle: bool = True) -> tuple[float, np.ndarray, np.ndarray]:
+    """A robust grid of filters 0…count−1 (seed 0), its compiled steps traced beforehand: (seconds,
+    each filter's activation on its finished image, the images). ``settle=False`` is the former
+    default's way: the standard transforms to the last step."""
+    import dataclasses
+    from vizcore import ascent, filters, objectives
+    objective = objectives.channel(layer, range(count), border=filters.channel_border("robust")).checked(vm)
+    method = ascent.robust(vm) if settle else dataclasses.replace(ascent.robust(vm), settle_share=0.0)
+    run = ascent.settings(vm, "robust", steps=steps, lr=lr, seed=0)
+    seeds = np.array([(0, index) for index in range(count)], np.int32)
+    filters.prepare(vm, layer, "robust")
+    start = time.perf_counter()
+    for frame in ascent.climb(vm, objective, method, run, seeds, every=run.steps):
+        pass
+    return time.perf_counter() - start, frame.activations, frame.images
+
+
+def compare_robust_defaults(vm, grid_count: int, layer_count: int) -> tuple[list[dict], list]:
+    """Issue 13: today's robust default against the former one (256 steps at Adam 0.05, the standard
+    transforms throughout), side by side in this process: a grid on GRID_LAYER, then ``layer_count``
+    filters on each of QUALITY_LAYERS (activation on the finished images, the same forward pass)."""
+    from vizcore import filters
+    rows, pictures = [], []
+    load = os.getloadavg()[0]
+    now, now_activations, _ = robust_run(vm, GRID_LAYER, grid_count)
+    before, before_activations, _ = robust_run(vm, GRID_LAYER, grid_count, FORMER_STEPS, FORMER_LR, settle=False)
+    ratio = float(np.mean(now_activations) / np.mean(before_activations))
+    print(f"  {grid_count} filters of {GRID_LAYER}: {now:.1f} s against {before:.1f} s, activation {ratio:.1%}",
+          flush=True)
+    settings = f"{filters.ROBUST_STEPS} steps, lr {filters.ROBUST_LR:g}, settling"
+    rows += [row("robust grid: machine load average (1 min) at the start", load, "", "", True),
+             row(f"robust grid, {grid_count} filters of {GRID_LAYER}, default ({settings})", now, "s",
+                 f"≤ {GRID_GOAL_S}" if grid_count == 64 else "", now <= GRID_GOAL_S or grid_count != 64),
+             row(f"the same grid at the former default ({FORMER_STEPS} steps, lr {FORMER_LR:g})", before, "s", "",
+                 True),
+             row("robust grid: speed-up of the default over the former one", before / now, "×", "", True),
+             row("robust grid: mean activation, default / former default", ratio * 100, "%",
+                 f"≥ {ACTIVATION_GOAL:.0%}", ratio >= ACTIVATION_GOAL)]
+    for layer in QUALITY_LAYERS:
+        _, now_activations, now_images = robust_run(vm, layer, layer_count)
+        _, before_activations, before_images = robust_run(vm, layer, layer_count, FORMER_STEPS, FORMER_LR,
+                                                          settle=False)
+        ratio = float(np.mean(now_activations) / np.mean(before_activations))
+        print(f"  {layer_count} filters of {layer}: activation {ratio:.1%}", flush=True)
+        rows.append(row(f"robust, {layer_count} filters of {layer}: mean activation, default / former default",
+                        ratio * 100, "%", f"≥ {ACTIVATION_GOAL:.0%}", ratio >= ACTIVATION_GOAL))
+        pictures += [before_images[:8], now_images[:8]]
+    return rows, pictures
+
+
+def save_side_by_side(pictures: list, path: Path) -> None:
+    """The first 8 filters of each quality layer: the former default's row above today's."""
+    from PIL import Image
+    from vizcore import drawing
+    images = np.concatenate(pictures)
+    Image.fromarray(drawing.grid(images, cols=len(pictures[0]))).save(path, quality=88)
 
 
 def bare_step(vm, layer: str, robust: bool, parameterised: bool = False):
@@ -216,7 +287,6 @@ def classic_step(vm, size: int, batch: int):
 def time_batch_sizes(vm, size: int, sizes: list[int]) -> dict[int, float]:
     """ms per image-step of the classic step at each batch size (the sweep behind CHUNK_PIXELS)."""
     import tensorflow as tf
-    from vizcore import filters
     result = {}
     for batch in sizes:
         step, images, arguments = classic_step(vm, size, batch)
@@ -234,7 +304,6 @@ def time_batch_sizes(vm, size: int, sizes: list[int]) -> dict[int, float]:
 def time_xla(vm, size: int, batch: int) -> tuple[float, float, float]:
     """(plain ms per image-step, XLA ms per image-step, XLA compile seconds) of the classic step."""
     import tensorflow as tf
-    from vizcore import filters
     step, images, arguments = classic_step(vm, size, batch)
     xla = tf.function(step.python_function, input_signature=step.input_signature, jit_compile=True)
     lr, seed = tf.constant(10.0), tf.zeros([2], tf.int32)
@@ -290,6 +359,13 @@ def main(argv: list[str]) -> int:
              row("robust: the same over bare fwd/bwd through the Fourier parameterisation (transforms, Adam, frames)",
                  (streamed / bare_fourier - 1) * 100, "%", f"≤ {OVERHEAD_GOAL:.0%}",
                  streamed / bare_fourier - 1 <= OVERHEAD_GOAL)]
+
+    print("robust default against the former one (256 steps, lr 0.05)", flush=True)
+    compared, pictures = compare_robust_defaults(vm, 16 if quick else 64, 4 if quick else 16)
+    rows += compared
+    save_side_by_side(pictures, RESULTS_DIR / "robust_former_vs_default.jpg")
+    print(f"  the first 8 filters of {', '.join(QUALITY_LAYERS)}, former default above today's: "
+          f"{RESULTS_DIR / 'robust_former_vs_default.jpg'}", flush=True)
 
     print("first frame and memory (fresh processes)", flush=True)
     for mode, mode_size in (("classic", 180), ("robust", 128)):

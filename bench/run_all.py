@@ -1,6 +1,7 @@
 """Run every bench/bench_*.py and write bench/results/REPORT.md: figure, measured value, goal.
 
 Usage: python bench/run_all.py [--quick]   (--quick is passed on to each script)
+       python bench/run_all.py --report-only   (the report from the stored results, after running one bench alone)
 """
 from __future__ import annotations
 
@@ -22,14 +23,30 @@ def machine() -> str:
     return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, {platform.system()}"
 
 
+DEVICE = """
+import vizcore._quiet, tensorflow as tf
+gpus = tf.config.list_physical_devices("GPU")
+names = [tf.config.experimental.get_device_details(gpu).get("device_name", gpu.name) for gpu in gpus]
+print(", ".join(names) if names else "no GPU: TensorFlow runs on the CPU")
+"""
+
+
+def device() -> str:
+    """What TensorFlow computes on here (every bench runs there unchanged)."""
+    out = subprocess.run([sys.executable, "-c", DEVICE], cwd=HERE.parent, capture_output=True, text=True)
+    return out.stdout.strip().splitlines()[-1] if out.returncode == 0 and out.stdout.strip() else "unknown device"
+
+
 def main(argv: list[str]) -> int:
     RESULTS.mkdir(exist_ok=True)
     failed = []
-    for script in sorted(HERE.glob("bench_*.py")):
+    scripts = [] if "--report-only" in argv else sorted(HERE.glob("bench_*.py"))
+    for script in scripts:
         print(f"== {script.name}", flush=True)
         if subprocess.run([sys.executable, str(script), *argv], cwd=HERE.parent).returncode != 0:
             failed.append(script.name)
-    lines = [f"Measured {datetime.date.today()} on {machine()}.", "",
+    when = ("Stored results, each from its bench's latest run; reported" if not scripts else "Measured")
+    lines = [f"{when} {datetime.date.today()} on {machine()}; device: {device()}.", "",
              "| bench | figure | measured | goal | met |", "| --- | --- | --- | --- | --- |"]
     for result in sorted(RESULTS.glob("*.json")):
         for r in json.loads(result.read_text()):

@@ -44,7 +44,8 @@ CLASS_SEEDS = [1, 2, 4, 8]     # images per class
 DEFAULT_CLASSES = ("goldfish", "espresso", "daisy", "lighthouse")  # shown first when the model has these labels
 MODE_NOTES = {
     "classic": "the Keras example: pixels, normalised gradient steps (fast, noisy)",
-    "robust": "Lucid: Fourier + decorrelated colour, random transforms, Adam (cleaner, slower)",
+    "robust": "Lucid: Fourier + decorrelated colour, random transforms (small shifts only in the second half), "
+    "Adam (cleaner, slower)",
 }
 
 
