@@ -301,6 +301,29 @@ def time_batch_sizes(vm, size: int, sizes: list[int]) -> dict[int, float]:
     return result
 
 
+def time_robust_batch_sizes(vm, size: int, sizes: list[int], steps: int = 12) -> dict[int, float]:
+    """ms per image-step of the robust step at each batch size: the same ``steps`` transform seeds
+    (so the same image sizes) taken once to warm up, then timed."""
+    import tensorflow as tf
+    from vizcore import ascent, objectives, transforms
+    result = {}
+    for batch in sizes:
+        objective = objectives.channel(LAYER, list(range(batch)), border=0).checked(vm)
+        climber = ascent.engine(vm, ascent.robust(vm), objective)
+        step, arguments = climber.step(), objective.arguments()
+        images = climber.method.parameterisation.start(size, np.array([(0, i) for i in range(batch)]))
+        slots = (tf.zeros_like(images), tf.zeros_like(images))
+        seeds = [transforms.step_seed(0, -k) for k in range(1, steps + 1)]
+        for timed in (False, True):
+            start = time.perf_counter()
+            for k, seed in enumerate(seeds, 1):
+                images, slots, activations, *_ = step(images, slots, float(k), 0.1, seed, arguments)
+            activations.numpy()
+        result[batch] = (time.perf_counter() - start) / steps / batch * 1000
+        print(f"  robust batch {batch:>3}: {result[batch]:.1f} ms per image-step", flush=True)
+    return result
+
+
 def time_xla(vm, size: int, batch: int) -> tuple[float, float, float]:
     """(plain ms per image-step, XLA ms per image-step, XLA compile seconds) of the classic step."""
     import tensorflow as tf
@@ -394,6 +417,17 @@ def main(argv: list[str]) -> int:
     sweep = time_batch_sizes(vm, size, [1, 4, 16] if quick else [1, 4, 8, 16, 32, 64])
     rows += [row(f"classic step, batch {batch}, {size} px: per image-step", ms, "ms", "", True)
              for batch, ms in sweep.items()]
+
+    from vizcore import ascent
+    chosen = ascent.robust(vm).chunk_size(128)
+    robust_sizes = sorted({4, 8, chosen, 16, 32} if quick else {4, 8, chosen, 16, 24, 32, 64})
+    robust_sweep = time_robust_batch_sizes(vm, 128, robust_sizes)
+    fastest = min(robust_sweep, key=robust_sweep.get)
+    rows += [row(f"robust step, batch {batch}, 128 px: per image-step" + (" (the chunk a run uses)" if batch == chosen
+                                                                         else ""), ms, "ms", "", True)
+             for batch, ms in robust_sweep.items()]
+    rows.append(row("robust: the chunk a run uses against the fastest batch measured, per image-step",
+                    robust_sweep[chosen] / robust_sweep[fastest], "×", "", True))
 
     if not quick:
         print("XLA (jit_compile=True) against the plain compiled step", flush=True)
