@@ -384,8 +384,9 @@ def draw(frame, view: Placeholders, controls: FilterControls, vm, *, stopped: bo
     view.grid.image(grid, width="content" if factor > 1 else "stretch", caption=caption)  # enlarged: pixel for pixel
 
 
-def activation_chart(frame, position: int, what: str = "mean activation") -> alt.Chart:
-    """The image's objective at every step, and its running mean (robust steps are noisy)."""
+def activation_chart(frame, position: int, what: str = "mean activation", settling: int | None = None) -> alt.Chart:
+    """The image's objective at every step, and its running mean (robust steps are noisy); a dashed
+    line where the transforms calm down to shifts (``settling``)."""
     history = frame.history[:, position]
     window = max(1, len(history) // SMOOTHING)
     table = pd.DataFrame({"step": np.arange(1, len(history) + 1), "activation": history,
@@ -394,7 +395,11 @@ def activation_chart(frame, position: int, what: str = "mean activation") -> alt
     raw = alt.Chart(table).mark_line(color=ACCENT, opacity=0.35 if window > 1 else 1.0).encode(
         x=x, y=alt.Y("activation:Q", title=what))
     smooth = alt.Chart(table).mark_line(color=ACCENT, strokeWidth=2.5).encode(x=x, y="running mean:Q")
-    return (raw + smooth if window > 1 else raw).properties(height=260)
+    chart = raw + smooth if window > 1 else raw
+    if settling is not None and settling <= len(history):
+        rule = alt.Chart(pd.DataFrame({"step": [settling]})).mark_rule(color="gray", strokeDash=[4, 4]).encode(x=x)
+        chart = chart + rule
+    return chart.properties(height=260)
 
 
 def inspector(frame, controls: FilterControls, vm) -> None:
@@ -412,7 +417,11 @@ def inspector(frame, controls: FilterControls, vm) -> None:
         tile_col.warning("Dead filter: it had no gradient on the starting image and never came alive, "
                          "so this image shows nothing it responds to. Robust mode tries to revive such filters.")
     climbed = "activation + diversity term" if controls.show == "Diversity" else measured(controls)
-    chart_col.altair_chart(activation_chart(frame, position, climbed), width="stretch")
+    settling = filters.settling_from(vm, controls.mode, frame.steps)
+    chart_col.altair_chart(activation_chart(frame, position, climbed, settling), width="stretch")
+    if settling is not None and settling <= frame.step:
+        chart_col.caption(f"From step {settling} (dashed) the random transforms only shift the image by up to "
+                          "2 px, so each step scores nearly the image shown: the curve jumps there.")
     if controls.show == "Class" and frame.done:
         tile_col.caption("What the model sees in it: " + ", ".join(
             f"{p.label} {p.probability:.0%}" if p.probability is not None else f"{p.label} {p.value:.3g}"

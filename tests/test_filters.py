@@ -496,6 +496,8 @@ def test_a_robust_run_settles_for_its_second_half_and_never_while_redirecting(li
     for steps in (1, 2, 3, 4, 8, 20, 40, 96, 500):
         assert not any(robust.settles(k, steps) and robust.redirects(k, steps) for k in range(1, steps + 1))
     assert not any(classic.settles(k, 30) for k in range(1, 31))
+    assert filters.settling_from(lite0, "robust", 96) == 49 and filters.settling_from(lite0, "robust", 2) is None
+    assert filters.settling_from(lite0, "classic", 30) is None
 
 
 def test_the_default_robust_run_reaches_the_activation_of_256_steps_at_lucids_rate(lite0, monkeypatch):

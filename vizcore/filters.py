@@ -304,6 +304,13 @@ def prepare(vm: VizModel, layer: str, mode: str = "classic") -> None:
     ascent.prepare(vm, objective, ascent.method_for(vm, ascent_settings), ascent_settings.size)
 
 
+def settling_from(vm: VizModel, mode: str, steps: int) -> int | None:
+    """The first step of a run whose transforms only shift the image (robust mode's second half), or
+    None. The score a step records jumps there: it is then measured on a nearly unmoved image."""
+    method = ascent.method_for(vm, settings(vm, mode, steps=steps))
+    return next((step for step in range(1, steps + 1) if method.settles(step, steps)), None)
+
+
 def mean_activations(features, filters, border: int = 0):
     """Mean of channel ``filters[i]`` over image i's feature map (N, h, w, C), minus ``border`` px."""
     return objectives.channel_score(features, filters, border)
