@@ -421,6 +421,8 @@ class Engine:
         run-time switch inside the ReLU gradients would slow every step down by a quarter)."""
 
         def build():
+            # no AutoGraph in any compiled pass of vizcore: none branches on a tensor in Python, and
+            # converting the model's and the transforms' code was two thirds of a step's 2 s trace
             step = functools.partial(Engine.python_step, self, redirect=redirect, settle=settle)
             return tf.function(step, input_signature=self._specs(), autograph=False)
 
