@@ -314,7 +314,7 @@ def time_robust_batch_sizes(vm, size: int, sizes: list[int], steps: int = 12) ->
         images = climber.method.parameterisation.start(size, np.array([(0, i) for i in range(batch)]))
         slots = (tf.zeros_like(images), tf.zeros_like(images))
         seeds = [transforms.step_seed(0, -k) for k in range(1, steps + 1)]
-        for timed in (False, True):
+        for _ in range(2):  # a warm-up pass, then the timed one
             start = time.perf_counter()
             for k, seed in enumerate(seeds, 1):
                 images, slots, activations, *_ = step(images, slots, float(k), 0.1, seed, arguments)
@@ -347,6 +347,7 @@ def main(argv: list[str]) -> int:
     quick = "--quick" in argv
     count, steps, size = (16, 10, 180) if quick else (64, 30, 180)
     import vizcore
+    from vizcore import ascent
     vm = vizcore.load_model(MODEL)
     rows = []
 
@@ -418,7 +419,6 @@ def main(argv: list[str]) -> int:
     rows += [row(f"classic step, batch {batch}, {size} px: per image-step", ms, "ms", "", True)
              for batch, ms in sweep.items()]
 
-    from vizcore import ascent
     chosen = ascent.robust(vm).chunk_size(128)
     robust_sizes = sorted({4, 8, chosen, 16, 32} if quick else {4, 8, chosen, 16, 24, 32, 64})
     robust_sweep = time_robust_batch_sizes(vm, 128, robust_sizes)

@@ -166,7 +166,6 @@ def test_the_one_resampling_scales_and_rotates_like_affine():
     np.testing.assert_allclose(fused[:, 8:-8, 8:-8], composed[:, 8:-8, 8:-8], atol=1e-5)  # alike inside
 
 
-
 def shifts_between(moved, images, most=2):
     """The whole-pixel shifts (dy, dx), |d| ≤ most, under which ``moved`` is ``images`` where both overlap."""
     side = images.shape[1]
