@@ -49,7 +49,7 @@ export CHECK_DEPS
 
 lint: $(VENV)/.installed-dev
 	$(PY) -c "$$CHECK_DEPS"
-	$(PY) -m ruff check vizcore pages app.py
+	$(PY) -m ruff check vizcore pages ui app.py
 	$(PY) -m ruff format --check vizcore
 	$(PY) -m mypy vizcore
 

@@ -5,12 +5,16 @@ navigation and the sidebar's model picker), loads the chosen model once per proc
 (``st.cache_resource``) and hands it to the page through ``st.session_state["model"]``. The model
 picked is kept in the URL (``?model=…``, see ``pages.links``), so a copied link opens the same model.
 """
+from pathlib import Path
+
 import streamlit as st
 
 from pages import common, links
+from ui import photos
 
 TOP = 5               # classes shown on the home page
 MAX_VALUES = 20       # regression outputs listed at most
+FAVICON = Path(__file__).parent / "static" / "favicon.png"  # ours: a :material/ favicon is fetched from Google
 
 
 def home() -> None:
@@ -28,7 +32,7 @@ def home() -> None:
         from vizcore.models import no_spatial_layer_message
         st.info(no_spatial_layer_message(vm))
     st.subheader("Try it on a photo")
-    image = common.image_picker("home")
+    image = photos.image_picker("home")
     if image is not None:
         photo, numbers = st.columns([1, 1])
         if vm.channels == 1:
@@ -61,7 +65,7 @@ def show_predictions(vm, image) -> None:
         st.caption(note)
 
 
-st.set_page_config(page_title="vizcore", page_icon=":material/visibility:", layout="wide")
+st.set_page_config(page_title="vizcore", page_icon=FAVICON, layout="wide")
 pages = [st.Page(home, title="Home", icon=":material/home:", default=True)]
 pages += [st.Page(path, title=title, icon=icon) for path, title, icon in common.PAGES]
 navigation = st.navigation(pages, position="top")

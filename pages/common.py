@@ -6,17 +6,18 @@ caption)``, which returns the model picked, or stops the page with the reason th
 
 Models come from three places: the registry (bundled or keras.applications), the user's models
 folder (``vizcore.registry.models_dir()``) and a browser upload. A user's model is loaded once per
-file content: an upload is hashed once (per uploader file id), copied to a cache file named by its
-digest, and ``st.cache_resource`` keys the loaded model on short strings (the digest and the
-settings), never on the file's bytes. Every other cache takes the model itself and keys it through
-``HASH_FUNCS`` on ``model_identity`` (its weights' digest and how its output is read), never on
-``id(vm)``.
+file content: an upload is hashed once (per uploader file id), copied to a cache folder named by its
+digest (the file keeps the user's name, which messages show), and ``st.cache_resource`` keys the
+loaded model on short strings (the digest and the settings), never on the file's bytes. Every
+other cache takes the model itself and keys it through ``HASH_FUNCS`` on ``model_identity`` (its
+weights' digest and how its output is read), never on ``id(vm)``.
 """
 from __future__ import annotations
 
 import contextlib
 import hashlib
 import os
+import shutil
 import threading
 import time
 import uuid
@@ -31,6 +32,7 @@ import streamlit as st
 import vizcore
 from pages import links
 from vizcore.images import MAX_FILE_BYTES
+from vizcore.photo_store import safe_name
 from vizcore.registry import (
     BUNDLED,
     DEFAULT_MODEL,
@@ -42,7 +44,6 @@ from vizcore.registry import (
     models_dir,
 )
 
-SAMPLES_DIR = Path(__file__).resolve().parent.parent / "assets" / "samples"
 APP = "app.py"                         # the main script: the frame and the Home page
 PAGES = [  # (file, title, icon) of the pages after Home, in the top navigation's order
     ("pages/filters.py", "Filters", ":material/grid_view:"),
@@ -98,20 +99,25 @@ def uploads_dir() -> Path:
 
 
 def _stored_upload(upload, suffix: str) -> tuple[Path, str]:
-    """(cache file, sha256) of an uploaded file: hashed once per upload, written once per content."""
+    """(cache file, sha256) of an uploaded file: hashed once per upload, written once per content, as
+    ``uploads/models/<digest>/<the user's file name>`` so that every message names the file as the user did."""
     known = st.session_state.get(f"_digest_{suffix}")
     if known and known[0] == upload.file_id:
         digest = known[1]
     else:
         digest = _sha256(upload.getbuffer())
         st.session_state[f"_digest_{suffix}"] = (upload.file_id, digest)
-    path = uploads_dir() / f"{digest}{suffix}"
-    if not path.is_file():  # first time, or removed to make room: write it again from the session's upload
-        path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_name(f".{os.getpid()}.{path.name}")
-        partial.write_bytes(upload.getbuffer())
-        os.replace(partial, path)
-        _forget_old_uploads()
+    folder = uploads_dir() / "models" / digest
+    kept = [path for path in folder.glob("*") if path.suffix.lower() == suffix] if folder.is_dir() else []
+    if kept:
+        os.utime(folder)  # recently used: kept longest
+        return kept[0], digest
+    path = folder / safe_name(upload.name)  # first time, or removed to make room: written again from the session
+    folder.mkdir(parents=True, exist_ok=True)
+    partial = folder / f".{os.getpid()}.partial"
+    partial.write_bytes(upload.getbuffer())
+    os.replace(partial, path)
+    _forget_old_uploads()
     return path, digest
 
 
@@ -124,10 +130,10 @@ def _sha256(buffer) -> str:
 
 def _forget_old_uploads() -> None:
     """Keep the KEPT_UPLOADS most recent model uploads on disk (a loaded model no longer needs its file)."""
-    files = sorted((p for p in uploads_dir().glob("*") if p.suffix.lower() in MODEL_SUFFIXES),
-                   key=lambda p: p.stat().st_mtime, reverse=True)
-    for old in files[KEPT_UPLOADS:]:
-        old.unlink(missing_ok=True)
+    folders = sorted((path for path in (uploads_dir() / "models").glob("*") if path.is_dir()),
+                     key=lambda path: path.stat().st_mtime, reverse=True)
+    for old in folders[KEPT_UPLOADS:]:
+        shutil.rmtree(old, ignore_errors=True)
 
 
 def _file_identity(path: Path) -> str:
@@ -136,11 +142,6 @@ def _file_identity(path: Path) -> str:
         return f"{path}:missing"
     stat = path.stat()
     return f"{path}:{stat.st_size}:{stat.st_mtime_ns}"
-
-
-@st.cache_data(max_entries=32, show_spinner=False)
-def decode_image(data: bytes):
-    return vizcore.load_image(data)
 
 
 # --- cache keys ----------------------------------------------------------------------------------
@@ -431,6 +432,14 @@ def spatial_model(vm) -> bool:
     return False
 
 
+def starting(key: str, default):
+    """``key``, with its widget's default put into session state unless a link or the user set a value.
+    Widgets a link (or a callback) can set take their defaults only so: Streamlit logs a warning for a
+    widget given a default when its value was also set through session state."""
+    st.session_state.setdefault(key, default)
+    return key
+
+
 def layer_title(name: str) -> str:
     """A layer path, readable in a narrow picker: its own name first, then the models it sits in."""
     parent, _, leaf = name.rpartition("/")
@@ -441,44 +450,6 @@ def short_layer_names(names: list[str]) -> dict[str, str]:
     """{path: its own name if no other layer has it, else the path}: short chips in a multiselect."""
     leaves = [name.rpartition("/")[2] for name in names]
     return {name: leaf if leaves.count(leaf) == 1 else name for name, leaf in zip(names, leaves)}
-
-
-# --- photos --------------------------------------------------------------------------------------
-
-def sample_paths() -> dict[str, Path]:
-    return {path.stem.replace("_", " "): path for path in sorted(SAMPLES_DIR.glob("*.jpg"))}
-
-
-def image_picker(key: str, *, allow_noise: bool = False, default_sample: str = "grace hopper"):
-    """Upload a photo or pick a sample; returns RGB uint8, None, or "noise" if chosen.
-
-    Bad uploads show an st.error in plain words and return None.
-    """
-    samples = sample_paths()
-    sources = ["Sample photo", "Upload"] + (["Noise"] if allow_noise else [])
-    source = st.radio("Image", sources, horizontal=True, key=f"{key}_source")
-    if source == "Noise":
-        return "noise"
-    if source == "Upload":
-        upload = st.file_uploader("Photo", type=None, key=f"{key}_upload", max_upload_size=PHOTO_MB,
-                                  help=f"JPEG, PNG, WebP, GIF, BMP, TIFF… up to {PHOTO_MB} MB.")
-        if upload is None:
-            return None
-        if upload.size > MAX_FILE_BYTES:  # refused before its bytes are read
-            st.error(f"That file can't be used: it is {upload.size / 2**20:.0f} MB; the limit is {PHOTO_MB} MB. "
-                     "Please upload a smaller image.")
-            return None
-        data = upload.getvalue()
-    else:
-        names = list(samples)
-        name = st.selectbox("Sample", names, index=names.index(default_sample) if default_sample in names else 0,
-                            key=f"{key}_sample")
-        data = samples[name].read_bytes()
-    try:
-        return decode_image(data)
-    except vizcore.ImageError as error:
-        st.error(f"That file can't be used: {error}")
-        return None
 
 
 # --- predictions ---------------------------------------------------------------------------------
@@ -562,12 +533,14 @@ def _set_flag(key: str) -> None:
 
 
 def stream(frames: Iterable[Frame], keep: Callable[[Frame], None], draw: Callable[[Frame], None],
-           seconds: float = REDRAW_SECONDS) -> None:
+           seconds: float = REDRAW_SECONDS, *, close: bool = True) -> None:
     """Keep every frame of a run; draw one at most every ``seconds``, and always the last.
 
     ``keep`` stores the frame (in the session, so that Stop leaves it behind) and may update cheap
     widgets; ``draw`` redraws the costly ones (images), so a fast loop never waits on the browser.
-    The frames' generator is closed however the loop ends (Stop, a closed tab), so its run ends too.
+    The frames' generator is closed however the loop ends (Stop, a closed tab), so its run ends too;
+    with ``close=False`` an interrupted generator is left as it is, for the next script run to go on
+    with (a run tweaked live: the page keeps it in session_state and ends it itself).
     """
     drawn_at, undrawn = float("-inf"), None
     running = iter(frames)
@@ -579,9 +552,9 @@ def stream(frames: Iterable[Frame], keep: Callable[[Frame], None], draw: Callabl
                 draw(frame)
                 drawn_at, undrawn = time.perf_counter(), None
     finally:
-        close = getattr(running, "close", None)  # a generator: its run ends here (a closed tab, Stop)
-        if close is not None:
-            close()
+        end = getattr(running, "close", None) if close else None  # a generator: its run ends here (Stop)
+        if end is not None:
+            end()
     if undrawn is not None:
         draw(undrawn)
 

@@ -1,25 +1,33 @@
-"""Dream: DeepDream a photo (or noise) with a mix of layers, and watch it dream.
+"""Dream: DeepDream a photo (or noise) with a mix of layers, and watch it dream, tweaking it live.
 
 Widgets are read into a layer mix and a ``DreamControls``; ``vizcore.dream.dream`` yields frames;
 this page draws them live. The run (one press of Run and what it made) lives in
-``st.session_state["dream_run"]`` and is updated at every frame, so Stop (or any other widget)
-interrupts the script and the rerun shows the frame reached. Layers
-are listed through nested models by their paths; a one-channel model dreams in grey. The photo,
-the layer mix, steps, learning rate, octaves and seed are kept in the URL (``pages.links``): a
-copied link sets the same dream up.
+``st.session_state["dream_run"]`` and is updated at every frame, with the engine's generator and
+its ``vizcore.live.LiveSettings``. A widget changed while it dreams reruns the script, which
+interrupts the stream but not the dream: the rerun hands the new layer mix, weights, steps,
+learning rate, octave scale and jitter to the live settings (the engine takes them at its next
+step) and goes on with the same generator, on the image reached; the chart marks each change.
+Stop ends the dream; a new photo or model starts a new one. Layers are listed through nested
+models by their paths; a one-channel model dreams in grey. The photo, the layer mix, steps,
+learning rate, octaves and seed are kept in the URL (``pages.links``): a copied link sets the same
+dream up.
 """
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass
 
+import altair as alt
 import numpy as np
 import pandas as pd
 import streamlit as st
 
 import vizcore
 from pages import common, links
+from ui import photos
 from vizcore import drawing, dream
+from vizcore.live import Change, LiveSettings
 
 WEIGHT_MAX = 3.0           # largest layer weight on the sliders
 STEPS_MAX = 100            # longest octave on the steps slider
@@ -27,11 +35,12 @@ OCTAVES_MAX = 6            # most octaves on the slider
 LR_CHOICES = (0.002, 0.005, 0.01, 0.02, 0.03, 0.05, 0.1)  # learning rates offered
 TILE_AUTO, TILE_OFF = "Auto", "Off"
 TILE_CHOICES = (TILE_AUTO, TILE_OFF, 256, 384, 512, 768)  # tile sides (px) for big photos
-LOSS_CHART_HEIGHT = 180    # px
+LOSS_CHART_HEIGHT = 200    # px
+JITTER_MAX = 64            # px, the jitter slider's end
+CHANGE_WORDS = {"lr": "lr", "steps": "steps", "octave_scale": "scale", "jitter": "jitter"}  # a change's mark
 RUN_KEY = "dream_run"      # session_state: the current or last run
 SEED_MAX = 2**31 - 1
 WEIGHT = "~"               # a layer's weight in a link: layers=name~2.5 (name alone: its default weight)
-DEFAULT_PHOTO = "grace hopper"
 
 
 @dataclass(frozen=True)
@@ -44,11 +53,18 @@ class DreamControls:
     max_loss: float | None     # end an octave once its loss passes this
     tile: int | str            # px, TILE_AUTO or TILE_OFF
     seed: int
+    jitter: int = dream.JITTER  # px
 
     def options(self, image: np.ndarray) -> dict:
         """``dream.dream`` keywords for this image (the tile choice resolved for its size)."""
         return {"steps": self.steps, "lr": self.lr, "octaves": self.octaves, "octave_scale": self.octave_scale,
-                "max_loss": self.max_loss, "tile": resolved_tile(self.tile, image), "seed": self.seed}
+                "max_loss": self.max_loss, "tile": resolved_tile(self.tile, image), "seed": self.seed,
+                "jitter": self.jitter}
+
+    def live(self, mix: dict[str, float]) -> dict:
+        """What a running dream takes at its next step (``dream.LIVE``)."""
+        return {"layers": mix, "lr": self.lr, "steps": self.steps, "octave_scale": self.octave_scale,
+                "jitter": self.jitter}
 
 
 @dataclass
@@ -77,7 +93,7 @@ def layer_mix(vm) -> dict[str, float]:
     short = common.short_layer_names(names)
     linked_mix(vm, names, defaults)
     chosen = st.multiselect("Layers to dream with", names, default=list(defaults), key=f"dream_layers_{vm.name}",
-                            format_func=short.get,
+                            format_func=short.get, wrap=True,
                             help="Early layers dream strokes and textures, later ones eyes, fur and object parts. "
                                  "Layers inside a nested model go by their own name when no other layer shares it.")
     if not chosen:
@@ -157,8 +173,14 @@ def dream_controls() -> DreamControls:
                            format_func=lambda t: f"{t} px" if isinstance(t, int) else t,
                            help=f"Dream big photos tile by tile (with a random shift) to bound memory. "
                                 f"Auto: {dream.AUTO_TILE} px tiles above {dream.AUTO_TILE_ABOVE} px.")
-    seed = st.number_input("Seed", 0, SEED_MAX, 0, key="dream_seed", help="Fixes the tiles' shift and the noise.")
-    return DreamControls(steps, lr, octaves, octave_scale, max_loss or None, tile, int(seed))
+    seed = left.number_input("Seed", 0, SEED_MAX, 0, key="dream_seed",
+                             help="Fixes the tiles' shift, the jitter and the noise.")
+    jitter = right.slider("Jitter (px)", 0, JITTER_MAX, dream.JITTER, key="dream_jitter",
+                          help="Roll the image by up to this many pixels at random before each step (and back "
+                               "after), so no pixel stays at a border. 0: no roll.")
+    st.caption(":material/bolt: Changes apply from the next step: layers, weights, steps, learning rate, octave "
+               "scale and jitter tweak a running dream. Octaves, max loss, tile and seed apply at the next Run.")
+    return DreamControls(steps, lr, octaves, octave_scale, max_loss or None, tile, int(seed), jitter)
 
 
 def resolved_tile(tile, image: np.ndarray) -> int | None:
@@ -168,22 +190,25 @@ def resolved_tile(tile, image: np.ndarray) -> int | None:
     return None if tile == TILE_OFF else int(tile)
 
 
-def new_run(key: tuple, before: np.ndarray, controls: DreamControls) -> dict:
-    """A run as it starts: what it is for (``key``: the model and the photo), its frames so far, its status."""
+def new_run(key: tuple, before: np.ndarray, controls: DreamControls, frames, live: LiveSettings) -> dict:
+    """A run as it starts: what it is for (``key``: the model and the photo), its frames so far, its status,
+    and what goes on across reruns: the engine's ``frames``, its ``live`` settings and the lock held by the
+    script run that streams it."""
     total = controls.octaves * controls.steps
     return {"key": key, "before": before, "after": before, "losses": [], "gif_frames": drawing.GifFrames(before, total),
-            "label": "", "status": "running", "total": total, "steps": controls.steps,
-            "octaves": controls.octaves, "seconds": 0.0}
+            "label": "", "status": "running", "total": total, "octaves": controls.octaves, "seconds": 0.0,
+            "started": time.perf_counter(), "frames": frames, "live": live, "lock": threading.Lock()}
 
 
-def record(run: dict, frame: dream.DreamFrame, seconds: float) -> None:
+def record(run: dict, frame: dream.DreamFrame) -> None:
     """Keep the frame in the session's run, so an interrupted script leaves it behind."""
-    run["after"], run["seconds"] = frame.image, seconds
+    run["after"], run["seconds"] = frame.image, time.perf_counter() - run["started"]
     run["gif_frames"].add(frame.image)
-    run["losses"].append({"step": len(run["losses"]) + 1, "loss": frame.loss, "octave": f"octave {frame.octave}"})
-    run["position"] = (frame.octave - 1) * run["steps"] + frame.step
-    run["label"] = (f"Octave {frame.octave}/{run['octaves']} · step {frame.step}/{run['steps']} · "
-                    f"loss {frame.loss:.1f} · {seconds:.1f} s")
+    run["losses"].append({"step": frame.taken, "loss": frame.loss, "octave": f"octave {frame.octave}"})
+    run["position"] = frame.taken
+    run["total"] = frame.taken + frame.steps - frame.step + (run["octaves"] - frame.octave) * frame.steps
+    run["label"] = (f"Octave {frame.octave}/{run['octaves']} · step {frame.step}/{frame.steps} · "
+                    f"loss {frame.loss:.1f} · {run['seconds']:.1f} s")
 
 
 def draw(run: dict, view: Placeholders) -> None:
@@ -199,8 +224,44 @@ def draw_progress(run: dict, view: Placeholders) -> None:
             "stopped": f"Stopped · {run['label'] or 'before the first step'}"}[run["status"]]
     view.progress.progress(fraction, text=text)
     if run["losses"]:
-        view.chart.line_chart(pd.DataFrame(run["losses"]), x="step", y="loss", color="octave",
-                              height=LOSS_CHART_HEIGHT, x_label="step", y_label="dream loss")
+        marks = change_marks(run["live"].changes if run.get("live") else [])
+        with view.chart.container():
+            st.altair_chart(loss_chart(run["losses"], marks), width="stretch")
+            if marks:
+                st.caption("Changed during the run (dashed): " + "; ".join(
+                    f"step {mark['step']}: {mark['label']}" for mark in marks) + ".")
+
+
+def loss_chart(losses: list[dict], marks: list[dict]) -> alt.Chart:
+    """The loss at every step, one colour per octave, with a dashed rule and a label where a setting changed."""
+    x = alt.X("step:Q", title="step", axis=alt.Axis(format="d", tickMinStep=1, tickCount=6))
+    y = alt.Y("loss:Q", title="dream loss", scale=alt.Scale(zero=False, nice=True),
+              axis=alt.Axis(tickCount=4, format="~s", titlePadding=6))
+    legend = alt.Legend(title=None, orient="top", direction="horizontal")
+    chart = alt.Chart(pd.DataFrame(losses)).mark_line(point=len(losses) < 3).encode(
+        x=x, y=y, color=alt.Color("octave:N", legend=legend))
+    if marks:
+        table = pd.DataFrame(marks)
+        rules = alt.Chart(table).mark_rule(color="gray", strokeDash=[4, 3]).encode(x="step:Q")
+        labels = alt.Chart(table).mark_text(align="left", baseline="top", dx=3, y=2, color="gray", fontSize=11).encode(
+            x="step:Q", text="label:N")
+        chart = chart + rules + labels
+    return chart.properties(height=LOSS_CHART_HEIGHT)
+
+
+def change_marks(changes: list[Change]) -> list[dict]:
+    """One mark per step where settings changed: its step and a short label ("lr 0.02 · steps 10")."""
+    at: dict[int, list[str]] = {}
+    for change in changes:
+        at.setdefault(change.step, []).append(change_words(change))
+    return [{"step": step, "label": " · ".join(words)} for step, words in at.items()]
+
+
+def change_words(change: Change) -> str:
+    """A change in a few words: "lr 0.02", "steps 10", "scale 1.6", "jitter 8", "weights" or "layers"."""
+    if change.name == "layers":
+        return "weights" if set(change.value) == set(change.previous) else "layers"
+    return f"{CHANGE_WORDS[change.name]} {change.value:g}"
 
 
 def draw_images(run: dict, view: Placeholders) -> None:
@@ -209,30 +270,79 @@ def draw_images(run: dict, view: Placeholders) -> None:
     view.after.image(run["after"], caption=caption, width="stretch")
 
 
-def stream_dream(vm, image: np.ndarray, mix: dict, controls: DreamControls, key: tuple, view: Placeholders) -> None:
-    """Start the dream and stream its frames into a new run; bad settings show an st.error and nothing starts."""
+def start_dream(vm, image: np.ndarray, mix: dict, controls: DreamControls, key: tuple, view: Placeholders) -> None:
+    """Start a new dream and stream it; bad settings show an st.error and nothing starts."""
+    live = LiveSettings()
     try:
-        frames = dream.dream(vm, image, mix, **controls.options(image))
+        frames = dream.dream(vm, image, mix, **controls.options(image), live=live)
     except vizcore.VizcoreError as error:
         st.error(str(error))
         return
-    run = st.session_state[RUN_KEY] = new_run(key, image, controls)
-    started = time.perf_counter()
+    st.session_state[RUN_KEY] = new_run(key, image, controls, frames, live)  # the run before it, if any, is let go
+    go_on(st.session_state[RUN_KEY], view)
+
+
+def tweak(run: dict, mix: dict, controls: DreamControls) -> None:
+    """Hand the widgets' live settings to the running dream (from its next step); a value it cannot take
+    shows an st.error and the dream goes on as it was."""
+    try:
+        run["live"].update(**controls.live(mix))
+    except vizcore.VizcoreError as error:
+        st.error(f"{error} The dream goes on with its settings as they were.")
+
+
+def go_on(run: dict, view: Placeholders) -> None:
+    """Stream the run's frames in its turn of the server's run queue, from where they are.
+
+    The frame reached is drawn at once (a rerun shows it at once); the frames are taken once the
+    script run that streamed them before lets go of them (at its next frame). A widget changed in
+    the meantime interrupts this script run in turn and leaves the generator to the next one; the
+    run queue ending the run (another run of this page, a full queue) stops it.
+    """
+    draw(run, view)
+    with run["lock"]:
+        if run["status"] == "running":
+            common.in_turn("dream", lambda: stream_on(run, view), view.progress)
+        if run["status"] == "running":  # the queue ended it, or was full
+            run["status"] = "stopped"
     draw(run, view)
 
+
+def stream_on(run: dict, view: Placeholders) -> None:
+    """Stream the run's frames into the view until they end (finished) or fail (stopped, with an st.error)."""
     def keep(frame: dream.DreamFrame) -> None:
-        record(run, frame, time.perf_counter() - started)
+        record(run, frame)
         draw_progress(run, view)
 
     try:
-        common.stream(frames, keep, lambda frame: draw_images(run, view))
+        common.stream(run["frames"], keep, lambda frame: draw_images(run, view), close=False)
     except vizcore.VizcoreError as error:  # a check the engine can only make once it runs
         run["status"] = "stopped"
-        draw(run, view)
         st.error(str(error))
         return
     run["status"] = "finished"
-    draw(run, view)
+
+
+def run_and_stop_buttons() -> tuple[bool, bool]:
+    """Run and Stop side by side; each True in the rerun its click started (a click survives a rerun
+    that comes first, as ``common.run_button``'s): Stop must end the dream, not let it go on."""
+    run_place, stop_place = st.columns(2)
+    run = common.run_button(run_place, "Run", "dream_run_button", type="primary", icon=":material/play_arrow:",
+                            width="stretch")
+    stop = common.run_button(stop_place, "Stop", "dream_stop", icon=":material/stop:", width="stretch",
+                             help="Stop the dream and keep the current frame.")
+    return run, stop
+
+
+def stop(run: dict) -> None:
+    """End a running dream, keeping the frame reached (its generator closed once its step is done)."""
+    lock = run.get("lock") or threading.Lock()
+    with lock:
+        frames = run.get("frames")
+        if frames is not None and hasattr(frames, "close"):
+            frames.close()
+        if run["status"] == "running":
+            run["status"] = "stopped"
 
 
 def downloads(run: dict) -> None:
@@ -253,36 +363,40 @@ def main() -> None:
     problems = st.container()  # a link's values that could not be used, under the title
     inputs, results = st.columns([2, 3], gap="large")
     with inputs:
-        links.linked_photo("dream", common.sample_paths(), DEFAULT_PHOTO, noise=True)
-        source = common.image_picker("dream", allow_noise=True, default_sample=DEFAULT_PHOTO)
+        source = photos.image_picker("dream", allow_noise=True)
         mix = layer_mix(vm)
         controls = dream_controls()
-        links.share(photo=links.shared_photo("dream"), layers=mix_in_link(mix, dream.default_layers(vm)),
+        links.share(photo=photos.in_link("dream"), layers=mix_in_link(mix, dream.default_layers(vm)),
                     **shared_controls(controls))
         links.show_problems(problems)
-        run_requested = common.run_and_stop_buttons("dream_run_button", "dream_stop",
-                                                    "Stop the dream and keep the current frame.", in_columns=True)
+        run_requested, stop_requested = run_and_stop_buttons()
     with results:
         view = Placeholders.below()
+    run = st.session_state.get(RUN_KEY)
+    running = run is not None and run["status"] == "running"
+    if running and (source is None or stop_requested):
+        stop(run)
     if source is None:
         results.info("Upload a photo, pick a sample or dream from noise.")
         return
     image = vm.as_seen(noise_start(controls.seed) if isinstance(source, str) else source)  # grey: as the model sees
     key = (common.model_identity(vm), common.array_digest(image))
-    if run_requested:
-        view.before.image(image, caption="Before", width="stretch")  # while the run waits for its turn
+    if run_requested or (running and run["key"] != key):  # Run, or a new photo or model while it dreamed
         with results:
-            common.in_turn("dream", lambda: stream_dream(vm, image, mix, controls, key, view), view.progress)
+            start_dream(vm, image, mix, controls, key, view)
+    elif run is not None and run["status"] == "running" and run["key"] == key:  # a widget changed while it dreamed
+        with results:
+            tweak(run, mix, controls)
+            go_on(run, view)
     run = st.session_state.get(RUN_KEY)
     if run is None or run["key"] != key:
         view.before.image(image, caption="Before", width="stretch")
         view.after.info("Press **Run** to dream.")
         return
-    if run["status"] == "running":  # this rerun interrupted it: Stop, or another widget
-        run["status"] = "stopped"
     draw(run, view)
-    with results:
-        downloads(run)
+    if run["status"] != "running":
+        with results:
+            downloads(run)
 
 
 main()

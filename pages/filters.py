@@ -13,7 +13,8 @@ whole factor, each pixel a sharp block (never blurred by the browser).
 """
 from __future__ import annotations
 
-from dataclasses import astuple, dataclass
+import threading
+from dataclasses import astuple, dataclass, replace
 
 import altair as alt
 import numpy as np
@@ -23,6 +24,7 @@ import streamlit as st
 import vizcore
 from pages import common, links
 from vizcore import atlas, drawing, filters
+from vizcore.live import LiveSettings
 
 GRID_SIZES = [1, 4, 16, 64]  # filters per grid
 DEFAULT_COUNT = 16           # 16 classic filters take a few seconds
@@ -32,6 +34,7 @@ TILE_WIDTH = 320             # px, the picked tile shown large (about: enlarged 
 MIN_TILE_SHOWN = 96          # px: smaller tiles (a 28- or 32-px model's) are enlarged in the grid, without blur
 SMOOTHING = 25               # the activation curve's running mean spans 1/SMOOTHING of the steps
 RESULT = "filters_result"    # session_state: the latest frame and the request it answers
+GROWING = "filters_growing"  # session_state: the run streaming (its generator and live lr), across reruns
 ACCENT = "#ff6d3a"
 SHOWS = {  # what to show: its one-line note
     "Filters": "one image per filter of the layer",
@@ -69,9 +72,10 @@ class FilterControls:
         """The engine's settings for these numbers (RequestError if one is out of range)."""
         return filters.settings(vm, self.mode, steps=self.steps, lr=self.lr, size=self.size, seed=self.seed)
 
-    def frames(self, vm):
-        """The engine's frames for this request; RequestError here, before any work, if it is bad."""
-        options = dict(mode=self.mode, steps=self.steps, lr=self.lr, size=self.size, seed=self.seed)
+    def frames(self, vm, live: LiveSettings | None = None):
+        """The engine's frames for this request (``live``: its lr, changed while it runs); RequestError
+        here, before any work, if it is bad."""
+        options = dict(mode=self.mode, steps=self.steps, lr=self.lr, size=self.size, seed=self.seed, live=live)
         if self.show == "Filters":
             return atlas.visualize(vm, self.layer, self.filters, **options)
         if self.show == "Neuron":
@@ -115,20 +119,43 @@ def default_layer(layers) -> str:
     return convolutions[len(convolutions) // 2].name
 
 
+def size_key(mode: str, show: str) -> str:
+    """The image-size widget's key: one per mode, and the class view's apart (its images start larger)."""
+    return f"filters_class_size_{mode}" if show == "Class" else f"filters_size_{mode}"
+
+
+def default_size(vm, mode: str, show: str) -> int:
+    """The mode's image side for this model (a 28-px model's filters are 28 px); a class image at least
+    the model's own input side (224 px for a 224-px model), so that it is drawn sharp, never stretched."""
+    size = filters.settings(vm, mode).size
+    if show == "Class" and not filters.small_model_side(vm):
+        size = max(size, min(max(vm.input_size), filters.MAX_SIZE))
+    return min(size, common.limits().max_size)
+
+
 def model_sizes(vm) -> None:
-    """Start each mode's image size at this model's own default when the model changes (a 28-px
-    model's filters are 28 px), and whenever the size widgets were dropped (another page shown)."""
-    owner, keys = common.model_identity(vm), [f"filters_size_{mode}" for mode in filters.MODES]
-    if st.session_state.get("filters_size_owner") != owner or any(key not in st.session_state for key in keys):
-        for mode, key in zip(filters.MODES, keys):
-            st.session_state[key] = min(filters.settings(vm, mode).size, common.limits().max_size)
-        st.session_state["filters_size_owner"] = owner
+    """Start each image size at this model's own default (``default_size``) when the model changes,
+    and whenever its widget was dropped (another view or page shown)."""
+    fresh = st.session_state.get("filters_size_owner") != common.model_identity(vm)
+    for mode in filters.MODES:
+        for show in ("Filters", "Class"):
+            if fresh or size_key(mode, show) not in st.session_state:
+                st.session_state[size_key(mode, show)] = default_size(vm, mode, show)
+    st.session_state["filters_size_owner"] = common.model_identity(vm)
+
+
+def starting(key: str, default):
+    """``key``, its widget's default put into session state unless a link or the user set a value. The
+    widgets take their defaults only so: Streamlit logs a warning for a widget given a default when a
+    link has set its value."""
+    st.session_state.setdefault(key, default)
+    return key
 
 
 def filter_controls(vm) -> FilterControls:
     """What to show, its layer and targets, and the numbers; stops the page with an error if they can't be read."""
     links.linked("show", "filters_show", links.one_of(SHOWS), "Filters")
-    show = st.segmented_control("What to show", list(SHOWS), default="Filters", key="filters_show", required=True,
+    show = st.segmented_control("What to show", list(SHOWS), key=starting("filters_show", "Filters"), required=True,
                                 help=" · ".join(f"**{name}**: {note}" for name, note in SHOWS.items()))
     if show == "Class" and not vm.is_classifier:
         st.error(f"{vm.name} has no class output to visualise; pick another view.")
@@ -148,17 +175,20 @@ def filter_controls(vm) -> FilterControls:
     most_steps, biggest = min(filters.MAX_STEPS, server.max_steps), min(2 * filters.MAX_SIZE, server.max_size)
     links.linked("steps", f"filters_steps_{mode}", links.whole_number(1, most_steps), min(defaults.steps, most_steps))
     links.linked("lr", f"filters_lr_{mode}", links.number(1e-6, 1000.0), defaults.lr)
-    links.linked("size", f"filters_size_{mode}", links.whole_number(8, biggest), min(defaults.size, biggest))
+    links.linked("size", size_key(mode, show), links.whole_number(8, biggest), min(defaults.size, biggest))
     links.linked("seed", "filters_seed", links.whole_number(0, filters.MAX_SEED), 0)
     steps_col, lr_col, size_col, seed_col = st.columns(4)
-    steps = steps_col.number_input("Steps", 1, most_steps, min(defaults.steps, most_steps), key=f"filters_steps_{mode}")
-    lr = lr_col.number_input("Learning rate", 0.0, 1000.0, defaults.lr, key=f"filters_lr_{mode}",
+    steps = steps_col.number_input("Steps", 1, most_steps,
+                                   key=starting(f"filters_steps_{mode}", min(defaults.steps, most_steps)))
+    lr = lr_col.number_input("Learning rate", 0.0, 1000.0, key=starting(f"filters_lr_{mode}", defaults.lr),
                              format="%.3f", help="Classic: the length of each normalised step; robust: Adam's step.")
     size = size_col.number_input("Image size (px)", 8, biggest,
-                                 key=f"filters_size_{mode}",  # its default: see model_sizes
+                                 key=size_key(mode, show),  # its default: see model_sizes
                                  help="Classic crops 25 px from each side of the finished image; a small model's "
-                                      "filters are made at its own size, uncropped.")
-    seed = seed_col.number_input("Seed", 0, filters.MAX_SEED, 0, key="filters_seed", help="Same seed, same images.")
+                                      "filters are made at its own size, uncropped; class images start at the "
+                                      "model's input size.")
+    seed = seed_col.number_input("Seed", 0, filters.MAX_SEED, key=starting("filters_seed", 0),
+                                 help="Same seed, same images.")
     return FilterControls(layer=layer, mode=mode, steps=int(steps), lr=float(lr), size=int(size), seed=int(seed),
                           show=show, **targets)
 
@@ -169,8 +199,7 @@ def layer_picker(vm, place) -> str:
     channels = {info.name: info.channels for info in layers}
     read = links.one_of(names, what=f"a layer of {vm.name} with feature maps")
     links.linked("layer", f"filters_layer_{vm.name}", read, default_layer(layers))
-    return place.selectbox("Layer", names, index=names.index(default_layer(layers)),
-                           key=f"filters_layer_{vm.name}",
+    return place.selectbox("Layer", names, key=starting(f"filters_layer_{vm.name}", default_layer(layers)),
                            format_func=lambda name: f"{common.layer_title(name)} · {channels[name]} filters",
                            help="Layers with feature maps, from input to output (inside nested models too: "
                                 "\"· in\" names the model that holds it); the number is its channel count.")
@@ -183,13 +212,13 @@ def filter_picker(vm, layer: str) -> dict:
     pick_col, which_col, count_col = st.columns([1, 2, 2])
     pick = pick_col.radio("Filters", ["Grid", "List"], key="filters_pick", horizontal=True)
     if pick == "Grid":
-        start = which_col.number_input("First filter", min_value=0, value=0, step=1, key="filters_start")
+        start = which_col.number_input("First filter", min_value=0, step=1, key=starting("filters_start", 0))
         sizes = [size for size in GRID_SIZES if size <= common.limits().max_filters] or [1]
-        count = count_col.segmented_control("Grid size", sizes, default=min(DEFAULT_COUNT, sizes[-1]),
-                                            key="filters_count", required=True)
+        count = count_col.segmented_control("Grid size", sizes, required=True,
+                                            key=starting("filters_count", min(DEFAULT_COUNT, sizes[-1])))
         end = min(int(start) + int(count), max(channels, int(start) + 1))
         return {"filters": tuple(range(int(start), end))}
-    text = which_col.text_input("Filter indices", "0-7, 12", key="filters_list",
+    text = which_col.text_input("Filter indices", key=starting("filters_list", "0-7, 12"),
                                 help="Indices and ranges, e.g. 0-7, 12, 40-43.")
     count_col.caption(f"Layer {layer} has filters 0–{channels - 1}.")
     try:
@@ -209,13 +238,13 @@ def neuron_picker(vm, layer: str) -> dict:
     if x is not None and y is not None:
         st.session_state.update(filters_centre=False, filters_neuron_x=x, filters_neuron_y=y)
     centre_col, x_col, y_col = st.columns([1, 1, 1])
-    centre = centre_col.toggle("Centre neuron", True, key="filters_centre",
+    centre = centre_col.toggle("Centre neuron", key=starting("filters_centre", True),
                                help="The neuron at the centre of each filter's map, as Lucid's neuron objective.")
     if centre:
         return {**chosen, "x": None, "y": None}
-    x = x_col.number_input("x", 0, max(0, (width or 1) - 1), (width or 1) // 2, key="filters_neuron_x",
+    x = x_col.number_input("x", 0, max(0, (width or 1) - 1), key=starting("filters_neuron_x", (width or 1) // 2),
                            help=f"Column on the layer's {width or '?'}-wide map.")
-    y = y_col.number_input("y", 0, max(0, (height or 1) - 1), (height or 1) // 2, key="filters_neuron_y",
+    y = y_col.number_input("y", 0, max(0, (height or 1) - 1), key=starting("filters_neuron_y", (height or 1) // 2),
                            help=f"Row on the layer's {height or '?'}-high map.")
     return {**chosen, "x": int(x), "y": int(y)}
 
@@ -227,12 +256,12 @@ def class_picker(vm, place) -> dict:
     links.linked("class", f"filters_classes_{vm.name}", class_reader(vm), default, many=True,
                  title=lambda chosen: ", ".join(labels[i] for i in chosen))
     links.linked("images", "filters_per_class", links.one_of(CLASS_SEEDS), 2)
-    chosen = place.multiselect("Classes", list(range(vm.classes)), default=default,
-                               key=f"filters_classes_{vm.name}", format_func=lambda i: f"{labels[i]} ({i})",
+    chosen = place.multiselect("Classes", list(range(vm.classes)), key=starting(f"filters_classes_{vm.name}", default),
+                               format_func=lambda i: f"{labels[i]} ({i})",
                                placeholder="Type to search classes",
                                help="What the model thinks each of these looks like: images that raise the "
                                     "class's score (before the softmax) as far as they can.")
-    per_class = place.segmented_control("Images per class", CLASS_SEEDS, default=2, key="filters_per_class",
+    per_class = place.segmented_control("Images per class", CLASS_SEEDS, key=starting("filters_per_class", 2),
                                         required=True, help="Each from its own random start.")
     if not chosen:
         st.info("Pick at least one class.")
@@ -247,10 +276,10 @@ def diversity_picker(vm, layer: str) -> dict:
     links.linked("images", "filters_diverse_count", links.whole_number(2, 16), filters.DIVERSE_COUNT)
     links.linked("diversity", "filters_diversity", links.number(0.0, 1000.0), filters.DIVERSITY)
     filter_col, count_col, weight_col = st.columns(3)
-    index = filter_col.number_input("Filter", 0, channels - 1, 0, key="filters_diverse_filter")
-    count = count_col.number_input("Images", 2, 16, filters.DIVERSE_COUNT, key="filters_diverse_count")
+    index = filter_col.number_input("Filter", 0, channels - 1, key=starting("filters_diverse_filter", 0))
+    count = count_col.number_input("Images", 2, 16, key=starting("filters_diverse_count", filters.DIVERSE_COUNT))
     weight = weight_col.number_input(
-        "Diversity weight", 0.0, 1000.0, filters.DIVERSITY, key="filters_diversity", format="%.1f",
+        "Diversity weight", 0.0, 1000.0, key=starting("filters_diversity", filters.DIVERSITY), format="%.1f",
         help="How hard the images are pushed apart (Lucid's diversity term, on the Gram matrices of the layer's "
              "activations); 0 makes them independent.")
     return {"filters": (int(index),), "count": int(count), "diversity": float(weight)}
@@ -263,9 +292,10 @@ def mix_picker(vm, layer: str) -> dict:
     links.linked("to", "filters_mix_second", links.whole_number(0, channels - 1), min(1, channels - 1))
     links.linked("images", "filters_mix_count", links.whole_number(2, 16), filters.MIX_COUNT)
     first_col, second_col, count_col = st.columns(3)
-    first = first_col.number_input("From filter", 0, channels - 1, 0, key="filters_mix_first")
-    second = second_col.number_input("To filter", 0, channels - 1, min(1, channels - 1), key="filters_mix_second")
-    count = count_col.number_input("Images in the row", 2, 16, filters.MIX_COUNT, key="filters_mix_count")
+    first = first_col.number_input("From filter", 0, channels - 1, key=starting("filters_mix_first", 0))
+    second = second_col.number_input("To filter", 0, channels - 1,
+                                     key=starting("filters_mix_second", min(1, channels - 1)))
+    count = count_col.number_input("Images in the row", 2, 16, key=starting("filters_mix_count", filters.MIX_COUNT))
     return {"filters": (int(first), int(second)), "count": int(count)}
 
 
@@ -381,7 +411,7 @@ def draw(frame, view: Placeholders, controls: FilterControls, vm, *, stopped: bo
     view.progress.progress(frame.step / frame.steps)
     grid, factor = shown_grid(frame.images)
     caption = grid_caption(frame, controls, vm) + (f", enlarged {factor}×" if factor > 1 else "")
-    view.grid.image(grid, width="content" if factor > 1 else "stretch", caption=caption)  # enlarged: pixel for pixel
+    view.grid.image(grid, width="content", caption=caption)  # pixel for pixel (narrowed only to fit), never stretched
 
 
 def activation_chart(frame, position: int, what: str = "mean activation", settling: int | None = None) -> alt.Chart:
@@ -436,18 +466,53 @@ def download(frame, controls: FilterControls, model_name: str) -> None:
 
 
 def grow(vm, controls: FilterControls, request: tuple, view: Placeholders) -> None:
-    """In its turn of the server's run queue, stream the images into the placeholders, keeping the
-    latest frame in session_state. The frames are asked for once the turn comes, so a grid that
-    another user's run stored meanwhile is read from the cache, not computed again."""
+    """Start a run and stream it (``go_on``). Its generator and live lr stay in session_state, so that
+    the learning rate changed while it streams reruns the page and the run goes on with the new lr."""
+    try:
+        common.limits().check_run(steps=controls.steps, size=controls.size, images=controls.images())
+    except vizcore.VizcoreError as error:
+        st.error(str(error))
+        return
+    run = st.session_state[GROWING] = {"request": live_request(vm, controls), "frames": None, "live": LiveSettings(),
+                                       "lock": threading.Lock(), "running": True}
+    go_on(vm, controls, request, view, run)
+
+
+def go_on(vm, controls: FilterControls, request: tuple, view: Placeholders, run: dict) -> None:
+    """In its turn of the server's run queue, stream the run's images into the placeholders from where
+    they are, keeping the latest frame in session_state. The frames are asked for once the first turn
+    comes, so a grid that another user's run stored meanwhile is read from the cache, not computed
+    again. A widget changed meanwhile interrupts this script run and leaves the generator to the next;
+    the previous script run lets go of it at its next frame (the lock)."""
     def keep(frame) -> None:
         st.session_state[RESULT] = {"request": request, "frame": frame}
 
-    try:
-        common.limits().check_run(steps=controls.steps, size=controls.size, images=controls.images())
-        common.in_turn("filters", lambda: common.stream(controls.frames(vm), keep,
-                                                        lambda frame: draw(frame, view, controls, vm)), view.status)
-    except vizcore.VizcoreError as error:
-        st.error(str(error))
+    def streaming() -> None:
+        if run["frames"] is None:
+            run["frames"] = controls.frames(vm, run["live"])
+        common.stream(run["frames"], keep, lambda frame: draw(frame, view, controls, vm), close=False)
+
+    with run["lock"]:
+        if not run["running"]:
+            return
+        try:
+            common.in_turn("filters", streaming, view.status)
+        except vizcore.VizcoreError as error:
+            st.error(str(error))
+        run["running"] = False  # finished, failed or ended by the queue (not a rerun: that leaves it running)
+
+
+def live_request(vm, controls: FilterControls) -> tuple:
+    """A request with its learning rate left out: what a run goes on answering while its lr changes."""
+    return common.model_identity(vm), astuple(replace(controls, lr=0.0))
+
+
+def stop_growing(run: dict) -> None:
+    """End a streaming run at its current frame (its generator closed once its step is done)."""
+    with run["lock"]:
+        if run["frames"] is not None:
+            run["frames"].close()
+        run["running"] = False
 
 
 def checked_request(vm, controls: FilterControls):
@@ -479,10 +544,20 @@ def main() -> None:
     view = Placeholders.below()
     # what the stored frame must answer, in plain values (each rerun defines FilterControls anew)
     request = (common.model_identity(vm), astuple(controls))
+    growing = st.session_state.get(GROWING)
+    if growing and growing["running"] and (run_requested or st.session_state.get("filters_stop")
+                                           or growing["request"] != live_request(vm, controls)):
+        stop_growing(growing)  # Stop, Run, or another request than the lr
     if run_requested:
         if warming is not None:
             warming.join()  # never trace the same step in two threads at once
         grow(vm, controls, request, view)
+    elif growing and growing["running"]:  # the lr (or no setting of the run) changed while it streamed
+        try:
+            growing["live"].update(lr=controls.lr)
+        except vizcore.VizcoreError as error:
+            st.error(f"{error} The run goes on with its learning rate as it was.")
+        go_on(vm, controls, request, view, growing)
     stored = st.session_state.get(RESULT)
     frame = cached or (stored["frame"] if stored and stored["request"] == request else None)
     if frame is None:

@@ -13,7 +13,6 @@ a click, and ranks every method × the last layers (``vizcore.cam.score_maps``),
 """
 from __future__ import annotations
 
-import base64
 import time
 from dataclasses import asdict, dataclass, replace
 
@@ -21,29 +20,22 @@ import altair as alt
 import numpy as np
 import pandas as pd
 import streamlit as st
-from PIL import Image
 
 import vizcore
 from pages import common, links
-from vizcore import cam, drawing, scheduler
+from ui import photos, trust
+from ui.thumbnails import RANK_THUMBNAIL, data_url, thumbnail
+from vizcore import cam, drawing
 
 TOP = 5                    # predictions in the bar chart
 SCORE_CAM_TOP_K = 64       # Faster Score-CAM keeps this many channels unless full Score-CAM is ticked
 DEFAULT_ALPHA = 0.4        # heatmap opacity over the photo
 HEATMAP_CACHE_ENTRIES = 48   # cached maps (float32 at photo size: ~1 MB for 600 px, 16 MB at most)
 AUTO_LAYER = ""            # the layer selectbox's "automatic" choice
-LOW_CONFIDENCE = 0.01      # a class below this probability: its map's trust scores measure noise
 RAISES, LOWERS = "What raises it", "What lowers it"  # a regression output's two directions
-RANK_THUMBNAIL = 96        # px, the longer side of each ranked layer's overlay in the table
 RANKING = "heat_ranking"   # session_state: the latest layer ranking and what it was for
 DEFAULT_METHOD_FOR_RANKING = "gradcam"  # ranks instead of full Score-CAM, which would take minutes
-TRUST_CHART_HEIGHT = 200   # px, each of the three curve panels under "Can I trust this map?"
-TRUST_CHART_WIDTH = 200    # px, each panel's plot (a concatenated chart cannot stretch to its container)
-SANITY = "heat_sanity_for"  # session_state: the request the sanity check was last run for
-MAP_RANKING = "heat_map_ranking"  # session_state: the latest method × layer ranking and what it was for
-GREY = "#7f8c9b"           # the second line of a chart (random removal, LeRF)
 ACCENT = "#ff6d3a"         # bars and labels: readable on the dark and the light theme
-DEFAULT_PHOTO = "grace hopper"
 
 
 @dataclass(frozen=True)
@@ -86,25 +78,6 @@ def cached_heatmap(vm, image: np.ndarray, settings: HeatmapSettings):
     return result, time.perf_counter() - start
 
 
-@st.cache_data(max_entries=128, show_spinner=False, hash_funcs=common.HASH_FUNCS)
-def cached_faithfulness(vm, image: np.ndarray, settings: HeatmapSettings, _result) -> cam.Faithfulness:
-    """The faithfulness of ``_result``, the map made with ``settings`` (which key it)."""
-    return cam.faithfulness(vm, image, _result)
-
-
-@st.cache_data(max_entries=64, show_spinner=False, hash_funcs=common.HASH_FUNCS)
-def cached_trust_metrics(vm, image: np.ndarray, settings: HeatmapSettings, _result) -> cam.TrustMetrics:
-    """Deletion, insertion and ROAD of ``_result``, the map made with ``settings`` (which key it)."""
-    return cam.trust_metrics(vm, image, _result)
-
-
-@st.cache_data(max_entries=16, show_spinner=False, hash_funcs=common.HASH_FUNCS)
-def cached_sanity(vm, image: np.ndarray, settings: HeatmapSettings, class_index: int) -> cam.SanityReport:
-    """The sanity check of the map made with ``settings`` (without smoothing) for ``class_index``."""
-    return cam.sanity_check(vm, image, class_index=class_index, method=settings.method, layer=settings.layer,
-                            top_k=settings.top_k, lower=settings.lower)
-
-
 @st.cache_data(max_entries=8, show_spinner=False, hash_funcs=common.HASH_FUNCS)
 def cached_spatial_layers(vm) -> list[str]:
     return cam.spatial_layers(vm)
@@ -128,33 +101,6 @@ def score_text(vm, result) -> str:
     if vm.head.is_probability:
         return f"{result.label} · {result.score:.1%}"
     return f"{result.label} = {result.score:.4g}" + (" · what lowers it" if result.lower else " · what raises it")
-
-
-def faithfulness_line(faithfulness: cam.Faithfulness, what: str = "confidence") -> str:
-    """Faithfulness in words, at the 10 % removal (or the nearest measured share)."""
-    i = int(np.argmin(np.abs(np.asarray(faithfulness.fractions) - 0.1)))
-    share = f"{faithfulness.fractions[i]:.0%}"
-    return (f"Hiding the hottest {share} of the photo {change(faithfulness.cam_drops[i], what)}; "
-            f"hiding {share} at random {change(faithfulness.random_drops[i], what)}.")
-
-
-def change(drop: float, what: str = "confidence") -> str:
-    return f"lowers the {what} by {drop:.0%}" if drop >= 0 else f"raises the {what} by {-drop:.0%}"
-
-
-def explained(vm, lower: bool = False) -> str:
-    """What the faithfulness test measures the drop of: the confidence, or the explained output's push."""
-    if vm.head.is_probability:
-        return "confidence"
-    return "negated output" if lower else "output"
-
-
-def faithfulness_verdict(score: float) -> str:
-    if score >= 0.3:
-        return "the map points at pixels the model relies on"
-    if score >= 0.1:
-        return "the map is somewhat better than chance"
-    return "hiding the hot pixels hurts no more than hiding random ones: read this map with care"
 
 
 def reset_on_change(key: str, owner: str, default) -> None:
@@ -263,239 +209,30 @@ def single_view(vm, image: np.ndarray, photo: str, settings: HeatmapSettings, st
     row.download_button("Download overlay PNG", drawing.png_bytes(blended), icon=":material/download:",
                         file_name=f"{file_name}.png", mime="image/png", key="heat_download")
     row.caption(f"Computed in {seconds:.2f} s.")
-    why_button(over, result)
-    trust_section(vm, image, photo, settings.for_method(settings.method), result, style)  # the map is drawn first
+    why_button(over, vm, photo, settings, result)
+    trust.trust_section(vm, image, photo, settings.for_method(settings.method), result, style)  # the map is drawn first
 
 
-def why_button(place, result) -> None:
-    """Open Why this class? on the same sample photo and class (an uploaded photo is uploaded there again)."""
+def why_button(place, vm, photo: str, settings: HeatmapSettings, result) -> None:
+    """Open Why this class? on the same photo (a sample or an upload: the session's working photo), class,
+    layer and method (``photo``: the photo's digest)."""
     place.button("Why this class?", icon=":material/psychology_alt:", key="heat_why",
-                 on_click=_carry_to_why, args=(result.class_index,),
+                 on_click=_carry_to_why, args=(common.model_identity(vm), photo, result.class_index, settings.layer,
+                                               settings.method),
                  help="Which features made the call: the channels that added most to this class's score, what "
-                      "each responds to, where it fired and real patches that excite it.")
+                      "each responds to, where it counted and real patches that excite it.")
     if st.session_state.pop("heat_open_why", False):
         st.switch_page("pages/why.py")
 
 
-def _carry_to_why(class_index: int) -> None:
-    """The click's callback (it runs before any rerun): the Why page's class and sample take these."""
-    st.session_state["why_class"] = class_index
-    if st.session_state.get("heat_source") == "Sample photo" and "heat_sample" in st.session_state:
-        st.session_state["why_source"] = "Sample photo"
-        st.session_state["why_sample"] = st.session_state["heat_sample"]
+def _carry_to_why(model: str, photo: str, class_index: int, layer: str | None, method: str) -> None:
+    """The click's callback (it runs before any rerun): the Why page's class, layer and map method take these,
+    as chosen for this model and photo (so that the Why page does not reset them to its defaults)."""
+    st.session_state["why_class"], st.session_state["why_class_owner"] = class_index, f"{model}/{photo}"
+    st.session_state["why_contrast"], st.session_state["why_contrast_owner"] = -1, f"{model}/{photo}"
+    st.session_state["why_layer"], st.session_state["why_layer_owner"] = layer or "", model
+    st.session_state["why_map_method"] = method
     st.session_state["heat_open_why"] = True
-
-
-# --- "Can I trust this map?" ------------------------------------------------------------------------
-
-def trust_section(vm, image, photo: str, settings: HeatmapSettings, result, style: OverlayStyle) -> None:
-    """The map's scores in numbers, curves and words; the sanity check and the ranking behind tabs."""
-    st.subheader("Can I trust this map?", anchor=False)
-    what = explained(vm, result.lower)
-    if vm.head.is_probability and result.score < LOW_CONFIDENCE:
-        st.info(f"The model gives {result.label} only {result.score:.1%} on this photo: there is almost no "
-                "confidence for the map to explain, so the scores below say little. To judge a map, explain a "
-                "class the model believes in (one of the top predictions).", icon=":material/info:")
-    try:
-        with st.spinner("Measuring the map: faithfulness, deletion, insertion, ROAD…"), scheduler.follow_up():
-            faithfulness = cached_faithfulness(vm, image, settings, result)  # other users' maps come first
-            metrics = cached_trust_metrics(vm, image, settings, result)
-    except vizcore.VizcoreError as error:
-        st.error(str(error))
-        return
-    scores = st.columns(4)
-    scores[0].metric("Faithfulness", f"{faithfulness.score:+.2f}", help=f"Mean, over the shares removed, of the {what} "
-                     "drop when the map's hottest 16-pixel patches are blurred away, minus the drop for as many random "
-                     "patches. Above 0: the map beats chance; near 0 or below: it does not.")
-    verdict = faithfulness_verdict(faithfulness.score).capitalize()
-    scores[0].caption(f"{verdict}. {faithfulness_line(faithfulness, what)}")
-    scores[1].metric("Deletion AUC ↓", f"{metrics.deletion.auc:.3f}", help=f"Area under the {what} curve as the "
-                     "map's hottest patches are blurred away, hottest first (Petsiuk et al., 2018). Lower is better.")
-    scores[1].caption(deletion_line(metrics.deletion, what))
-    scores[2].metric("Insertion AUC ↑", f"{metrics.insertion.auc:.3f}", help=f"Area under the {what} curve as the "
-                     "map's hottest patches are added back to the blurred photo (Petsiuk et al., 2018). Higher is "
-                     "better.")
-    scores[2].caption(insertion_line(metrics.insertion, what))
-    scores[3].metric("ROAD ↑", f"{metrics.road.combined:+.3f}", help="Remove and debias (Rong et al., 2022): pixels "
-                     "are removed at 10 … 90 % and filled in from their neighbours, most relevant first (MoRF) and "
-                     "least relevant first (LeRF); the score is (mean LeRF change − mean MoRF change) / 2. Above 0: "
-                     "the map orders pixels better than its reverse.")
-    scores[3].caption(road_line(metrics.road, what))
-    st.altair_chart(trust_chart(faithfulness, metrics, what), width="stretch")
-    sanity_tab, ranking_tab = st.tabs(["Sanity check", "Best method and layer"])
-    with sanity_tab:
-        sanity_panel(vm, image, photo, settings, result, style)
-    with ranking_tab:
-        map_ranking(vm, image, photo, settings, style)
-
-
-def share_at_half(curve: cam.Curve, rising: bool) -> float | None:
-    """The first share at which the curve crosses half of its end value (rising) or of its start (falling)."""
-    target = (curve.scores[-1] if rising else curve.scores[0]) / 2
-    for fraction, score in zip(curve.fractions, curve.scores):
-        if (score >= target) if rising else (score <= target):
-            return fraction
-    return None
-
-
-def deletion_line(curve: cam.Curve, what: str) -> str:
-    share = share_at_half(curve, rising=False)
-    if share is None:
-        return f"Blurring even the whole photo keeps over half the {what}."
-    return f"Blurring the hottest {share:.0%} of the photo halves the {what}."
-
-
-def insertion_line(curve: cam.Curve, what: str) -> str:
-    share = share_at_half(curve, rising=True)
-    return (f"The hottest {share:.0%} of the photo, sharp in a blurred one, gives back half the {what}."
-            if share is not None else f"Only the whole photo gives the {what} back.")
-
-
-def road_line(road: cam.Road, what: str) -> str:
-    most, least = -float(np.mean(road.morf)), -float(np.mean(road.lerf))
-    return (f"Removing its most relevant pixels costs {most:.0%} of the {what} on average, its least relevant "
-            f"{least:.0%}." if what == "confidence" else
-            f"Removing its most relevant pixels lowers the {what} by {most:.3g} on average, its least relevant by "
-            f"{least:.3g}.")
-
-
-def trust_chart(faithfulness: cam.Faithfulness, metrics: cam.TrustMetrics, what: str) -> alt.HConcatChart:
-    """One chart, three panels: faithfulness (hottest vs random), deletion and insertion, ROAD's MoRF and LeRF."""
-    def panel(rows: list[dict], x: str, y: str, colours: list[str], percent_y: bool = True) -> alt.Chart:
-        lines = list(dict.fromkeys(row["line"] for row in rows))
-        return alt.Chart(pd.DataFrame(rows)).mark_line(point=True).encode(
-            x=alt.X("x:Q", axis=alt.Axis(format="%"), title=x),
-            y=alt.Y("y:Q", axis=alt.Axis(format="%" if percent_y else "~g"), title=y),
-            color=alt.Color("line:N", scale=alt.Scale(domain=lines, range=colours),
-                            legend=alt.Legend(orient="bottom", title=None)),
-        ).properties(height=TRUST_CHART_HEIGHT, width=TRUST_CHART_WIDTH)
-
-    def line(name: str, xs, ys) -> list[dict]:
-        return [{"x": x, "y": y, "line": name} for x, y in zip(xs, ys)]
-
-    percent = what == "confidence"
-    drops = (line("hottest removed", faithfulness.fractions, faithfulness.cam_drops)
-             + line("random removed", faithfulness.fractions, faithfulness.random_drops))
-    curves = (line("deletion", metrics.deletion.fractions, metrics.deletion.scores)
-              + line("insertion", metrics.insertion.fractions, metrics.insertion.scores))
-    shares = [p / 100 for p in metrics.road.percentiles]
-    road = (line("most relevant first", shares, metrics.road.morf)
-            + line("least relevant first", shares, metrics.road.lerf))
-    return alt.hconcat(
-        panel(drops, "share of the photo removed", f"{what} drop", [ACCENT, GREY]),
-        panel(curves, "share of the patches changed", what, [ACCENT, "#2e9e6b"], percent_y=percent),
-        panel(road, "share of the pixels removed (ROAD)", f"{what} change", [ACCENT, GREY], percent_y=percent),
-    ).resolve_scale(color="independent")
-
-
-def sanity_panel(vm, image, photo: str, settings: HeatmapSettings, result, style: OverlayStyle) -> None:
-    """"Run sanity check": the map on copies of the model randomised from the output back, side by side."""
-    st.caption("Does the map depend on the model? The sanity check of Adebayo et al. (2018) re-draws the weights of "
-               "a copy of the model from the output back, a stage at a time, and makes the map again: a map that "
-               "barely changes shows the photo, not what the model learned. It also makes the map of a random "
-               "other class. Smoothing options are left out.")
-    request = (common.model_identity(vm), photo, tuple(asdict(settings).values()), result.class_index)  # plain values:
-    # the page's classes are new objects every run, so a stored HeatmapSettings never equals this run's
-    if common.run_button(st, "Run sanity check", "heat_sanity", icon=":material/science:",
-                         help="Randomise a copy of the model in 3 stages and compare the maps (a few seconds)."):
-        st.session_state[SANITY] = request
-    if st.session_state.get(SANITY) != request:
-        return
-    try:
-        with st.spinner("Randomising a copy of the model, stage by stage…"):
-            report = cached_sanity(vm, image, settings, result.class_index)
-    except vizcore.VizcoreError as error:
-        st.error(str(error))
-        return
-    extra = [report.class_check] if report.class_check else []
-    columns = st.columns(1 + len(report.stages) + len(extra))
-    columns[0].image(drawing.colorize(report.original, style.cmap), width="stretch",
-                     caption="The model as trained")
-    for column, stage in zip(columns[1:], report.stages):
-        column.image(drawing.colorize(stage.heatmap, style.cmap), width="stretch",
-                     caption=f"Random from {stage.randomised_from} up")
-        column.caption(f"Spearman {stage.spearman:+.2f} · SSIM {stage.ssim:.2f}")
-    for check in extra:
-        columns[-1].image(drawing.colorize(check.heatmap, style.cmap), width="stretch",
-                          caption=f"Another class: {check.label}")
-        columns[-1].caption(f"Spearman {check.spearman:+.2f} · SSIM {check.ssim:.2f}")
-    (st.success if report.passed else st.warning)(report.verdict, icon=":material/check_circle:" if report.passed
-                                                  else ":material/warning:")
-    if report.class_check:
-        st.caption(f"Class check: the map of {report.class_check.label}, a class drawn at random, "
-                   + ("differs from this one: the map depends on the class." if report.class_check.depends_on_class
-                      else "looks much like this one: the map says little about this class in particular."))
-
-
-def map_ranking(vm, image, photo: str, settings: HeatmapSettings, style: OverlayStyle) -> None:
-    """"Rank methods and layers": every method on the last few stages, scored and sorted, with a switch to the best."""
-    request = (common.model_identity(vm), photo, settings.class_index, settings.lower)
-    row = st.container(horizontal=True, vertical_alignment="center")
-    if common.run_button(row, "Rank methods and layers", "heat_rank_maps", icon=":material/leaderboard:",
-                         help="Every method on each of the last few stages, scored by ROAD and insertion − deletion "
-                              "(Score-CAM as Faster Score-CAM). Takes a while."):
-        row.button("Stop", key="heat_rank_stop", icon=":material/stop:", help="Keep the maps scored so far.")
-
-        def keep(rows: list[dict], total: int) -> None:  # every scored map is kept: Stop shows the ranking so far
-            st.session_state[MAP_RANKING] = {"request": request, "rows": sorted(rows, key=lambda r: -r["score"]),
-                                             "total": total}
-
-        if common.in_turn("heatmaps", lambda: ranked_rows(vm, image, settings, keep)) is None:
-            return
-    ranking = st.session_state.get(MAP_RANKING)
-    if not ranking or ranking["request"] != request or not ranking["rows"]:
-        row.caption("Which method and layer explain this photo best? Scores every method on the last few layers.")
-        return
-    if len(ranking["rows"]) < ranking["total"]:
-        row.caption(f":orange-badge[:material/stop_circle: stopped] after {len(ranking['rows'])} of "
-                    f"{ranking['total']} maps: the best of those.")
-    best = ranking["rows"][0]
-    title = f"{cam.METHODS[best['method']].title} on {common.layer_title(best['layer'])}"
-    current = (settings.method, settings.layer or cam.default_layer(vm)) == (best["method"], best["layer"])
-    row.button(f"Use {title}", key="heat_use_best_map", on_click=use_map, args=(best["method"], best["layer"]),
-               disabled=current, icon=":material/check:", help="Switch the page to the best method and layer.")
-    small = thumbnail(vm.as_seen(image))
-    st.dataframe([{"map": data_url(style.over(small, r["grid"])), "method": cam.METHODS[r["method"]].title,
-                   "layer": r["layer"], "score": r["score"], "ROAD": r["road"], "insertion": r["insertion"],
-                   "deletion": r["deletion"]} for r in ranking["rows"]],
-                 hide_index=True, width="stretch", row_height=RANK_THUMBNAIL // 2 + 8,
-                 column_config={"map": st.column_config.ImageColumn("map", width="small"),
-                                "score": st.column_config.NumberColumn(
-                                    "score", format="%+.3f", help="ROAD + insertion − deletion: higher is better."),
-                                "ROAD": st.column_config.NumberColumn("ROAD", format="%+.3f",
-                                                                      help="Higher is better."),
-                                "insertion": st.column_config.NumberColumn("insertion", format="%.3f",
-                                                                           help="AUC; higher is better."),
-                                "deletion": st.column_config.NumberColumn("deletion", format="%.3f",
-                                                                          help="AUC; lower is better.")})
-    st.caption("Best first; click a column's header to sort by it.")
-
-
-def ranked_rows(vm, image, settings: HeatmapSettings, keep) -> list[dict] | None:
-    """Every method × layer scored, with a progress bar, each handed to ``keep(rows, total)`` as it comes;
-    the rows best first, or None after an st.error."""
-    total = len(cam.METHODS) * len(cam.ranking_layers(vm))
-    progress = st.progress(0.0, text="Scoring every method on the last layers…")
-    rows: list[dict] = []
-    keep(rows, total)
-    try:
-        for done, item in enumerate(cam.score_maps(vm, image, class_index=settings.class_index,
-                                                   lower=settings.lower), 1):
-            rows.append({"method": item.method, "layer": item.layer, "score": item.score, "road": item.road,
-                         "insertion": item.insertion, "deletion": item.deletion, "grid": item.result.grid})
-            keep(rows, total)
-            progress.progress(done / total, text=f"{cam.METHODS[item.method].title} on {item.layer} done")
-    except vizcore.VizcoreError as error:
-        progress.empty()
-        st.error(str(error))
-        return None
-    progress.empty()
-    return sorted(rows, key=lambda r: -r["score"])
-
-
-def use_map(method: str, layer: str) -> None:
-    """The ranking's "Use" button: switch the method and the layer before their selectboxes are drawn."""
-    st.session_state["heat_method"], st.session_state["heat_layer"] = method, layer
 
 
 def compare_view(vm, image: np.ndarray, settings: HeatmapSettings, style: OverlayStyle) -> None:
@@ -511,21 +248,21 @@ def compare_view(vm, image: np.ndarray, settings: HeatmapSettings, style: Overla
             result, seconds = computed
             st.image(style.over(vm.as_seen(image), result.heatmap), width="stretch")
             try:
-                faithfulness = cached_faithfulness(vm, image, settings.for_method(method.name), result)
+                faithfulness = trust.cached_faithfulness(vm, image, settings.for_method(method.name), result)
             except vizcore.VizcoreError as error:
                 st.error(str(error))
                 continue
             scores[method.name] = faithfulness.score
             st.metric(f"{method.title} · faithfulness", f"{faithfulness.score:+.2f}",
-                      help=faithfulness_line(faithfulness, explained(vm, settings.lower)))
+                      help=trust.faithfulness_line(faithfulness, trust.explained(vm, settings.lower)))
             st.caption(f"{method.note} · {seconds:.2f} s")
         progress.progress((done + 1) / len(cam.METHODS), text=f"{method.title} done")
     progress.empty()
     if scores:
         best = max(scores, key=scores.get)
         st.markdown(f"Most faithful on this photo: **{cam.METHODS[best].title}** ({scores[best]:+.2f}).")
-    st.caption(f"Faithfulness: {explained(vm, settings.lower)} drop when the map's hottest patches are hidden, minus "
-               "the drop for as many random patches; higher is better.")
+    st.caption(f"Faithfulness: {trust.explained(vm, settings.lower)} drop when the map's hottest patches are hidden, "
+               "minus the drop for as many random patches; higher is better.")
 
 
 def layer_ranking(vm, image: np.ndarray, photo: str, settings: HeatmapSettings, style: OverlayStyle) -> None:
@@ -572,16 +309,6 @@ def use_layer(layer: str) -> None:
     st.session_state["heat_layer"] = layer
 
 
-def thumbnail(image: np.ndarray) -> np.ndarray:
-    scale = RANK_THUMBNAIL / max(image.shape[:2])
-    size = (max(1, round(image.shape[1] * scale)), max(1, round(image.shape[0] * scale)))
-    return np.asarray(Image.fromarray(image).resize(size, Image.Resampling.BILINEAR))
-
-
-def data_url(image: np.ndarray) -> str:
-    return "data:image/png;base64," + base64.b64encode(drawing.png_bytes(image)).decode()
-
-
 def main() -> None:
     vm = common.page("Heatmaps", "Where did the model look to call this photo by a class? Grad-CAM, Grad-CAM++, "
                                  "Score-CAM and LayerCAM, each with a faithfulness score that says how far to "
@@ -597,8 +324,7 @@ def main() -> None:
         st.stop()
     picker, chart = st.columns([2, 3])
     with picker:
-        links.linked_photo("heat", common.sample_paths(), DEFAULT_PHOTO)
-        image = common.image_picker("heat", default_sample=DEFAULT_PHOTO)
+        image = photos.image_picker("heat")
     if image is None:
         links.share()  # an upload to come: nothing of this page a link can carry
         links.show_problems(problems)
@@ -620,7 +346,7 @@ def main() -> None:
             st.caption(common.predictions_note(vm))
     photo = common.array_digest(image)
     settings = heatmap_settings(vm, predictions, photo)
-    links.share(photo=links.shared_photo("heat"), **shared_settings(settings))
+    links.share(photo=photos.in_link("heat"), **shared_settings(settings))
     links.show_problems(problems)
     style = overlay_style()
     layer_ranking(vm, image, photo, settings, style)

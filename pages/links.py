@@ -28,9 +28,10 @@ what is wrong ("is not a whole number from 1 to 100"): ``one_of(choices)``, ``wh
 high)``, ``number(low, high)``, or any such function (with ``many=True`` it gets the key's list).
 
 **Keys.** Every page: ``model`` (a registry model's name, or a models-folder file's name; an
-uploaded model is left out). Heatmaps: ``photo`` (a sample, e.g. ``grace_hopper``; an upload is
-left out), ``class`` (index), ``method``, ``layer`` (left out: the automatic layer). Dream:
-``photo`` (a sample or ``noise``), ``layers`` (repeated, ``name`` or ``name~weight``), ``steps``,
+uploaded model is left out). Heatmaps: ``photo`` (a sample, e.g. ``grace_hopper``, or an upload
+kept on the server, ``upload-`` and its digest's first digits: ``ui.photos``), ``class`` (index),
+``method``, ``layer`` (left out: the automatic layer). Dream:
+``photo`` (a sample, an upload or ``noise``), ``layers`` (repeated, ``name`` or ``name~weight``), ``steps``,
 ``lr``, ``octaves``, ``seed``.
 
 **Wiring another page** (Filters, with keys layer, show, filters, mode, steps, lr, size, seed,
@@ -60,7 +61,7 @@ ACROSS_PAGES = ("model",)      # keys every page keeps in its link (the sidebar'
 LISTED = 8                     # a message lists the choices by name up to this many
 QUOTED = 60                    # characters of a link's value quoted in a message at most
 NOISE = "noise"                # the photo key's word for a noise start
-PHOTO_SOURCES = ("Sample photo", "Upload", "Noise")  # common.image_picker's radio choices, in its order
+PHOTO_SOURCES = ("Sample photo", "Upload", "Noise")  # ui.photos.image_picker's radio choices, in its order
 
 Reader = Callable[[Any], Any]
 
@@ -228,31 +229,8 @@ def share_across_pages(**values: Any) -> None:
             del st.query_params[key]
 
 
-# --- the photo picker (common.image_picker) -----------------------------------------------------
+# --- photos (ui.photos) --------------------------------------------------------------------------
 
 def photo_text(name: str) -> str:
     """A sample's name in a link: grace hopper → grace_hopper."""
     return name.replace(" ", "_")
-
-
-def linked_photo(picker: str, samples: Iterable[str], default: str, *, noise: bool = False) -> None:
-    """``common.image_picker(picker)`` starts at the link's photo: a sample, or (``noise``) a noise start."""
-    choices = list(samples) + ([NOISE] if noise else [])
-    photo = from_link("photo", one_of(choices, text=photo_text), default, title=lambda name: f"the {name} photo")
-    sample, _, noise_source = PHOTO_SOURCES
-    if photo == NOISE:
-        st.session_state[f"{picker}_source"] = noise_source
-    elif photo is not None:
-        st.session_state[f"{picker}_source"], st.session_state[f"{picker}_sample"] = sample, photo
-
-
-def shared_photo(picker: str) -> str | None:
-    """The photo picked in ``common.image_picker(picker)``, for a link: a sample, "noise", or None (an upload)."""
-    sample, upload, _ = PHOTO_SOURCES
-    source = st.session_state.get(f"{picker}_source", sample)
-    if source == upload:
-        return None
-    if source == sample:
-        name = st.session_state.get(f"{picker}_sample")
-        return photo_text(name) if name else None
-    return NOISE

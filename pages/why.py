@@ -10,7 +10,6 @@ contrast class and layer are kept in the URL (``pages.links``).
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import numpy as np
@@ -18,15 +17,17 @@ import streamlit as st
 
 import vizcore
 from pages import common, links
+from ui import photos
 from vizcore import cam, drawing, examples, filters, why
 
-DEFAULT_PHOTO = "grace hopper"
 TOP = 5                    # predictions shown beside the photo
 MAX_TOP = 16               # channels listed at most
 AUTO_LAYER = ""            # the layer selectbox's "automatic" choice
 NO_CONTRAST = -1           # the contrast selectbox's "no contrast" choice
 PATCHES = 4                # example patches per channel
 MAX_UPLOADED_PHOTOS = 50   # extra example photos a session may upload
+SCORE_CAM_TOP_K = 64       # channels Score-CAM probes in the header's map
+MAP_METHOD = "why_map_method"  # session_state: the header map's method (set by the Heatmaps page's Why button)
 FEATURES = "why_features_frame"  # session_state: the latest feature frame and what it was for
 ACCENT = "#ff6d3a"
 
@@ -47,8 +48,9 @@ def cached_why(vm, image: np.ndarray, class_index: int, contrast: int | None, la
 
 
 @st.cache_data(max_entries=32, show_spinner=False, hash_funcs=common.HASH_FUNCS)
-def cached_heatmap(vm, image: np.ndarray, class_index: int, layer: str) -> np.ndarray:
-    return cam.heatmap(vm, image, class_index=class_index, layer=layer).heatmap
+def cached_heatmap(vm, image: np.ndarray, class_index: int, layer: str, method: str) -> np.ndarray:
+    top_k = SCORE_CAM_TOP_K if method == "scorecam" else None  # Faster Score-CAM, as the Heatmaps page's default
+    return cam.heatmap(vm, image, class_index=class_index, layer=layer, method=method, top_k=top_k).heatmap
 
 
 @st.cache_data(max_entries=64, show_spinner=False, hash_funcs=common.HASH_FUNCS)
@@ -92,7 +94,7 @@ def settings(vm, top1: int, photo: str) -> tuple[int, int | None, str | None, in
     most = min(MAX_TOP, vm.layer(layer or automatic).channels)
     if st.session_state.get("why_top", 0) > most:  # a smaller layer picked: fewer channels to list
         st.session_state["why_top"] = most
-    top = last.number_input("Channels", 1, most, min(why.DEFAULT_TOP, most), key="why_top")
+    top = last.number_input("Channels", 1, most, key=common.starting("why_top", min(why.DEFAULT_TOP, most)))
     return class_index, None if contrast == NO_CONTRAST else contrast, layer or None, int(top)
 
 
@@ -104,7 +106,8 @@ def example_files() -> tuple[list[Path], str]:
                                    max_upload_size=common.PHOTO_MB,
                                    help=f"Up to {MAX_UPLOADED_PHOTOS} photos, besides the samples and "
                                         f"${examples.IMAGES_DIR_VARIABLE}.")
-        stored = [stored_photo(upload) for upload in (uploads or [])[:MAX_UPLOADED_PHOTOS]]
+        stored = list({photo.digest: photo.path for photo in map(stored_photo, (uploads or [])[:MAX_UPLOADED_PHOTOS])
+                       }.values())  # one photo uploaded twice is one example photo
         named = ", ".join(str(folder) for folder in folders)
         st.caption(f"Examples come from {named}" + (f" and {len(stored)} uploaded photos" if stored else "")
                    + f". Set ${examples.IMAGES_DIR_VARIABLE} to a folder of your own photos.")
@@ -116,16 +119,9 @@ def example_files() -> tuple[list[Path], str]:
     return files + stored, named
 
 
-def stored_photo(upload) -> Path:
-    """An uploaded example photo, written once per content to the cache (its name keeps the suffix)."""
-    digest = common.array_digest(np.frombuffer(upload.getbuffer(), np.uint8))
-    path = common.uploads_dir() / "why-photos" / f"{digest}{Path(upload.name).suffix.lower() or '.jpg'}"
-    if not path.is_file():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_name(f".{os.getpid()}.{path.name}")
-        partial.write_bytes(upload.getbuffer())
-        os.replace(partial, path)
-    return path
+def stored_photo(upload):
+    """An uploaded example photo, kept once per content among the server's photos, under the user's file name."""
+    return photos.store().put(upload.getvalue(), upload.name)
 
 
 def index_examples(vm, layer: str, files: list[Path]):
@@ -149,8 +145,10 @@ def header(vm, image: np.ndarray, result: why.Why) -> None:
     """The photo with the class's heatmap, and the score in numbers."""
     photo, numbers = st.columns([2, 3])
     if result.contrast_index is None:
-        heat = cached_heatmap(vm, image, result.class_index, result.layer)
-        caption = f"Grad-CAM of {result.label} on {result.layer}"
+        method = st.session_state.get(MAP_METHOD, cam.DEFAULT_METHOD)  # the Heatmaps page's, when it opened this one
+        method = method if method in cam.METHODS else cam.DEFAULT_METHOD
+        heat = cached_heatmap(vm, image, result.class_index, result.layer, method)
+        caption = f"{cam.METHODS[method].title} of {result.label} on {result.layer}"
     else:
         heat = result.contribution_map()
         caption = f"Where {result.label} beats {result.contrast_label}"
@@ -174,11 +172,16 @@ def channel_rows(vm, image: np.ndarray, result: why.Why, found) -> list:
     biggest = max(abs(channel.share) for channel in result.channels) or 1.0
     places = []
     seen = vm.as_seen(image)
+    st.caption("Where it counted: the channel's activation × the class's gradient at each place, which adds up to "
+               "its contribution." + (f" On {result.layer} the gradient is the same at every place, so each channel "
+                                      "counted where it fired." if result.exact else ""))
     for rank, channel in enumerate(result.channels, 1):
-        feature, fired, share, patches = st.columns([2, 2, 3, 6], vertical_alignment="center")
+        feature, fired, counted, share, patches = st.columns([2, 2, 2, 3, 6], vertical_alignment="center")
         places.append(feature.empty())
-        fired.image(drawing.overlay(seen, result.activation_map(channel.channel), cmap="viridis", alpha=0.6),
+        fired.image(drawing.overlay(seen, result.activation_map(channel.channel), cmap=why.FIRED_CMAP, alpha=0.6),
                     caption="where it fired", width="stretch")
+        counted.image(drawing.overlay(seen, result.counted_map(channel.channel), cmap=why.COUNTED_CMAP, alpha=0.6),
+                      caption="where it counted", width="stretch")
         share.markdown(f"**{rank}. channel {channel.channel}**")
         share.progress(min(abs(channel.share) / biggest, 1.0), text=f"{channel.share:+.1%} of the score")
         share.caption(f"contribution {channel.contribution:+.3f}")
@@ -263,8 +266,7 @@ def main() -> None:
         st.stop()
     picker, top = st.columns([2, 3])
     with picker:
-        links.linked_photo("why", common.sample_paths(), DEFAULT_PHOTO)
-        image = common.image_picker("why", default_sample=DEFAULT_PHOTO)
+        image = photos.image_picker("why")
     if image is None:
         links.share()
         links.show_problems(problems)
@@ -280,7 +282,7 @@ def main() -> None:
     warming = None  # the feature pictures' step, traced in the background while the rest is drawn
     if st.session_state.get("why_show_features", True):
         warming = common.warm_up(vm, layer or cam.default_layer(vm), "robust")
-    links.share(photo=links.shared_photo("why"), **{"class": class_index}, contrast=contrast, layer=layer)
+    links.share(photo=photos.in_link("why"), **{"class": class_index}, contrast=contrast, layer=layer)
     links.show_problems(problems)
     try:
         result = cached_why(vm, image, class_index, contrast, layer, count)

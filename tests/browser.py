@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -20,6 +21,13 @@ CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 STARTUP_TIMEOUT = 120  # seconds for the server to answer /_stcore/health
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"  # the servers' log lines name their level
+# A log line that is a problem: a logged warning or error (LOG_FORMAT), Python's "UserWarning: …", a
+# TensorFlow (glog) warning or error "W1202 16:20:01.5…", or the head of a traceback or of a logged stack.
+STACK_HEAD = re.compile(r"^(Traceback|Stack) \(most recent call last\)")
+LOG_PROBLEM = re.compile(rf" (WARNING|ERROR|CRITICAL) |\w+Warning: |^[WEF]\d{{4}} \d\d:\d\d:\d\d|{STACK_HEAD.pattern}")
+OURS_SHOWN = 2  # frames of our own code quoted from a stack or traceback (the innermost): where it comes from
+HARMLESS_LOG_LINES: tuple[re.Pattern, ...] = ()  # problems that are not ours and do no harm, each with why
 
 
 def free_port() -> int:
@@ -53,13 +61,16 @@ def peak_memory_mb(pid: int) -> float:
 
 @contextlib.contextmanager
 def streamlit_process(env: dict[str, str] | None = None):
-    """As streamlit_server, yielding (URL, the server's Popen)."""
+    """As streamlit_server, yielding (URL, the server's Popen). Once the server has stopped, fails
+    (AssertionError) if its log holds a warning or a traceback (``log_problems``), naming the lines."""
     port = free_port()
     ARTIFACTS.mkdir(exist_ok=True)
-    log = open(ARTIFACTS / f"streamlit-{port}.log", "w")
+    log_path = ARTIFACTS / f"streamlit-{port}.log"
+    log = open(log_path, "w")
     process = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
-         "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false"],
+         "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false",
+         "--logger.messageFormat", LOG_FORMAT],
         cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})})
     url = f"http://127.0.0.1:{port}"
     try:
@@ -72,6 +83,67 @@ def streamlit_process(env: dict[str, str] | None = None):
         except subprocess.TimeoutExpired:
             process.kill()
         log.close()
+    problems = log_problems(log_path.read_text(errors="replace"))  # only when the tests ran: theirs fail first
+    assert not problems, f"the server log {log_path.name} has warnings or tracebacks:\n" + "\n".join(problems)
+
+
+def log_problems(text: str) -> list[str]:
+    """The problems of a server log (``log_entries`` whose first line is a LOG_PROBLEM, less the
+    HARMLESS_LOG_LINES), each shortened to its line and, of its stack or traceback, the head, the
+    innermost frames of our own code and the innermost frame, and the exception's line."""
+    problems = []
+    for entry in log_entries(text):
+        if not LOG_PROBLEM.search(entry[0]) or any(harmless.search(entry[0]) for harmless in HARMLESS_LOG_LINES):
+            continue
+        head = next((number for number, line in enumerate(entry) if STACK_HEAD.match(line)), len(entry))
+        frames: list[list[str]] = []  # each a 'File "…", line …' line and the source lines under it
+        for line in entry[head + 1:]:
+            if line.lstrip().startswith('File "') or not frames:
+                frames.append([line])
+            else:
+                frames[-1].append(line)
+        last = [frame.pop() for frame in frames[-1:] if not frame[-1].startswith((" ", "\t"))]
+        ours = [number for number, frame in enumerate(frames) if our_code(frame[0])][-OURS_SHOWN:]
+        shown = sorted(set(ours + [len(frames) - 1])) if frames else []
+        lines = entry[:head + 1]
+        for before, number in zip([-1] + shown, shown):
+            lines += (["  …"] if number > before + 1 else []) + frames[number]
+        problems.append("\n".join(lines + last))
+    return problems
+
+
+def our_code(frame: str) -> bool:
+    """Whether a stack's 'File "…"' line is in this project (not in an installed package)."""
+    return f'"{ROOT}/' in frame and "site-packages" not in frame
+
+
+def log_entries(text: str) -> list[list[str]]:
+    """A log's entries, each a list of lines: a line and the indented lines under it. A stack or a
+    traceback belongs to the logged warning or error just before it, holds only its frames ('  File
+    "…"' and the more indented lines under them), and a traceback ends with the exception's line.
+    Blank lines are left out."""
+    entries: list[list[str]] = []
+    in_stack = in_traceback = False  # the last entry's stack is open; its traceback awaits the exception's line
+    for line in text.splitlines():
+        if not line.strip():
+            continue
+        if STACK_HEAD.match(line):
+            if entries and len(entries[-1]) == 1 and LOG_PROBLEM.search(entries[-1][0]):
+                entries[-1].append(line)  # logged with stack_info or exc_info
+            else:
+                entries.append([line])  # printed on its own
+            in_stack, in_traceback = True, line.startswith("Traceback")
+        elif in_stack and line.startswith(('  File "', "    ")):
+            entries[-1].append(line)
+        elif in_traceback:
+            entries[-1].append(line)  # the exception's line
+            in_stack = in_traceback = False
+        elif entries and not in_stack and line.startswith((" ", "\t")):
+            entries[-1].append(line)
+        else:
+            entries.append([line])
+            in_stack = False
+    return entries
 
 
 def _wait_healthy(url: str, process: subprocess.Popen) -> None:
@@ -99,7 +171,8 @@ def wait_for_app(page, timeout_ms: int = 180_000) -> None:
         """() => {
             const state = document.querySelector('[data-testid="stApp"]').dataset.testScriptState;
             const status = document.querySelector('[data-testid="stStatusWidget"]');
-            return state !== 'running' && state !== 'rerunRequested' && !(status && status.innerText.includes('Running'));
+            return state !== 'running' && state !== 'rerunRequested'
+                && !(status && status.innerText.includes('Running'));
         }""", timeout=timeout_ms)
 
 

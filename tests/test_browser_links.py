@@ -51,7 +51,7 @@ def test_a_heatmaps_link_reopens_that_map_and_follows_the_widgets(server, browse
     page.get_by_text("Press Run to dream.").wait_for()
     wait_for_app(page)
     assert set(query(page)) == {"model", "photo", "layers", "steps", "lr", "octaves", "seed"}  # no class, method
-    assert query(page)["photo"] == ["grace_hopper"]  # Dream's own photo, not the link's
+    assert query(page)["photo"] == ["coffee"]  # the session's photo travels; the link's other keys do not
     assert not exception_boxes(page)
 
 

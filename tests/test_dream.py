@@ -146,6 +146,119 @@ def test_zoo_default_mixes_name_real_layers(dream, name, builder):
 
 # --- bad requests ----------------------------------------------------------------------------
 
+# --- a dream tweaked live --------------------------------------------------------------------
+
+def live_run(dream, vm, image, layers, change_after: int, change: dict, **options):
+    """The frames of a dream whose live settings get ``change`` once ``change_after`` frames are in,
+    and its LiveSettings."""
+    from vizcore.live import LiveSettings
+    live = LiveSettings()
+    frames = []
+    for frame in dream.dream(vm, image, layers, live=live, **options):
+        frames.append(frame)
+        if len(frames) == change_after:
+            live.update(**change)
+    return frames, live
+
+
+@pytest.fixture(scope="module")
+def grey_noise(dream) -> np.ndarray:
+    return dream.noise_image(40, 50, seed=3)
+
+
+def test_a_live_lr_change_takes_effect_at_the_next_step_on_the_image_reached(dream, tiny_model, grey_noise):
+    from vizcore.live import Change
+    options = dict(steps=4, octaves=1, lr=0.01)
+    plain = list(dream.dream(tiny_model, grey_noise, {"conv_3": 1.0}, **options))
+    changed, live = live_run(dream, tiny_model, grey_noise, {"conv_3": 1.0}, 2, {"lr": 0.1}, **options)
+    assert live.changes == [Change(3, "lr", 0.1, 0.01)]
+    assert all(np.array_equal(a.image, b.image) for a, b in zip(plain[:2], changed[:2]))
+    assert changed[2].loss == pytest.approx(plain[2].loss)  # step 3 starts from the image step 2 reached
+    moved = lambda frames, k: np.abs(frames[k].image.astype(int) - frames[k - 1].image.astype(int)).mean()  # noqa: E731
+    assert moved(changed, 2) > 4 * moved(plain, 2)  # ten times the step: the pixels move much further
+
+
+def test_a_live_mix_change_reweights_or_swaps_the_layers_from_the_next_step(dream, tiny_model, grey_noise):
+    options = dict(steps=3, octaves=1)
+    plain = list(dream.dream(tiny_model, grey_noise, {"conv_3": 1.0}, **options))
+    heavier, live = live_run(dream, tiny_model, grey_noise, {"conv_3": 1.0}, 1, {"layers": {"conv_3": 3.0}}, **options)
+    assert [(c.step, c.name) for c in live.changes] == [(2, "layers")]
+    assert heavier[1].loss == pytest.approx(3 * plain[1].loss, rel=1e-4)  # the same image, weighed three times
+    swapped, live = live_run(dream, tiny_model, grey_noise, {"conv_3": 1.0}, 1, {"layers": {"conv_2": 1.0}}, **options)
+    assert live.changes[0].value == {"conv_2": 1.0} and len(swapped) == 3
+    assert swapped[1].loss != pytest.approx(plain[1].loss)
+
+
+def test_live_steps_end_the_octave_early_or_late(dream, tiny_model, grey_noise):
+    fewer, live = live_run(dream, tiny_model, grey_noise, {"conv_3": 1.0}, 2, {"steps": 3}, steps=5, octaves=2)
+    assert [(f.octave, f.step, f.steps) for f in fewer] == [(1, 1, 5), (1, 2, 5), (1, 3, 3), (2, 1, 3), (2, 2, 3),
+                                                            (2, 3, 3)]
+    assert [f.taken for f in fewer] == [1, 2, 3, 4, 5, 6]
+    below, _ = live_run(dream, tiny_model, grey_noise, {"conv_3": 1.0}, 3, {"steps": 1}, steps=4, octaves=2)
+    assert [(f.octave, f.step) for f in below] == [(1, 1), (1, 2), (1, 3), (2, 1)]  # octave 1 ends at once
+
+
+def test_steps_lowered_between_frames_still_yield_the_last_frame(dream, tiny_model, grey_noise, monkeypatch):
+    """A change made while a step runs (from another thread) may end the dream on a step that was not
+    to be shown (``every``): its frame still comes."""
+    from vizcore import scheduler
+    from vizcore.live import LiveSettings
+    live, checkpoints = LiveSettings(), []
+
+    def checkpoint() -> None:  # the page lowers the steps while step 4 runs
+        checkpoints.append(1)
+        if len(checkpoints) == 5:
+            live.update(steps=4)
+
+    monkeypatch.setattr(scheduler, "checkpoint", checkpoint)
+    frames = list(dream.dream(tiny_model, grey_noise, {"conv_3": 1.0}, steps=6, octaves=1, every=3, live=live))
+    assert [(f.step, f.taken) for f in frames] == [(3, 3), (4, 4)]
+
+
+def test_a_live_octave_scale_sizes_the_octaves_to_come(dream, tiny_model, grey_noise, monkeypatch):
+    shapes = []
+    step = dream._DreamStepper._step
+
+    def recording(self, image, detail=None):
+        shapes.append(tuple(image.shape[1:3]))
+        return step(self, image, detail)
+
+    monkeypatch.setattr(dream._DreamStepper, "_step", recording)
+    list(dream.dream(tiny_model, grey_noise, {"conv_3": 1.0}, steps=1, octaves=3, octave_scale=1.1))
+    assert shapes == [(33, 41), (36, 45), (40, 50)]
+    shapes.clear()
+    _, live = live_run(dream, tiny_model, grey_noise, {"conv_3": 1.0}, 1, {"octave_scale": 1.5}, steps=1, octaves=3,
+                       octave_scale=1.1)
+    assert [(c.step, c.name) for c in live.changes] == [(2, "octave_scale")]
+    assert shapes == [(33, 41), (33, 41), (40, 50)]  # octave 2 at 1.5 would be smaller than octave 1: kept
+
+
+def test_jitter_rolls_the_image_at_random_and_back(dream, tiny_model, grey_noise):
+    run = lambda **options: [f.image for f in dream.dream(tiny_model, grey_noise, {"conv_3": 1.0}, steps=3,  # noqa: E731
+                                                         octaves=1, seed=4, **options)]
+    still, jittered, again = run(), run(jitter=8), run(jitter=8)
+    assert all(np.array_equal(a, b) for a, b in zip(jittered, again))  # seeded
+    assert not np.array_equal(still[-1], jittered[-1])
+    assert np.array_equal(still[-1], run(jitter=0)[-1])  # 0: as without jitter
+    rolled, _ = live_run(dream, tiny_model, grey_noise, {"conv_3": 1.0}, 2, {"jitter": 8}, steps=3, octaves=1, seed=4)
+    assert np.array_equal(rolled[1].image, still[1]) and not np.array_equal(rolled[2].image, still[2])
+
+
+def test_a_bad_live_change_raises_and_changes_nothing(dream, tiny_model, grey_noise):
+    from vizcore import RequestError
+    from vizcore.live import LiveSettings
+    live = LiveSettings()
+    frames = dream.dream(tiny_model, grey_noise, {"conv_3": 1.0}, steps=3, octaves=1, live=live)
+    next(frames)
+    for bad, words in [({"lr": -1.0}, "lr (learning rate) must be positive"), ({"layers": {}}, "layer mix is empty"),
+                       ({"steps": 0}, "steps must be at least 1"), ({"jitter": -2}, "jitter must be between 0"),
+                       ({"octave_scale": 1.0}, "octave scale must be greater than 1")]:
+        with pytest.raises(RequestError) as caught:
+            live.update(**bad)
+        assert words in str(caught.value)
+    assert live.update(lr=dream.LR) == [] and len(list(frames)) == 2 and live.changes == []
+
+
 MIX = {"block4c_add": 1.0, "block5c_add": 1.5}
 
 

@@ -153,6 +153,24 @@ def test_the_step_is_traced_once_for_every_size_and_batch(tiny_model):
     assert classic_step(tiny_model, "conv_1").experimental_get_tracing_count() == 1
 
 
+def test_a_live_lr_change_takes_effect_at_the_next_step_without_a_new_trace(tiny_model):
+    """The page changes the lr while a grid streams: from the next step on, on the images reached."""
+    from vizcore.live import Change, LiveSettings
+    run = dict(size=66, steps=4, seed=0, lr=1.0)
+    plain = list(visualize(tiny_model, "conv_1", [1, 2], **run))  # filter 0 is dead on the grey start
+    live, changed = LiveSettings(), []
+    for frame in visualize(tiny_model, "conv_1", [1, 2], live=live, **run):
+        changed.append(frame)
+        if frame.step == 2:
+            live.update(lr=30.0)
+    assert live.changes == [Change(3, "lr", 30.0, 1.0)]
+    np.testing.assert_array_equal(changed[1].images, plain[1].images)
+    np.testing.assert_allclose(changed[2].history[2], plain[2].history[2], rtol=1e-5)  # step 3 scored step 2's images
+    assert not np.array_equal(changed[3].images, plain[3].images)
+    assert np.all(changed[3].activations > plain[3].activations)  # thirty times the step climbs further
+    assert classic_step(tiny_model, "conv_1").experimental_get_tracing_count() == 1
+
+
 def test_large_requests_are_chunked_by_default(lite0):
     assert 1 <= ascent.classic(180).chunk_size(180) == filters.CHUNK_PIXELS // 180 ** 2 < 64
     assert 1 <= ascent.robust(lite0).chunk_size(filters.settings(lite0, "robust").size) < 64
@@ -601,9 +619,21 @@ def small_view(at, show: str):
     if show != "Class":
         at.selectbox(key="filters_layer_efficientnet_lite0").set_value("block2a_expand_conv")
     at.number_input(key="filters_steps_classic").set_value(3)
-    at.number_input(key="filters_size_classic").set_value(80)
+    at.number_input(key="filters_class_size_classic" if show == "Class" else "filters_size_classic").set_value(80)
     at.number_input(key="filters_seed").set_value(11)
     return at
+
+
+def test_class_images_start_at_the_model_input_size_and_the_layer_views_keep_theirs(page):
+    page.get("button_group")[0].set_value("Class").run()
+    assert page.number_input(key="filters_class_size_classic").value == 224  # Lite0 takes 224 px
+    page.radio(key="filters_mode").set_value("robust").run()
+    assert page.number_input(key="filters_class_size_robust").value == 224
+    page.get("button_group")[0].set_value("Filters").run()
+    assert not page.exception, page.exception
+    assert page.number_input(key="filters_size_robust").value == filters.robust_size(page.session_state["model"])
+    page.radio(key="filters_mode").set_value("classic").run()
+    assert page.number_input(key="filters_size_classic").value == filters.CLASSIC["size"]
 
 
 @pytest.mark.parametrize("show, setup, names", [

@@ -186,8 +186,8 @@ def test_a_heatmaps_link_with_garbage_says_so_and_shows_the_defaults():
     lines = warning_lines(at)
     assert "model `nope` is neither a model vizcore knows nor a file in your models folder" in lines
     assert "showing EfficientNet-Lite0" in lines
-    assert "photo `moon` is not one of astronaut, cat, coffee, grace_hopper or rocket; showing the grace hopper " \
-           "photo instead." in lines
+    assert "photo `moon` is not one of astronaut, cat, coffee, grace_hopper or rocket, nor an uploaded photo " \
+           "(upload-…); showing the grace hopper photo instead." in lines
     assert "class `99999` is not a class index from 0 to 999; showing military uniform · 652 instead." in lines
     assert "method `nope` is not one of gradcam, gradcam++, scorecam or layercam; showing Grad-CAM instead." in lines
     assert "layer `x` is not a layer of efficientnet_lite0 with a feature map; showing the automatic layer" in lines

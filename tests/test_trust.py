@@ -155,6 +155,7 @@ def test_grad_cam_passes_and_the_cached_model_is_untouched(lite0, grace_hopper):
     report = cam.sanity_check(lite0, grace_hopper, method="gradcam")
     assert [stage.randomised_from for stage in report.stages] == ["predictions", "top_conv", "block7a_expand_conv"]
     assert report.stages[-1].spearman < 0.5 and report.passed and report.verdict.startswith("Passed")
+    assert report.outcome == sanity.PASSED and not any(stage.uniform for stage in report.stages)
     assert all(stage.heatmap.shape == grace_hopper.shape[:2] for stage in report.stages)
     assert report.class_check is not None and report.class_check.class_index != report.class_index == 652
     assert [weight.tobytes() for weight in lite0.keras.get_weights()] == before  # byte for byte
@@ -173,7 +174,47 @@ def test_an_edge_detector_fails_the_sanity_check(lite0, grace_hopper):
     report = cam.sanity_check(lite0, grace_hopper, explainer=edges)
     assert all(stage.spearman > 0.99 and stage.ssim > 0.99 for stage in report.stages)
     assert not report.passed and report.verdict.startswith("Failed") and "barely changes" in report.verdict
-    assert not report.class_check.depends_on_class
+    assert report.outcome == sanity.FAILED
+    assert report.class_check.depends_on_class is False
+
+
+def test_uniform_maps():
+    values = np.random.default_rng(8).random((7, 7))
+    assert not sanity.is_uniform(values) and not sanity.is_uniform(values * 1e-9)  # tiny raw gradients have an order
+    assert sanity.is_uniform(np.zeros((7, 7))) and sanity.is_uniform(np.full((7, 7), 5.0))
+    assert sanity.is_uniform(np.full((7, 7), 5.0) + values * 1e-9)  # rounding noise on a flat map: no order
+    assert sanity.is_uniform(np.where(values > 0.5, np.nan, values)) and sanity.is_uniform(np.zeros((0, 0)))
+
+
+def blank_at_call(blank: int):
+    """An explainer that makes the photo's edges, except on its ``blank``-th call (1: the original map, 2: the
+    first stage's, ...), where the map is all zeros, as Grad-CAM's is when no pixel raises the class."""
+    calls = []
+
+    def explain(vm, image, class_index) -> np.ndarray:
+        calls.append(class_index)
+        return np.zeros(image.shape[:2], np.float32) if len(calls) == blank else edges(vm, image, class_index)
+
+    return explain
+
+
+def test_a_map_that_goes_uniform_at_a_stage_is_inconclusive(tiny_model):
+    report = cam.sanity_check(tiny_model, photo(), class_index=1, stages=2, explainer=blank_at_call(3))
+    first, second = report.stages  # from predictions up, then from conv_3 up: the second one is blank
+    assert not first.uniform and first.spearman > 0.99  # the edges would fail the check on their own
+    assert second.uniform and np.isnan(second.spearman)
+    assert report.outcome == sanity.INCONCLUSIVE and not report.passed
+    assert report.verdict.startswith("Inconclusive: with the weights from conv_3 to the output randomised")
+    assert "uniform" in report.verdict and "undefined" in report.verdict and "predictions" not in report.verdict
+    assert report.class_check.depends_on_class is False  # the class check's maps are both edges: comparable
+
+
+def test_a_uniform_original_map_is_inconclusive(tiny_model):
+    report = cam.sanity_check(tiny_model, photo(), class_index=1, stages=2, explainer=blank_at_call(1))
+    assert report.outcome == sanity.INCONCLUSIVE and not report.passed
+    assert report.verdict.startswith("Inconclusive: the map on the model as trained is uniform")
+    assert all(np.isnan(stage.spearman) and not stage.uniform for stage in report.stages)  # nothing to rank against
+    assert report.class_check.depends_on_class is None and np.isnan(report.class_check.spearman)
 
 
 # --- the ranking ---------------------------------------------------------------------------------
@@ -215,13 +256,44 @@ def test_cli_adds_metrics_sanity_and_ranking(tiny_model, tmp_path, capsys):
     assert set(report["metrics"]) == {"deletion", "insertion", "road"}
     assert all(isinstance(value, float) for value in report["metrics"].values())
     assert [stage["randomised_from"] for stage in report["sanity"]["stages"]] == ["predictions", "conv_3"]
-    assert set(report["sanity"]["stages"][0]) == {"randomised_from", "spearman", "ssim"}
+    assert set(report["sanity"]["stages"][0]) == {"randomised_from", "spearman", "ssim", "uniform"}
     assert isinstance(report["sanity"]["passed"], bool) and report["sanity"]["verdict"]
+    assert report["sanity"]["outcome"] in {sanity.PASSED, sanity.FAILED, sanity.INCONCLUSIVE}
     ranking = report["ranking"]
     assert len(ranking) == len(cam.METHODS) * len(cam.ranking_layers(tiny_model))
     assert set(ranking[0]) == {"method", "layer", "road", "insertion", "deletion"}
     scores = [row["road"] + row["insertion"] - row["deletion"] for row in ranking]
     assert scores == sorted(scores, reverse=True)
+
+
+def test_cli_says_when_the_sanity_check_is_inconclusive(tiny_model, tmp_path, capsys, monkeypatch):
+    from vizcore.cli import main
+    model, image = tmp_path / "tiny.keras", tmp_path / "photo.png"
+    tiny_model.keras.save(model)
+    Image.fromarray(photo()).save(image)
+    monkeypatch.setattr(sanity, "cam_explainer", lambda *settings: blank_at_call(2))  # the first stage: blank
+    arguments = ["cam", str(model), str(image), "--scaling", "0-1", "--class", "2", "--sanity", "--stages", "2",
+                 "--out", str(tmp_path / "o.png")]
+    assert main([*arguments, "--json"]) == 0
+    out = capsys.readouterr().out
+    assert "NaN" not in out  # strict JSON: an undefined correlation is null
+    report = json.loads(out)["sanity"]
+    assert report["outcome"] == "inconclusive" and report["passed"] is False
+    assert report["stages"][0]["spearman"] is None and report["stages"][0]["uniform"] is True
+    assert report["verdict"].startswith("Inconclusive: with the weights from predictions")
+    assert main(arguments) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert any(line.startswith("randomised from predictions: uniform map, Spearman undefined, SSIM") for line in lines)
+    assert any(line.startswith("Inconclusive: ") for line in lines)
+
+
+@pytest.mark.parametrize("drop, words", [
+    (0.25, "lowers the probability by 25%"), (-0.3, "raises it by 30%"),
+    (-0.004, "barely changes the probability"), (-0.0, "barely changes the probability"),
+])
+def test_cli_faithfulness_words_never_read_minus_zero(drop, words):
+    from vizcore.commands import cam as command
+    assert command._change(drop) == words
 
 
 @pytest.mark.parametrize("arguments, message", [

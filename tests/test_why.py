@@ -9,8 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from vizcore import RequestError
-from vizcore import why
+from vizcore import RequestError, why
 from vizcore.cli import main
 
 MOSAIC = ("grace_hopper", "cat", "coffee", "rocket")  # quadrants: top left, top right, bottom left, bottom right
@@ -55,12 +54,115 @@ def test_channels_best_first_with_shares_and_peaks_in_photo_pixels(lite0, sample
     assert all(0 <= c.peak[0] < height and 0 <= c.peak[1] < width for c in channels)
     assert all(c.contribution < 0 for c in result.negative)
     assert result.activation_map(channels[0].channel).shape == (height, width)
+    assert result.counted_map(channels[0].channel).shape == (height, width)
+
+
+# --- where a channel counted ---------------------------------------------------------------------
+
+
+def dense_kernel(vm) -> np.ndarray:
+    return vm.keras.get_layer("predictions").kernel.numpy().astype(np.float64)
+
+
+def tiny_gradients_at_conv_2(vm, image: np.ndarray, class_index: int) -> tuple[np.ndarray, np.ndarray]:
+    """conv_2's activations and ∂logit/∂activations by a tape through the tiny model's own layers
+    (conv_3, the mean, the Dense before its softmax), apart from the engine's compiled view."""
+    import keras
+    import tensorflow as tf
+
+    model = vm.keras
+    acts = keras.Model(model.input, model.get_layer("conv_2").output)(vm.preprocess(vm.resize_for_input(image)))
+    with tf.GradientTape() as tape:
+        tape.watch(acts)
+        pooled = tf.reduce_mean(model.get_layer("conv_3")(acts), axis=(1, 2))
+        dense = model.get_layer("predictions")
+        logit = (tf.matmul(pooled, dense.kernel) + dense.bias)[0, class_index]
+    return acts.numpy()[0].astype(np.float64), tape.gradient(logit, acts).numpy()[0].astype(np.float64)
+
+
+@pytest.mark.parametrize("model, layer", [("tiny_model", None), ("tiny_model", "conv_2"),
+                                          ("lite0", None), ("lite0", "block6d_add")])
+def test_a_channels_contribution_map_sums_to_its_contribution(request, model, layer, samples):
+    vm = request.getfixturevalue(model)
+    image = random_photo() if model == "tiny_model" else samples["coffee"]
+    result = why.explain(vm, image, class_index=1, layer=layer)
+    acts = result.activations.astype(np.float64)
+    if result.exact:  # GAP → Dense: the gradient is W[k, class] / (h·w) at every position
+        reference = acts * dense_kernel(vm)[:, 1] / (acts.shape[0] * acts.shape[1])
+    elif model == "tiny_model":
+        acts, gradients = tiny_gradients_at_conv_2(vm, image, 1)
+        reference = acts * gradients
+    else:
+        reference = acts * result.gradients.astype(np.float64)
+        assert not np.allclose(result.gradients, result.gradients[:1, :1]), "the gradient varies over the grid"
+    assert result.exact == (layer is None)
+    for k in range(acts.shape[-1]):
+        grid = result.counted_grid(k)
+        np.testing.assert_allclose(grid, reference[..., k], rtol=1e-4, atol=1e-7 * np.abs(reference).max())
+        assert grid.sum() == pytest.approx(result.contributions[k], rel=1e-9, abs=1e-12)
+
+
+def test_a_channel_peaks_where_it_counted_and_keeps_where_it_fired(lite0, samples):
+    """On a layer whose gradient varies, positive channels peak at their contribution map's maximum,
+    negative ones at its minimum; the activation's peak stays in ``fired_at``."""
+    result = why.explain(lite0, samples["coffee"], layer="block6d_add")
+    channels, negative = result.channels, result.negative
+    assert negative, "block6d_add has channels that take from espresso's score"
+
+    def pixel(grid, flat_index):
+        cell = np.unravel_index(flat_index, grid.shape)
+        return tuple(min(int((c + 0.5) * p / g), p - 1) for c, g, p in zip(cell, grid.shape, result.photo_size))
+
+    for channel in channels + negative:
+        counted = result.activations[..., channel.channel].astype(np.float64) * result.gradients[..., channel.channel]
+        best = np.argmax(counted) if channel.contribution > 0 else np.argmin(counted)
+        assert channel.peak == pixel(counted, best)
+        assert channel.fired_at == pixel(counted, np.argmax(result.activations[..., channel.channel]))
+        drawn = result.counted_map(channel.channel)
+        assert drawn.min() >= 0 and drawn[channel.peak] > 0.9  # resized bilinearly: the peak's cell centre near 1
+    assert any(c.peak != c.fired_at for c in channels), "somewhere the two peaks part"
+
+
+def test_on_the_gap_dense_layer_a_channel_counts_where_it_fires(lite0, samples):
+    """There the gradient is the same at every position: the maps differ by a factor only."""
+    result = why.explain(lite0, samples["grace_hopper"])
+    assert result.exact
+    for channel in result.channels + result.negative:
+        assert channel.peak == channel.fired_at
+        np.testing.assert_allclose(result.counted_map(channel.channel), result.activation_map(channel.channel),
+                                   atol=1e-5)
+
+
+def mosaic_of(samples) -> tuple[list[np.ndarray], np.ndarray]:
+    """The MOSAIC photos at the model's own 224 px, tiled 2 × 2 into 448 px."""
+    photos = [np.asarray(Image.fromarray(samples[name]).resize((224, 224))) for name in MOSAIC]
+    return photos, np.concatenate([np.concatenate(photos[:2], axis=1), np.concatenate(photos[2:], axis=1)], axis=0)
+
+
+def quadrant_of(pixel: tuple[int, int], size: tuple[int, int]) -> int:
+    return 2 * int(pixel[0] >= size[0] // 2) + int(pixel[1] >= size[1] // 2)
+
+
+@pytest.mark.parametrize("layer", ["block6b_add", "block6d_add"])
+def test_top_channels_count_in_their_photos_quadrant_where_they_fired_elsewhere(lite0, samples, layer):
+    """Each quadrant's photo's top-1 class explained on the whole mosaic (run at 448: the model takes any
+    size). Measured with the peak where a channel counted, 5–8 of 8 top channels peak in the class's own
+    photo for every class (block6b_add 7, 7, 6, 8; block6d_add 5, 8, 7, 7); with the peak where it fired,
+    only 0–5 (3, 4, 3, 2; 5, 4, 1, 2)."""
+    photos, mosaic = mosaic_of(samples)
+    wide = dataclasses.replace(lite0, input_size=(448, 448))
+    counted, fired = [], []
+    for quadrant, photo in enumerate(photos):
+        result = why.explain(wide, mosaic, class_index=lite0.predict(photo, top=1)[0].index, layer=layer, top=8)
+        counted.append(sum(quadrant_of(c.peak, mosaic.shape[:2]) == quadrant for c in result.channels))
+        fired.append(sum(quadrant_of(c.fired_at, mosaic.shape[:2]) == quadrant for c in result.channels))
+    assert sum(count >= 5 for count in counted) >= 3, (layer, counted)
+    assert sum(count >= 5 for count in fired) < 3, (layer, fired)  # where it fired: not where it counted
 
 
 def test_top_channels_fire_in_their_photos_quadrant_of_a_mosaic(lite0, samples):
     """Each quadrant's photo at the model's own 224 px (the model takes any size: run at 448)."""
-    photos = [np.asarray(Image.fromarray(samples[name]).resize((224, 224))) for name in MOSAIC]
-    mosaic = np.concatenate([np.concatenate(photos[:2], axis=1), np.concatenate(photos[2:], axis=1)], axis=0)
+    photos, mosaic = mosaic_of(samples)
     wide = dataclasses.replace(lite0, input_size=(448, 448))
     for quadrant, photo in enumerate(photos):
         class_index = lite0.predict(photo, top=1)[0].index
@@ -161,7 +263,11 @@ def test_cli_json_gives_the_engines_numbers(lite0, samples, capsys, tmp_path):
     assert [row["channel"] for row in payload["channels"]] == [c.channel for c in expected.channels]
     assert payload["logit"] == pytest.approx(expected.logit, abs=1e-5)
     assert payload["bias"] == pytest.approx(expected.bias, abs=1e-5)
-    assert all(len(row["peak"]) == 2 and row["examples"] for row in payload["channels"])
+    assert all(row["examples"] for row in payload["channels"])
+    for row, channel in zip(payload["channels"] + payload["negative"], expected.channels + expected.negative):
+        assert (tuple(row["peak"]), tuple(row["fired_at"])) == (channel.peak, channel.fired_at)
+        counted = np.array(row["counted"])  # the contribution map on top_relu's 7 × 7 grid, summing to the contribution
+        assert counted.shape == (7, 7) and counted.sum() == pytest.approx(channel.contribution, rel=1e-5, abs=1e-6)
 
 
 def test_cli_writes_the_panel(tmp_path, capsys):
@@ -215,6 +321,8 @@ def test_page_shows_a_row_per_top_channel_with_the_engines_numbers(lite0, sample
     assert at.metric[0].value == f"{expected.logit:+.3f}"
     captions = [caption for image in at.get("image") for caption in image.captions]
     assert captions.count("where it fired") == 8 and captions.count("what it responds to") == 8
+    assert captions.count("where it counted") == 8
+    assert any("so each channel counted where it fired" in caption.value for caption in at.caption)  # top_relu: GAP
     assert "coffee" in captions  # the photo's own patch among the examples
     assert at.query_params["photo"] == "coffee" and at.query_params["class"] == "967"
 
@@ -222,7 +330,9 @@ def test_page_shows_a_row_per_top_channel_with_the_engines_numbers(lite0, sample
 def test_page_link_opens_a_contrast_on_a_layer():
     at = why_page(photo="coffee", **{"class": "967"}, contrast="504", layer="block6a_expand_conv")
     assert not at.exception and not at.warning, (at.exception, at.warning)
-    assert at.selectbox(key="why_contrast").value == 504 and at.selectbox(key="why_layer").value == "block6a_expand_conv"
+    assert at.selectbox(key="why_contrast").value == 504
+    assert at.selectbox(key="why_layer").value == "block6a_expand_conv"
     assert any("rather than **coffee mug**" in block.value for block in at.markdown)
     assert at.metric[0].label == "Logit difference"
+    assert not any("counted where it fired" in caption.value for caption in at.caption)  # a layer before the GAP
     assert at.query_params["contrast"] == "504" and at.query_params["layer"] == "block6a_expand_conv"

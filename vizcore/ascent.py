@@ -39,6 +39,7 @@ from . import objectives, param, scheduler, transforms
 from .cache import PerModel
 from .checks import positive_number, whole_number
 from .errors import RequestError
+from .live import LiveSettings
 from .models import SCALINGS, VizModel
 from .relu_override import REDIRECTED_RELU
 
@@ -496,6 +497,7 @@ def climb(
     every: int = 1,
     chunk_size: int | None = None,
     report: objectives.Objective | None = None,
+    live: LiveSettings | None = None,
 ) -> Iterator[Frame]:
     """Climb ``objective`` from one start per [2] seed in ``seeds``, yielding frames.
 
@@ -503,7 +505,10 @@ def climb(
     Every chunk takes step k, then a frame is yielded if due (every ``every`` steps and the last).
     The transforms of step k draw from the seed (``ascent_settings.seed``, −k). ``report``, if given
     (checked too), is what the final frame's ``activations`` and ``initial`` measure instead of the
-    objective (e.g. a channel without the diversity term that pushed its images apart).
+    objective (e.g. a channel without the diversity term that pushed its images apart). ``live``, if
+    given, is begun with the run's lr, which the loop takes before every step: ``live.update(lr=…)``
+    from another thread changes the step size from the next step on (a run-time input of the
+    compiled step: nothing is traced again).
     """
     seeds = np.asarray(seeds, np.int32).reshape(-1, 2)
     count, rows = len(seeds), objective.rows()
@@ -517,18 +522,23 @@ def climb(
     measurer = (engine(vm, method, measured), [measured.arguments(part) for part in parts])
     starts = [method.parameterisation.start(ascent_settings.size, seeds[part]) for part in parts]
     zeros = [tuple(tf.zeros_like(start) for _ in range(climber.slots)) for start in starts]
-    run = _steps(climber, measurer, ascent_settings, parts, arguments, starts, zeros, run_seed(ascent_settings), every)
-    return run
+    live = live if live is not None else LiveSettings()
+    live.begin({"lr": ascent_settings.lr}, _check_lr)
+    seed = run_seed(ascent_settings)
+    return _steps(climber, measurer, ascent_settings, parts, arguments, starts, zeros, seed, every, live)
+
+
+def _check_lr(values) -> None:
+    positive_number("lr (learning rate)", values["lr"])
 
 
 def _steps(
-    climber: Engine, measurer, ascent_settings, parts, arguments, starts, slots, seed: int, every: int
+    climber: Engine, measurer, ascent_settings, parts, arguments, starts, slots, seed: int, every: int, live
 ) -> Iterator[Frame]:
     method, steps, count = climber.method, ascent_settings.steps, sum(len(part) for part in parts)
     reported = measurer[0] is not climber
     states = list(starts)
     compiled_steps: dict[tuple[bool, bool], Any] = {}  # (redirect, settle) → the compiled step
-    lr = tf.constant(ascent_settings.lr, tf.float32)
     dead_at_start = dead = np.zeros(count, bool)
     history = np.zeros((steps, count), np.float32)
     for step in range(1, steps + 1):
@@ -537,6 +547,7 @@ def _steps(
             compiled_steps[redirect, settle] = climber.step(redirect=redirect, settle=settle)
         function = compiled_steps[redirect, settle]
         seed_tensor = transforms.step_seed(seed, -step)  # negative: never an image's own (seed, index)
+        lr = tf.constant(live.take(step)["lr"], tf.float32)  # a run-time input: a new lr traces nothing
         norms, shown = [], []
         for number, part in enumerate(parts):
             scheduler.checkpoint()  # give way to short work; end here if the run was stopped

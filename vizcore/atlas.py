@@ -24,6 +24,7 @@ import numpy as np
 
 from . import filters as filters_module
 from .filters import AscentSettings, FilterFrame
+from .live import LiveSettings
 from .models import VizModel, weights_cache_dir
 
 FORMAT = 4  # bump whenever the algorithm changes the pixels a run produces
@@ -208,10 +209,12 @@ def visualize(
     seed: int | None = None,
     every: int = 1,
     use_cache: bool = True,
+    live: LiveSettings | None = None,
 ) -> Iterator[FilterFrame]:
     """:func:`vizcore.filters.visualize` through the cache: a stored run is one cached frame.
 
-    A run that finishes is stored; a run stopped early is not.
+    A run that finishes is stored; a run stopped early, or whose lr was changed live (``live``, as
+    in :func:`vizcore.filters.visualize`), is not: its images are not those of its settings.
 
     Raises:
         RequestError: as :func:`vizcore.filters.visualize`, before any work.
@@ -231,14 +234,15 @@ def visualize(
         size=ascent_settings.size,
         seed=ascent_settings.seed,
         every=every,
+        live=live,
     )
-    return _storing(vm, layer, ascent_settings, frames)
+    return _storing(vm, layer, ascent_settings, frames, live)
 
 
 def _storing(
-    vm: VizModel, layer: str, ascent_settings: AscentSettings, frames: Iterator[FilterFrame]
+    vm: VizModel, layer: str, ascent_settings: AscentSettings, frames: Iterator[FilterFrame], live: LiveSettings | None
 ) -> Iterator[FilterFrame]:
     for frame in frames:
-        if frame.done:
+        if frame.done and not (live is not None and live.changes):
             save(vm, layer, ascent_settings, frame)
         yield frame

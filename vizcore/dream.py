@@ -13,6 +13,11 @@ The image is optimised in the model's input space; ``lr`` is measured in half th
 lr 0.01 means the same on a model that takes −1…1 and on one that takes 0…255 (caffe).
 Validation happens when ``dream`` is called, before the first frame: bad requests raise
 :class:`RequestError` with the received value in the message.
+
+A dream can be tweaked while it runs: given a :class:`vizcore.live.LiveSettings`, the loop reads
+the learning rate, the layer mix, the steps per octave, the octave scale and the jitter before
+every step, so a change takes effect at the next step, on the image reached so far, and is recorded
+with that step (``live.changes``).
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ from . import ascent, objectives, scheduler
 from .cache import PerModel
 from .checks import is_real, positive_number, rgb_image, whole_number
 from .errors import RequestError
+from .live import LiveSettings
 from .models import SCALINGS, VizModel, no_spatial_layer_message
 from .registry import MODELS
 
@@ -45,6 +51,9 @@ NOISE_SIZE = (448, 448)  # (height, width) of a noise start: large enough for th
 NOISE_AMPLITUDE = (4.0, 2.0)  # grey levels of a noise start's soft blobs and grain: faint noise dreams cleanest
 AUTO_TILE = 512  # the tile side auto_tile picks for photos whose longer side exceeds AUTO_TILE_ABOVE
 AUTO_TILE_ABOVE = 1024  # px
+JITTER = 0  # px: the largest random roll of the image before each step (0: none, as the Keras example)
+MAX_JITTER = 512  # px (the TensorFlow tutorial rolls by up to 512)
+LIVE = ("layers", "lr", "steps", "octave_scale", "jitter")  # what a running dream reads before each step
 
 # The registry's default mix per model (vizcore.registry: ModelSpec.dream_layers, with why they dream well).
 DEFAULT_LAYERS: dict[str, dict[str, float]] = {spec.name: dict(spec.dream_layers) for spec in MODELS.values()}
@@ -57,6 +66,8 @@ class DreamFrame(NamedTuple):
     step: int  # ascent steps done in this octave (1-based)
     image: np.ndarray  # RGB uint8 at the input's size, the detail of later octaves already added
     loss: float  # the dream loss before this step's update
+    steps: int = 0  # steps of this octave, as this step had them (a live change may alter them)
+    taken: int = 0  # steps taken in all octaves so far, this one included
 
 
 # --- the mix and the request -----------------------------------------------------------------
@@ -117,10 +128,19 @@ def check_mix(vm: VizModel, layers: Mapping[str, float]) -> tuple[tuple[str, ...
 
 
 def check_settings(
-    *, steps: int, lr: float, octaves: int, octave_scale: float, max_loss: float | None, tile: int | None, every: int
+    *,
+    steps: int,
+    lr: float,
+    octaves: int,
+    octave_scale: float,
+    max_loss: float | None,
+    tile: int | None,
+    every: int,
+    jitter: int = JITTER,
 ) -> None:
     """Raise RequestError for settings out of range, echoing the value received."""
     whole_number("steps", steps, 1)
+    whole_number("jitter", jitter, 0, MAX_JITTER, why="pixels")
     positive_number("lr (learning rate)", lr, "positive")
     whole_number("octaves", octaves, 1)
     if not is_real(octave_scale) or octave_scale <= 1:
@@ -134,7 +154,13 @@ def check_settings(
 
 def octave_shapes(size: tuple[int, int], octaves: int, octave_scale: float) -> list[tuple[int, int]]:
     """(height, width) of each octave, smallest first, the last one ``size`` (the Keras example)."""
-    return [(int(size[0] / octave_scale**i), int(size[1] / octave_scale**i)) for i in reversed(range(octaves))]
+    return [octave_shape(size, octaves, octave, octave_scale) for octave in range(1, octaves + 1)]
+
+
+def octave_shape(size: tuple[int, int], octaves: int, octave: int, octave_scale: float) -> tuple[int, int]:
+    """(height, width) of octave ``octave`` (1 the smallest) of ``octaves``."""
+    shrink = octave_scale ** (octaves - octave)
+    return int(size[0] / shrink), int(size[1] / shrink)
 
 
 # --- compiled steps --------------------------------------------------------------------------
@@ -373,6 +399,8 @@ def dream(
     tile: int | None = None,
     seed: int | None = None,
     every: int = 1,
+    jitter: int = JITTER,
+    live: LiveSettings | None = None,
 ) -> Iterator[DreamFrame]:
     """DeepDream ``image`` with a layer mix, from the smallest octave to the input's size.
 
@@ -389,32 +417,70 @@ def dream(
             roll (the TensorFlow tutorial), so memory is bounded for large photos.
         seed: seeds the random roll; the same seed gives the same dream.
         every: yield a frame every ``every`` steps (the last step always yields).
+        jitter: before each step the image is rolled by up to this many pixels at random along
+            each axis, and rolled back after it (the TensorFlow tutorial), so no pixel stays at a
+            border; 0 (the default) rolls nothing.
+        live: the run's live settings (``LIVE``: layers, lr, steps, octave_scale, jitter), begun
+            here with the values above: ``live.update(lr=0.02)`` from another thread takes effect
+            at the next step, on the image reached, and is recorded in ``live.changes``. The
+            steps apply to the current octave and the next; the octave scale to the octaves
+            still to come.
 
     Returns:
-        An iterator of DreamFrame(octave, step, image, loss); validation happens on call.
+        An iterator of DreamFrame(octave, step, image, loss, steps, taken); validation happens on call.
 
     Raises:
         RequestError: unknown layer, empty mix, negative weight, lr ≤ 0, steps < 1, octave
-            scale ≤ 1, or a photo (or tile) too small for the octaves and layers.
+            scale ≤ 1, jitter out of range, or a photo (or tile) too small for the octaves and layers.
     """
-    names, weights = check_mix(vm, layers)
+    names, _ = check_mix(vm, layers)
     check_settings(
-        steps=steps, lr=lr, octaves=octaves, octave_scale=octave_scale, max_loss=max_loss, tile=tile, every=every
+        steps=steps,
+        lr=lr,
+        octaves=octaves,
+        octave_scale=octave_scale,
+        max_loss=max_loss,
+        tile=tile,
+        every=every,
+        jitter=jitter,
     )
     image = rgb_image(image)
-    dreamer = _dreamer(vm, names)
-    image = _at_fixed_size(vm, dreamer, image, octaves, tile)
-    check_size(vm, names, image.shape[:2], octaves, octave_scale, tile)
-    stepper = _DreamStepper(dreamer, weights, lr * dreamer.half_range, tile, np.random.default_rng(seed))
-    frames = _frames(
-        stepper,
-        tf.constant(vm.preprocess(image)),
-        octave_shapes(image.shape[:2], octaves, octave_scale),
-        steps,
-        max_loss,
-        every,
-    )
+    image = _at_fixed_size(vm, _dreamer(vm, names), image, octaves, tile)
+    live = live if live is not None else LiveSettings()
+    start = {"layers": dict(layers), "lr": lr, "steps": steps, "octave_scale": octave_scale, "jitter": jitter}
+    live.begin(start, _live_check(vm, image.shape[:2], octaves, max_loss, tile, every))
+    stepper = _DreamStepper(vm, tile, np.random.default_rng(seed))
+    frames = _frames(stepper, tf.constant(vm.preprocess(image)), octaves, live, max_loss, every)
     return frames if vm.channels == 3 else (frame._replace(image=vm.as_seen(frame.image)) for frame in frames)
+
+
+def _live_check(
+    vm: VizModel, size: tuple[int, int], octaves: int, max_loss: float | None, tile: int | None, every: int
+):
+    """The check of a dream's live settings: a mix, lr, steps, octave scale and jitter that the photo
+    (at ``size``) can be dreamed with, from its smallest octave on."""
+
+    def check(values: Mapping) -> None:
+        check_settings(
+            steps=values["steps"],
+            lr=values["lr"],
+            octaves=octaves,
+            octave_scale=values["octave_scale"],
+            max_loss=max_loss,
+            tile=tile,
+            every=every,
+            jitter=values["jitter"],
+        )
+        names, _ = check_mix(vm, values["layers"])
+        fixed = _dreamer(vm, names).fixed_size
+        if fixed is not None and fixed != tuple(size):
+            raise RequestError(
+                f"Layers {', '.join(names)} of {vm.name} only take {fixed[1]}×{fixed[0]} images; "
+                f"this dream is {size[1]}×{size[0]}."
+            )
+        check_size(vm, names, size, octaves, values["octave_scale"], tile)
+
+    return check
 
 
 def _at_fixed_size(vm: VizModel, dreamer: _Dreamer, image: np.ndarray, octaves: int, tile: int | None) -> np.ndarray:
@@ -431,14 +497,34 @@ def _at_fixed_size(vm: VizModel, dreamer: _Dreamer, image: np.ndarray, octaves: 
 
 
 class _DreamStepper:
-    """One gradient ascent step, tiled or not, with the request's weights, lr and random roll."""
+    """One gradient ascent step, tiled or not, with the live settings' mix, lr and jitter and the run's
+    random roll."""
 
-    def __init__(self, dreamer: _Dreamer, weights: np.ndarray, lr: float, tile: int | None, rng: np.random.Generator):
-        self.dreamer, self.tile, self.rng, self.lr = dreamer, tile, rng, lr
-        self.weights = dreamer.weights(weights)
+    def __init__(self, vm: VizModel, tile: int | None, rng: np.random.Generator):
+        self.vm, self.tile, self.rng = vm, tile, rng
+        self.mix: dict | None = None
+        self.lr, self.jitter = 0.0, 0
+
+    def use(self, settings: Mapping) -> None:
+        """Take a step's live settings: another layer set takes its own compiled dreamer (built once)."""
+        if settings["layers"] != self.mix:
+            names, weights = check_mix(self.vm, settings["layers"])
+            self.dreamer = _dreamer(self.vm, names)
+            self.weights = self.dreamer.weights(weights)
+            self.mix = dict(settings["layers"])
+        self.lr = settings["lr"] * self.dreamer.half_range
+        self.jitter = settings["jitter"]
 
     def __call__(self, image, detail: tf.Tensor | None = None) -> tuple[float, object, np.ndarray | None]:
         """(loss before the step, image after it, and its frame when ``detail`` is given, else None)."""
+        if not self.jitter:
+            return self._step(image, detail)
+        shift = [int(self.rng.integers(-self.jitter, self.jitter + 1)) for _ in range(2)]
+        loss, image, _ = self._step(tf.roll(image, shift, axis=[1, 2]))
+        image = tf.roll(image, [-shift[0], -shift[1]], axis=[1, 2])  # back in place before its frame
+        return loss, image, None if detail is None else self.dreamer.frame(image, detail).numpy()
+
+    def _step(self, image, detail: tf.Tensor | None = None) -> tuple[float, object, np.ndarray | None]:
         if self.tile is None:
             if detail is None:
                 loss, image = self.dreamer.step(image, self.weights, self.lr)
@@ -465,33 +551,49 @@ _NO_DETAIL = tf.zeros((0, 0, 3))  # the frame of a full-size octave: nothing to 
 def _frames(
     stepper: _DreamStepper,
     original: tf.Tensor,
-    shapes: list[tuple[int, int]],
-    steps: int,
+    octaves: int,
+    live: LiveSettings,
     max_loss: float | None,
     every: int,
 ) -> Iterator[DreamFrame]:
-    """The octave loop of the Keras example, with the lost detail re-injected before each ascent."""
+    """The octave loop of the Keras example, with the lost detail re-injected before each ascent.
+
+    The live settings are taken before every step; an octave's size is set as it starts, by the
+    octave scale then in use (never smaller than the octave before it).
+    """
     full = tuple(original.shape[1:3])
-    shrunk = {shape: _resize(original, shape) for shape in shapes}  # the photo at each octave's size
-    image, previous, done = shrunk[shapes[0]], shapes[0], 0
-    for octave, shape in enumerate(shapes, 1):
-        if shape != previous:  # upscale, then add back what shrinking the photo had lost
-            lost_detail = shrunk[shape] - _resize(shrunk[previous], shape)
+    settings = live.take(1)
+    shape = octave_shape(full, octaves, 1, settings["octave_scale"])
+    image, previous, taken = _resize(original, shape), shape, 0
+    for octave in range(1, octaves + 1):
+        if octave > 1:  # upscale, then add back what shrinking the photo had lost
+            settings = live.take(taken + 1)  # an octave scale changed during the last octave sizes this one
+            wanted_shape = octave_shape(full, octaves, octave, settings["octave_scale"])
+            shape = (max(previous[0], wanted_shape[0]), max(previous[1], wanted_shape[1]))  # never shrink
+            lost_detail = _resize(original, shape) - _resize(_resize(original, previous), shape)
             image = tf.clip_by_value(_resize(image, shape) + lost_detail, stepper.dreamer.low, stepper.dreamer.high)
-        preview_detail = (original - _resize(shrunk[shape], full))[0] if shape != full else _NO_DETAIL
-        for step in range(1, steps + 1):
+        preview_detail = (original - _resize(_resize(original, shape), full))[0] if shape != full else _NO_DETAIL
+        step, shown = 0, True
+        while step < settings["steps"]:
             scheduler.checkpoint()  # give way to short work; end here if the run was stopped
-            done += 1
-            wanted = done % every == 0 or (octave == len(shapes) and step == steps)
+            settings = live.take(taken + 1)
+            stepper.use(settings)
+            if step >= settings["steps"]:  # the steps were lowered below those this octave took
+                break
+            step, taken = step + 1, taken + 1
+            wanted = taken % every == 0 or (octave == octaves and step == settings["steps"])
             loss, image, frame = stepper(image, preview_detail if wanted else None)
             stop = max_loss is not None and loss > max_loss
             if stop and frame is None:
                 frame = stepper.dreamer.frame(image, preview_detail).numpy()
+            shown = frame is not None
             if frame is not None:
-                yield DreamFrame(octave, step, frame, loss)
+                yield DreamFrame(octave, step, frame, loss, settings["steps"], taken)
             if stop:
                 break
         previous = shape
+    if not shown:  # the last octave's steps were lowered to those already taken: its last frame
+        yield DreamFrame(octaves, step, stepper.dreamer.frame(image, preview_detail).numpy(), loss, step, taken)
 
 
 def dream_gradients(

@@ -64,6 +64,7 @@ from .ascent import (  # noqa: F401  (the settings and limits live with the loop
 )
 from .checks import whole_number
 from .errors import RequestError
+from .live import LiveSettings
 from .models import VizModel
 
 DIVERSITY = 8.0  # weight of the diversity term (per image: minus its mean cosine to the others' Gram matrices)
@@ -163,6 +164,7 @@ def visualize(
     seed: int | None = None,
     every: int = 1,
     chunk_size: int | None = None,
+    live: LiveSettings | None = None,
 ) -> Iterator[FilterFrame]:
     """Optimise one image per filter, all in one batch, yielding frames as they improve.
 
@@ -175,6 +177,8 @@ def visualize(
         seed: the same seed gives the same images; None draws one.
         every: yield a frame every ``every`` steps (and always after the last).
         chunk_size: images per compiled step; None bounds it by ``CHUNK_PIXELS``.
+        live: the run's live settings (its lr), begun with ``lr``: ``live.update(lr=…)`` while the
+            run streams changes the step size from the next step on (``live.changes`` records it).
 
     Yields:
         FilterFrame after steps ``every``, ``2·every``, … and the last.
@@ -185,7 +189,17 @@ def visualize(
     filters = check_filters(vm, layer, filters)
     objective = objectives.channel(layer, filters, border=channel_border(mode))
     return visualize_objective(
-        vm, objective, filters, steps=steps, lr=lr, size=size, mode=mode, seed=seed, every=every, chunk_size=chunk_size
+        vm,
+        objective,
+        filters,
+        steps=steps,
+        lr=lr,
+        size=size,
+        mode=mode,
+        seed=seed,
+        every=every,
+        chunk_size=chunk_size,
+        live=live,
     )
 
 
@@ -261,12 +275,14 @@ def visualize_objective(
     every: int = 1,
     chunk_size: int | None = None,
     count: int | None = None,
+    live: LiveSettings | None = None,
 ) -> Iterator[FilterFrame]:
     """Climb any objective; one image per row of the objective (or ``count`` images when it has one row).
 
     Image i starts from the seed (seed, ``image_seeds[i]``) (default: its label), so a filter's image
     is the same whichever other filters share its batch. ``report``, if given, is the objective the
     final frame's ``activations`` and ``initial`` measure (e.g. the channel without the diversity term).
+    ``live``: the run's live lr, as in :func:`visualize`.
 
     Raises:
         RequestError: a bad objective (checked against the model), bad settings, before any work.
@@ -287,7 +303,7 @@ def visualize_objective(
     method = ascent.method_for(vm, ascent_settings)
     report = report.checked(vm) if report is not None else None
     frames = ascent.climb(
-        vm, objective, method, ascent_settings, seeds, every=every, chunk_size=chunk_size, report=report
+        vm, objective, method, ascent_settings, seeds, every=every, chunk_size=chunk_size, report=report, live=live
     )
     return (FilterFrame(*frame, filters=labels) for frame in frames)
 

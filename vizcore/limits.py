@@ -10,6 +10,8 @@ not know, so the limits have a file of their own. Every key is optional::
     max_steps = 2000      # steps of one run (a dream's: per octave)
     max_size = 1024       # px: the side of a filter image
     max_filters = 64      # images in one grid
+    kept_photos = 200     # uploaded photos kept on the server, so that links to them work
+    kept_photos_mb = 500  # ... and their size in all, in MB (the least recently used go first)
 """
 
 from __future__ import annotations
@@ -34,6 +36,8 @@ class Limits:
     max_steps: int = 2000
     max_size: int = 1024
     max_filters: int = 64
+    kept_photos: int = 200
+    kept_photos_mb: int = 500
 
     def check_run(self, *, steps: int | None = None, size: int | None = None, images: int | None = None) -> None:
         """RequestError, in a user's words, when one run asks for more than this server allows."""

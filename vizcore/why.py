@@ -10,10 +10,18 @@ a global average pooling and then the Dense that makes the logits, ∂score/∂A
 (``Why.exact``; the bias is that Dense's). On any other layer the sum is a first-order estimate.
 
 :func:`explain` returns a :class:`Why`: every channel's contribution, the best and the most
-negative channels (:class:`Channel`: contribution, share, peak), each channel's activation map
-over the photo, and, for a contrast class B, "why A rather than B": the difference of the two
-attributions. :func:`groups` factorises the layer's activations into a few non-negative factors
-(Building Blocks' neuron groups), each with its map and attribution. :func:`panel` draws it all.
+negative channels (:class:`Channel`: contribution, share, where it counted and where it fired),
+each channel's activation map and contribution map over the photo, and, for a contrast class B,
+"why A rather than B": the difference of the two attributions. :func:`groups` factorises the
+layer's activations into a few non-negative factors (Building Blocks' neuron groups), each with
+its map and attribution. :func:`panel` draws it all.
+
+Where a channel fired is not always where it counted. A channel's contribution map,
+A[y, x, k] · ∂score/∂A[y, x, k] at each position, sums to its contribution c_k, and its peak is
+where the channel counted. On a layer not pooled straight into the logits the gradient differs
+from place to place, so a channel may fire hardest on one object and count most on another. On
+the GAP → Dense layer the gradient is W[k, class] / (h·w) everywhere: there the two maps differ
+by a factor and peak at the same place.
 """
 
 from __future__ import annotations
@@ -38,6 +46,8 @@ from .filters import FilterFrame
 from .models import VizModel
 
 DEFAULT_TOP = 8  # channels shown, best first
+FIRED_CMAP = "viridis"  # a channel's activation over the photo
+COUNTED_CMAP = "inferno"  # a channel's contribution over the photo: dark where it added nothing, bright on dark themes
 FEATURE_SEED = 0  # feature visualisations are seeded, so the atlas stores and finds them
 MAX_GROUPS = 16  # neuron groups at most
 NMF_STEPS = 200  # multiplicative updates of the factorisation
@@ -51,8 +61,9 @@ class Channel(NamedTuple):
     channel: int
     contribution: float  # its contribution to the explained score (activation × gradient, summed)
     share: float  # contribution / Σ|contributions|: signed, the absolute shares sum to 1
-    peak: tuple[int, int]  # (y, x) of its strongest activation, in the photo's own pixels
+    peak: tuple[int, int]  # (y, x) where it counted most (its contribution map's peak), in the photo's own pixels
     activation: float  # its mean activation over the photo
+    fired_at: tuple[int, int]  # (y, x) of its strongest activation, in the photo's own pixels
 
 
 @dataclass(frozen=True, eq=False)
@@ -100,16 +111,40 @@ class Why:
         return [self.channel(int(k)) for k in order if self.contributions[k] < 0]
 
     def channel(self, k: int) -> Channel:
+        """Channel ``k``'s numbers. Its ``peak`` is where it counted most in the direction of its
+        contribution: a channel that adds to the score peaks where it added most, a channel that
+        takes from it (contribution < 0) where it took most, its contribution map's most negative point."""
         total = float(np.sum(np.abs(self.contributions))) or 1.0
         grid = self.activations[..., k]
-        y, x = np.unravel_index(int(np.argmax(grid)), grid.shape)
         return Channel(
             k,
             float(self.contributions[k]),
             float(self.contributions[k]) / total,
-            _photo_pixel((int(y), int(x)), grid.shape, self.photo_size),
+            self._photo_peak(self._signed_counted(k)),
             float(grid.mean()),
+            self._photo_peak(grid),
         )
+
+    def counted_grid(self, channel: int) -> np.ndarray:
+        """float64 (h, w): where the channel counted, on the layer's grid: its activation × the class's
+        gradient at each position (signed); the grid sums to its contribution."""
+        return self.activations[..., channel].astype(np.float64) * self.gradients[..., channel].astype(np.float64)
+
+    def counted_map(self, channel: int) -> np.ndarray:
+        """float32 (H, W) in [0, 1]: where the channel counted, over the photo, in its contribution's
+        direction (a negative channel's most negative point is 1), the other direction at 0, scaled by its peak."""
+        grid = np.maximum(self._signed_counted(channel), 0.0)
+        peak = float(grid.max())
+        return resized_map(grid / peak if peak > 0 else grid, self.photo_size)
+
+    def _signed_counted(self, channel: int) -> np.ndarray:
+        """The contribution map turned so that the channel's own direction is positive."""
+        grid = self.counted_grid(channel)
+        return -grid if self.contributions[channel] < 0 else grid
+
+    def _photo_peak(self, grid: np.ndarray) -> tuple[int, int]:
+        y, x = np.unravel_index(int(np.argmax(grid)), grid.shape)
+        return _photo_pixel((int(y), int(x)), grid.shape, self.photo_size)
 
     def activation_map(self, channel: int) -> np.ndarray:
         """float32 (H, W) in [0, 1]: the channel's activation over the photo, scaled by its own peak."""
@@ -137,18 +172,23 @@ class Why:
             "exact": self.exact,
             "sum": round(float(np.sum(self.contributions)), 6),
             "note": self.note,
-            "channels": [_channel_dict(c) for c in self.channels],
-            "negative": [_channel_dict(c) for c in self.negative],
+            "channels": [self._channel_dict(c) for c in self.channels],
+            "negative": [self._channel_dict(c) for c in self.negative],
         }
 
-
-def _channel_dict(channel: Channel) -> dict:
-    return {
-        "channel": channel.channel,
-        "contribution": round(channel.contribution, 6),
-        "share": round(channel.share, 6),
-        "peak": list(channel.peak),
-    }
+    def _channel_dict(self, channel: Channel) -> dict:
+        """A channel's numbers; ``counted`` is its contribution map on the layer's grid (rows of floats,
+        6 significant digits), summing to its contribution."""
+        return {
+            "channel": channel.channel,
+            "contribution": round(channel.contribution, 6),
+            "share": round(channel.share, 6),
+            "peak": list(channel.peak),
+            "fired_at": list(channel.fired_at),
+            "counted": [
+                [float(f"{value:.6g}") for value in row] for row in self.counted_grid(channel.channel).tolist()
+            ],
+        }
 
 
 def _photo_pixel(cell: tuple[int, int], grid: tuple[int, int], photo: tuple[int, int]) -> tuple[int, int]:
@@ -374,15 +414,15 @@ def panel(
     cmap: str = "jet",
 ) -> np.ndarray:
     """The Why view as one RGB uint8 image: the photo with the class's heatmap, then a row per
-    top channel: its feature image, its activation map over the photo, its share as a bar, its
-    best example patches."""
+    top channel: its feature image, its activation map and its contribution map over the photo,
+    its share as a bar, its best example patches."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
     from .drawing import overlay
 
     rows, patches = why.channels, max((len(v) for v in (examples or {}).values()), default=0)
-    columns = 3 + patches
+    columns = 4 + patches
     figure = Figure(figsize=(1.7 * columns + 1.2, 1.7 * (len(rows) + 1.6)), dpi=100)
     FigureCanvasAgg(figure)
     figure.subplots_adjust(left=0.02, right=0.98, top=0.97, bottom=0.03)
@@ -407,17 +447,19 @@ def _panel_row(figure, grid, row, channel: Channel, why: Why, photo, feature, ex
     if feature is not None:
         cells[0].imshow(feature)
     cells[0].set_title(f"channel {channel.channel}", fontsize=8)
-    cells[1].imshow(overlay(photo, why.activation_map(channel.channel), cmap="viridis", alpha=0.6))
+    cells[1].imshow(overlay(photo, why.activation_map(channel.channel), cmap=FIRED_CMAP, alpha=0.6))
     cells[1].set_title("where it fired", fontsize=8)
-    cells[2].barh([0], [channel.share], color="#ff6d3a" if channel.share >= 0 else "#3a8dff")
-    cells[2].set_xlim(-biggest if why.negative else 0, biggest)
-    cells[2].set_ylim(-1, 1)
-    cells[2].set_title(f"{channel.share:+.1%} of the score", fontsize=8)
-    cells[2].set_yticks([])
-    cells[2].tick_params(labelsize=6)
-    for cell, patch in zip(cells[3:], (examples or {}).get(channel.channel, [])):
+    cells[2].imshow(overlay(photo, why.counted_map(channel.channel), cmap=COUNTED_CMAP, alpha=0.6))
+    cells[2].set_title("where it counted", fontsize=8)
+    cells[3].barh([0], [channel.share], color="#ff6d3a" if channel.share >= 0 else "#3a8dff")
+    cells[3].set_xlim(-biggest if why.negative else 0, biggest)
+    cells[3].set_ylim(-1, 1)
+    cells[3].set_title(f"{channel.share:+.1%} of the score", fontsize=8)
+    cells[3].set_yticks([])
+    cells[3].tick_params(labelsize=6)
+    for cell, patch in zip(cells[4:], (examples or {}).get(channel.channel, [])):
         cell.imshow(patch)
-    for cell in cells[:2] + cells[3:]:
+    for cell in cells[:3] + cells[4:]:
         cell.set_axis_off()
 
 

@@ -5,8 +5,11 @@ The cascading model-parameter randomisation test: the weights of a *copy* of the
 re-drawn stage by stage from the output back (the head, then the top convolution, then the last
 block, ...), the map is made again on the copy after each stage and compared with the original by
 Spearman's rank correlation and SSIM. A map that barely changes when the model it explains is
-random shows the photo, not the model: it fails. The model passed in is never touched; its copy
-is made once per model (a clone with the same weights) and reset to them before each check.
+random shows the photo, not the model: it fails. A map that is uniform (the same value everywhere)
+on the model or at any stage has no order of pixels to compare, so Spearman's correlation is
+undefined there: the check is then inconclusive, neither passed nor failed, and says which map was
+uniform. The model passed in is never touched; its copy is made once per model (a clone with the
+same weights) and reset to them before each check.
 """
 
 from __future__ import annotations
@@ -36,6 +39,8 @@ SAME_CLASS_SPEARMAN = 0.7  # class check: maps of two classes at least this alik
 SSIM_SIGMA = 1.5  # SSIM's Gaussian window (Wang et al., 2004): σ in pixels ...
 SSIM_RADIUS = 5  # ... and its half-width (an 11 × 11 window)
 SSIM_K1, SSIM_K2 = 0.01, 0.03  # SSIM's stabilising constants, times the maps' range (1)
+UNIFORM_SPREAD = 1e-6  # a map whose values span less than this share of its largest one is uniform
+PASSED, FAILED, INCONCLUSIVE = "passed", "failed", "inconclusive"  # a SanityReport's outcomes
 
 Explainer = Callable[[VizModel, np.ndarray, int], np.ndarray]  # (model, photo, class) → a 2-D map
 
@@ -46,8 +51,9 @@ class SanityStage(NamedTuple):
     randomised_from: str  # this layer and every layer with weights after it hold random weights
     layers: tuple[str, ...]  # the layers this stage randomised, input to output
     heatmap: np.ndarray  # float (H, W): the map on the randomised copy
-    spearman: float  # rank correlation with the original map (1: the same order)
+    spearman: float  # rank correlation with the original map (1: the same order); nan when a map is uniform
     ssim: float  # structural similarity with the original map (1: identical)
+    uniform: bool  # this map is the same value everywhere (or not numbers): it has no order to compare
 
 
 class ClassCheck(NamedTuple):
@@ -56,17 +62,19 @@ class ClassCheck(NamedTuple):
     class_index: int
     label: str
     heatmap: np.ndarray
-    spearman: float
+    spearman: float  # nan when either map is uniform
     ssim: float
-    depends_on_class: bool  # False: the two maps are alike, the map ignores which class it explains
+    depends_on_class: bool | None  # False: the two maps are alike, the map ignores which class it explains;
+    # None: either map is uniform, so there is no order to compare
 
 
 class SanityReport(NamedTuple):
     class_index: int
     original: np.ndarray  # the map on the model itself
     stages: tuple[SanityStage, ...]  # from the output back
-    passed: bool  # the map changed (Spearman < PASS_SPEARMAN) once the model was randomised
-    verdict: str  # the outcome in words
+    outcome: str  # PASSED, FAILED, or INCONCLUSIVE: the original or a stage's map is uniform
+    passed: bool  # outcome is PASSED: the map changed (Spearman < PASS_SPEARMAN) once the model was randomised
+    verdict: str  # the outcome in words, with its reason
     class_check: ClassCheck | None  # None for a model with one output
 
 
@@ -105,7 +113,8 @@ def sanity_check(
         explainer: any map maker (model, photo, class) → 2-D map instead of the CAM method.
 
     Returns:
-        A SanityReport, stages from the output back.
+        A SanityReport, stages from the output back; inconclusive when the original map or a stage's
+        map is uniform.
 
     Raises:
         RequestError: bad arguments. ModelError: a model that cannot be copied (subclassed).
@@ -124,11 +133,13 @@ def sanity_check(
         for group in groups[:stages]:
             copy.randomise(group, rng)
             randomised = np.asarray(explain(copy.vm, image, class_index), np.float32)
-            results.append(SanityStage(group[0], group, randomised, *_similarity(vm, original, randomised)))
+            rank, structure = _similarity(vm, original, randomised)
+            results.append(SanityStage(group[0], group, randomised, rank, structure, is_uniform(randomised)))
         copy.reset()
-    passed = results[-1].spearman < PASS_SPEARMAN
+    outcome = _outcome(original, results)
     check = _class_check(vm, image, class_index, original, explain, rng)
-    return SanityReport(class_index, original, tuple(results), passed, _verdict(results[-1], passed), check)
+    verdict = _verdict(outcome, results, is_uniform(original))
+    return SanityReport(class_index, original, tuple(results), outcome, outcome == PASSED, verdict, check)
 
 
 def weight_stages(vm: VizModel) -> list[tuple[str, ...]]:
@@ -195,9 +206,20 @@ class _RandomisableCopy:
 
 
 def _similarity(vm: VizModel, original: np.ndarray, other: np.ndarray) -> tuple[float, float]:
-    """(Spearman, SSIM) of two maps resized to the model's input size."""
+    """(Spearman, SSIM) of two maps resized to the model's input size; Spearman is nan (undefined)
+    when either map is uniform."""
     a, b = (_resized(m, vm.input_size) for m in (original, other))
-    return spearman(a, b), ssim(a, b)
+    rank = float("nan") if is_uniform(original) or is_uniform(other) else spearman(a, b)
+    return rank, ssim(a, b)
+
+
+def is_uniform(values: np.ndarray) -> bool:
+    """The map has no order of pixels: the same value everywhere (to ``UNIFORM_SPREAD`` of its largest
+    value, so a map of tiny raw gradients still counts), or values that are not numbers."""
+    values = np.asarray(values, np.float64)
+    if values.size == 0 or not np.all(np.isfinite(values)):
+        return True
+    return bool(np.ptp(values) <= UNIFORM_SPREAD * np.max(np.abs(values)))
 
 
 def _resized(values: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -254,12 +276,35 @@ def _class_check(vm, image, class_index: int, original, explain: Explainer, rng)
     other = int(rng.choice([index for index in range(vm.classes) if index != class_index]))
     other_map = np.asarray(explain(vm, image, other), np.float32)
     rank, structure = _similarity(vm, original, other_map)
-    return ClassCheck(other, vm.label(other), other_map, rank, structure, rank < SAME_CLASS_SPEARMAN)
+    depends = None if np.isnan(rank) else bool(rank < SAME_CLASS_SPEARMAN)
+    return ClassCheck(other, vm.label(other), other_map, rank, structure, depends)
 
 
-def _verdict(deepest: SanityStage, passed: bool) -> str:
+def _outcome(original: np.ndarray, stages: list[SanityStage]) -> str:
+    """Inconclusive when any map is uniform (Spearman undefined); else the deepest stage decides."""
+    if is_uniform(original) or any(stage.uniform for stage in stages):
+        return INCONCLUSIVE
+    return PASSED if stages[-1].spearman < PASS_SPEARMAN else FAILED
+
+
+def _verdict(outcome: str, stages: list[SanityStage], original_uniform: bool) -> str:
+    deepest = stages[-1]
+    if original_uniform:
+        return (
+            "Inconclusive: the map on the model as trained is uniform (the same value everywhere), so it has no "
+            "order of pixels for a randomised model to keep or change and Spearman's correlation is undefined. "
+            "Explain a class the model believes in, or try another method or layer."
+        )
+    if outcome == INCONCLUSIVE:
+        uniform = " and from ".join(stage.randomised_from for stage in stages if stage.uniform)
+        return (
+            f"Inconclusive: with the weights from {uniform} to the output randomised, the map is uniform (the same "
+            "value everywhere). It has no order of pixels to compare with the original, so Spearman's correlation "
+            "is undefined: a blank map shows that this randomised model points nowhere, not whether the method "
+            "follows the model or the photo. Try another method or layer."
+        )
     numbers = f"Spearman {deepest.spearman:.2f}, SSIM {deepest.ssim:.2f} with the original"
-    if passed:
+    if outcome == PASSED:
         return (
             f"Passed: with the weights from {deepest.randomised_from} to the output randomised, the map changes "
             f"({numbers}): it depends on what the model learned."

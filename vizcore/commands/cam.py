@@ -5,6 +5,7 @@ method × the last layers) say how far to trust it."""
 from __future__ import annotations
 
 import argparse
+import math
 from pathlib import Path
 
 from ..checks import whole_number
@@ -123,10 +124,20 @@ def _trust(args, vm, image, result) -> dict:
             top_k=args.top_k, lower=args.lower, stages=args.stages,
         )  # fmt: skip
         stages = [
-            {"randomised_from": s.randomised_from, "spearman": round(s.spearman, 4), "ssim": round(s.ssim, 4)}
+            {
+                "randomised_from": s.randomised_from,
+                "spearman": None if math.isnan(s.spearman) else round(s.spearman, 4),  # undefined: a uniform map
+                "ssim": round(s.ssim, 4),
+                "uniform": s.uniform,
+            }
             for s in report.stages
         ]
-        extra["sanity"] = {"stages": stages, "passed": report.passed, "verdict": report.verdict}
+        extra["sanity"] = {
+            "stages": stages,
+            "outcome": report.outcome,
+            "passed": report.passed,
+            "verdict": report.verdict,
+        }
     if args.rank:
         ranked = cam.rank_maps(vm, image, class_index=result.class_index, lower=args.lower)
         extra["ranking"] = [
@@ -192,10 +203,10 @@ def _print_trust(extra: dict) -> None:
         )
     if "sanity" in extra:
         for stage in extra["sanity"]["stages"]:
-            print(
-                f"randomised from {stage['randomised_from']}: "
-                f"Spearman {stage['spearman']:+.2f}, SSIM {stage['ssim']:.2f}"
+            order = (
+                "uniform map, Spearman undefined" if stage["spearman"] is None else f"Spearman {stage['spearman']:+.2f}"
             )
+            print(f"randomised from {stage['randomised_from']}: {order}, SSIM {stage['ssim']:.2f}")
         print(extra["sanity"]["verdict"])
     for rank, item in enumerate(extra.get("ranking", []), 1):
         print(
@@ -205,4 +216,6 @@ def _print_trust(extra: dict) -> None:
 
 
 def _change(drop: float) -> str:
-    return f"lowers the probability by {drop:.0%}" if drop >= 0 else f"raises it by {-drop:.0%}"
+    if f"{abs(drop):.0%}" == "0%":  # never "lowers it by -0%"
+        return "barely changes the probability"
+    return f"lowers the probability by {drop:.0%}" if drop > 0 else f"raises it by {-drop:.0%}"

@@ -33,7 +33,12 @@ def register(subparsers) -> None:
     parser.add_argument("--patches", type=int, default=4, metavar="N", help="example patches per channel (default 4)")
     parser.add_argument("--steps", type=int, metavar="N", help="robust feature visualisation steps (default 96)")
     parser.add_argument("--out", metavar="panel.png", help="write the Why panel (features, maps, shares, examples)")
-    parser.add_argument("--json", action="store_true", help="print the numbers as JSON")
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help="print the numbers as JSON (each channel's contribution map on the layer's grid, where it counted "
+        "most and where it fired most)",
+    )
     parser.set_defaults(func=run)
 
 
@@ -110,7 +115,8 @@ def _report(args, vm, result, found, patches, out) -> None:
         best = ", ".join(p.file.rsplit("/", 1)[-1] for p in patches[channel.channel][:2])
         print(
             f"{rank}. channel {channel.channel}: {channel.contribution:+.4f} ({channel.share:+.1%}), "
-            f"peak at y={channel.peak[0]} x={channel.peak[1]}; best examples: {best}"
+            f"counted most at y={channel.peak[0]} x={channel.peak[1]}, "
+            f"fired most at y={channel.fired_at[0]} x={channel.fired_at[1]}; best examples: {best}"
         )
     skipped = f", {len(found.skipped)} skipped" if found.skipped else ""
     print(f"examples from {len(found.files)} photos{skipped}" + (f"; wrote {out}" if out else ""))
