@@ -23,7 +23,7 @@ def home() -> None:
     links.share()  # the model alone: this page has no choice a link keeps
     links.show_problems()
     layers = vm.conv_layers()
-    left, middle, right = st.columns(3)
+    left, middle, right = st.columns([2, 1, 1])  # the model's name is the longest
     left.metric("Model", vm.name)
     middle.metric("Input size", f"{vm.input_size[0]}×{vm.input_size[1]}" + (" grey" if vm.channels == 1 else ""),
                   help=None if vm.fixed_size else "The model takes any size; photos are resized to this to predict.")

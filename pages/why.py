@@ -162,8 +162,9 @@ def header(vm, image: np.ndarray, result: why.Why) -> None:
         logit.metric("Logit difference" if result.contrast_index is not None else "Logit (pre-softmax)",
                      f"{result.logit:+.3f}")
         total = float(np.sum(result.contributions))
-        bias = "" if result.bias is None else f" {'+' if result.bias >= 0 else '−'} {abs(result.bias):.3f}"
-        parts.metric("Channels + bias" if result.exact else "Channels (estimate)", f"{total:+.3f}{bias}")
+        parts.metric("Channels" if result.exact else "Channels (estimate)", f"{total:+.3f}")
+        if result.bias is not None:  # under the number, which a narrow column would cut short
+            parts.caption(f"plus the bias {result.bias:+.3f} gives the logit")
         st.caption(result.note + " Share: a channel's contribution over the sum of all contributions' sizes.")
 
 
@@ -238,7 +239,7 @@ def downloads(place, vm, image: np.ndarray, result: why.Why, found, features: np
     left, right = place.columns(2)
     left.download_button("Panel PNG", panel_png, file_name=f"{name}.png", mime="image/png",
                          icon=":material/download:", key="why_png", on_click="ignore")
-    right.download_button("Numbers JSON", json.dumps(numbers, indent=1), file_name=f"{name}.json",
+    right.download_button("JSON", json.dumps(numbers, indent=1), file_name=f"{name}.json",
                           mime="application/json", icon=":material/download:", key="why_json", on_click="ignore")
 
 

@@ -4,7 +4,9 @@
 - Heatmaps (upload) → Why → Dream → Heatmaps: still the uploaded photo, named as the user named it.
 - A link to a view of the uploaded photo, opened in a new browser session, reopens the photo.
 - On the Why page, switching the Image radio to Upload and uploading at once never loses the upload.
-- A model file that can't be read is reported under the user's file name, not a digest.
+- A model file that can't be read is reported under the user's file name, not a digest; one example
+  photo uploaded twice is one example, captioned by its name.
+- Astronaut → football helmet → Grad-CAM → sanity check: a map that turns uniform is "Inconclusive", not "Passed".
 The photos are ones the project does not ship (samples mirrored and saved under the user's names).
 """
 from __future__ import annotations
@@ -132,4 +134,36 @@ def test_an_unreadable_model_is_named_as_the_user_named_it(server, browser):
     error = page.locator('[data-testid="stAlertContentError"]').filter(has_text="is not a .keras model file")
     error.wait_for()
     assert error.inner_text().startswith("my model v2.keras is not a .keras model file"), error.inner_text()
+    assert not exception_boxes(page)
+
+
+def test_example_photos_uploaded_twice_count_once_under_their_names(server, browser):
+    page = new_page(browser)
+    page.goto(f"{server}/why?photo=cat")
+    page.get_by_text("The channels that made the score").first.wait_for()
+    no_features(page)
+    page.get_by_text("Example photos").first.click()
+    uploader = page.locator('[data-testid="stFileUploader"]').filter(has=page.get_by_text("Add photos", exact=True))
+    photo = users_photo("cat", 180)
+    uploader.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(
+        [{"name": "Kitty on the sofa.png", "mimeType": "image/png", "buffer": photo},
+         {"name": "Kitty on the sofa (copy).png", "mimeType": "image/png", "buffer": photo}])
+    page.get_by_text("and 1 uploaded photos").first.wait_for()
+    wait_settled(page)
+    page.get_by_text("Kitty on the sofa").first.wait_for()  # a patch of it, captioned by its name
+    text = page.locator('[data-testid="stMain"]').inner_text()
+    assert not any(len(word) >= 40 and set(word) <= set("0123456789abcdef") for word in text.split())
+    assert not exception_boxes(page)
+
+
+def test_a_sanity_check_with_a_blank_stage_is_inconclusive(server, browser):
+    page = new_page(browser)
+    page.goto(f"{server}/heatmaps?photo=astronaut&class=560&method=gradcam")  # football helmet
+    page.get_by_text("Faithfulness").first.wait_for()
+    wait_for_app(page)
+    page.get_by_role("button", name="Run sanity check").click()
+    page.get_by_text("Inconclusive").first.wait_for()
+    wait_settled(page)
+    assert page.get_by_text("Passed", exact=False).filter(has_text="Passed:").count() == 0
+    screenshot(page, "sanity-inconclusive")
     assert not exception_boxes(page)
