@@ -92,7 +92,7 @@ def layer_mix(vm) -> dict[str, float]:
     names = [info.name for info in vm.conv_layers()]
     short = common.short_layer_names(names)
     linked_mix(vm, names, defaults)
-    chosen = st.multiselect("Layers to dream with", names, default=list(defaults), key=f"dream_layers_{vm.name}",
+    chosen = st.multiselect("Layers to dream with", names, key=starting(f"dream_layers_{vm.name}", list(defaults)),
                             format_func=short.get, wrap=True,
                             help="Early layers dream strokes and textures, later ones eyes, fur and object parts. "
                                  "Layers inside a nested model go by their own name when no other layer shares it.")
@@ -100,8 +100,8 @@ def layer_mix(vm) -> dict[str, float]:
         return {}
     columns = st.columns(min(len(chosen), 3))
     return {name: columns[i % len(columns)].slider(
-                short[name], 0.0, WEIGHT_MAX, float(defaults.get(name, 1.0)), 0.1,
-                key=f"dream_weight_{vm.name}_{name}", help=f"Weight of {name} in the dream.")
+                short[name], 0.0, WEIGHT_MAX, step=0.1, help=f"Weight of {name} in the dream.",
+                key=starting(f"dream_weight_{vm.name}_{name}", float(defaults.get(name, 1.0))))
             for i, name in enumerate(chosen)}
 
 
@@ -140,6 +140,13 @@ def mix_in_link(mix: dict[str, float], defaults: dict[str, float]) -> list[str]:
     return [name if weight == defaults.get(name, 1.0) else f"{name}{WEIGHT}{weight:g}" for name, weight in mix.items()]
 
 
+def starting(key: str, default):
+    """``key``, its widget's default put into session state unless a link or the user set a value
+    (a widget given a default when a link has set its value makes Streamlit log a warning)."""
+    st.session_state.setdefault(key, default)
+    return key
+
+
 def most_steps() -> int:
     """The steps slider's end: STEPS_MAX, or the server's cap on steps if lower."""
     return min(STEPS_MAX, common.limits().max_steps)
@@ -161,10 +168,11 @@ def dream_controls() -> DreamControls:
     """Steps, learning rate, octaves, octave scale, max loss, tile and seed."""
     linked_controls()
     left, right = st.columns(2)
-    steps = left.slider("Steps per octave", 1, most_steps(), min(dream.STEPS, most_steps()), key="dream_steps")
-    lr = right.select_slider("Learning rate", LR_CHOICES, value=dream.LR, key="dream_lr",
+    steps = left.slider("Steps per octave", 1, most_steps(),
+                        key=starting("dream_steps", min(dream.STEPS, most_steps())))
+    lr = right.select_slider("Learning rate", LR_CHOICES, key=starting("dream_lr", dream.LR),
                              help="Pixels move by about this share of their range per step.")
-    octaves = left.slider("Octaves", 1, OCTAVES_MAX, dream.OCTAVES, key="dream_octaves",
+    octaves = left.slider("Octaves", 1, OCTAVES_MAX, key=starting("dream_octaves", dream.OCTAVES),
                           help="Scales from small to full size: more octaves, larger patterns.")
     octave_scale = right.slider("Octave scale", 1.1, 2.0, dream.OCTAVE_SCALE, 0.05, key="dream_octave_scale")
     max_loss = left.number_input("Max loss (0 = none)", 0.0, value=0.0, step=50.0, key="dream_max_loss",
@@ -173,7 +181,7 @@ def dream_controls() -> DreamControls:
                            format_func=lambda t: f"{t} px" if isinstance(t, int) else t,
                            help=f"Dream big photos tile by tile (with a random shift) to bound memory. "
                                 f"Auto: {dream.AUTO_TILE} px tiles above {dream.AUTO_TILE_ABOVE} px.")
-    seed = left.number_input("Seed", 0, SEED_MAX, 0, key="dream_seed",
+    seed = left.number_input("Seed", 0, SEED_MAX, key=starting("dream_seed", 0),
                              help="Fixes the tiles' shift, the jitter and the noise.")
     jitter = right.slider("Jitter (px)", 0, JITTER_MAX, dream.JITTER, key="dream_jitter",
                           help="Roll the image by up to this many pixels at random before each step (and back "
@@ -305,7 +313,6 @@ def go_on(run: dict, view: Placeholders) -> None:
             common.in_turn("dream", lambda: stream_on(run, view), view.progress)
         if run["status"] == "running":  # the queue ended it, or was full
             run["status"] = "stopped"
-    draw(run, view)
 
 
 def stream_on(run: dict, view: Placeholders) -> None:
@@ -353,7 +360,7 @@ def downloads(run: dict) -> None:
     left, right = st.columns(2)
     left.download_button("Download PNG", run["png"], file_name="dream.png", mime="image/png",
                          icon=":material/download:", width="stretch", key="dream_download_png")
-    right.download_button("Download GIF of the run", run["gif"], file_name="dream.gif", mime="image/gif",
+    right.download_button("Download GIF", run["gif"], file_name="dream.gif", mime="image/gif",
                           icon=":material/animation:", width="stretch", key="dream_download_gif")
 
 

@@ -64,7 +64,7 @@ def test_a_dream_changed_mid_run_keeps_streaming(server, browser):
     assert not any("Stopped" in line for line in lines), lines
     steps = [(int(octave), int(step)) for octave, step in re.findall(r"Octave (\d)/2 · step (\d+)/", " ".join(lines))]
     assert steps == sorted(steps) and steps[-1] == (2, 21), lines  # one dream, never restarted
-    page.get_by_role("button", name="Download GIF of the run").wait_for()
+    page.get_by_role("button", name="Download GIF").wait_for()
     assert not exception_boxes(page)
 
 
@@ -87,4 +87,24 @@ def test_a_grid_whose_learning_rate_changes_keeps_streaming(server, browser):
     assert steps == sorted(steps) and steps[-1] == 60, lines  # one run, never restarted
     page.get_by_role("button", name="Download grid PNG").wait_for()
     screenshot(page, "filters-lr-changed-mid-run")
+    assert not exception_boxes(page)
+
+
+def test_stop_still_ends_a_dream_that_goes_on_across_reruns(server, browser):
+    page = new_page(browser)
+    page.goto(f"{server}/dream?photo=cat&octaves=1&steps=100")
+    page.get_by_text("Press Run to dream.").first.wait_for()
+    wait_for_app(page)
+    page.get_by_role("button", name="Run").click()
+    page.get_by_text(re.compile(r"Octave 1/1 · step [2-9]/100")).first.wait_for()
+    slide(page, "Learning rate", "ArrowRight")  # goes on...
+    page.get_by_text(re.compile(r"Octave 1/1 · step [1-9]\d/100")).first.wait_for()
+    page.get_by_role("button", name="Stop").click()  # ...until Stop
+    stopped = page.get_by_text(re.compile(r"Stopped · Octave 1/1 · step \d+/100")).first
+    stopped.wait_for()
+    wait_for_app(page)
+    reached = stopped.inner_text()
+    page.wait_for_timeout(2000)
+    assert stopped.inner_text() == reached and page.get_by_text("After (stopped)").count() == 1
+    page.get_by_role("button", name="Download PNG").wait_for()
     assert not exception_boxes(page)

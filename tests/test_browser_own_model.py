@@ -105,7 +105,7 @@ def test_transfer_model_from_the_folder_on_every_page(own_server, page):
     wait_for_app(page)
     page.get_by_role("button", name="Run").click()
     page.get_by_text("Done ·").first.wait_for()
-    page.get_by_role("button", name="Download GIF of the run").wait_for()
+    page.get_by_role("button", name="Download GIF").wait_for()
     wait_settled(page)
     screenshot(page, "own-model-dream")
     assert not exception_boxes(page)

@@ -99,7 +99,7 @@ def test_dream_page_streams_frames_and_offers_downloads(server, browser):
     page = new_page(browser)
     start_dream(page, server, sample="cat")
     page.get_by_text("Done ·").first.wait_for()
-    page.get_by_role("button", name="Download GIF of the run").wait_for()
+    page.get_by_role("button", name="Download GIF").wait_for()
     screenshot(page, "dream")
     assert not exception_boxes(page)
 
