@@ -108,12 +108,15 @@ def _stored_upload(upload, suffix: str) -> tuple[Path, str]:
         digest = _sha256(upload.getbuffer())
         st.session_state[f"_digest_{suffix}"] = (upload.file_id, digest)
     folder = uploads_dir() / "models" / digest
-    kept = [path for path in folder.glob("*") if path.suffix.lower() == suffix] if folder.is_dir() else []
+    path = folder / safe_name(upload.name)
+    kept = [other for other in folder.glob("*") if other.suffix.lower() == suffix] if folder.is_dir() else []
     if kept:
+        if not path.exists():  # the same file uploaded under another name: messages name it as uploaded now
+            with contextlib.suppress(FileExistsError):
+                os.link(kept[0], path)
         os.utime(folder)  # recently used: kept longest
-        return kept[0], digest
-    path = folder / safe_name(upload.name)  # first time, or removed to make room: written again from the session
-    folder.mkdir(parents=True, exist_ok=True)
+        return path, digest
+    folder.mkdir(parents=True, exist_ok=True)  # first time, or removed to make room: written again from the session
     partial = folder / f".{os.getpid()}.partial"
     partial.write_bytes(upload.getbuffer())
     os.replace(partial, path)

@@ -103,7 +103,7 @@ def test_an_upload_right_after_the_radio_change_is_kept(server, browser):
     page.goto(f"{server}/why")
     page.get_by_text("The channels that made the score").first.wait_for()
     no_features(page)
-    for attempt, (sample, angle) in enumerate((("cat", 0), ("rocket", 0), ("cat", 90), ("coffee", 0))):
+    for attempt, (sample, angle) in enumerate((("cat", 0), ("rocket", 90))):
         page.get_by_text("Sample photo", exact=True).first.click()
         wait_for_app(page)
         page.get_by_text("Upload", exact=True).first.click()

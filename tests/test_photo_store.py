@@ -35,9 +35,10 @@ def test_one_photo_uploaded_twice_is_kept_once(tmp_path):
     store = PhotoStore(tmp_path, max_photos=10, max_bytes=10_000)
     first = store.put(photo(1), "cat.png")
     again = store.put(photo(1), "cat copy.png")
-    assert again.digest == first.digest and again.path == first.path
-    assert again.name == "cat copy.png"  # named as the user named it this time
-    assert len(store.photos()) == 1
+    assert again.digest == first.digest and again.path.parent == first.path.parent
+    assert again.name == "cat copy.png" and again.path.read_bytes() == photo(1)  # named as uploaded last
+    assert [p.name for p in store.photos()] == ["cat copy.png"]
+    assert store.find(first.link_id).name == "cat copy.png"
 
 
 def test_the_least_recently_used_photos_go_first_by_count(tmp_path):

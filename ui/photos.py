@@ -135,8 +135,8 @@ def _uploaded_photo(key: str):
     if photo.upload is None:
         return None
     choose(replace(photo, source=UPLOAD), key)
-    stored = store().find(photo.upload.digest)
-    if stored is None:
+    stored, data = _kept(photo.upload)
+    if stored is None or data is None:
         st.warning(f"{photo.upload.name}, the photo you uploaded earlier, is no longer kept on this server (it keeps "
                    "the most recent uploads). Please upload it again.", icon=":material/hide_image:")
         return None
@@ -144,10 +144,23 @@ def _uploaded_photo(key: str):
         st.caption(f"Showing **{_markdown_text(photo.upload.name)}**, which you uploaded. Upload another photo to "
                    "replace it.")
     try:
-        return decode_image(stored.path.read_bytes())
+        return decode_image(data)
     except vizcore.ImageError as error:  # the store only keeps photos that decoded; a disk error is still possible
         st.error(f"{photo.upload.name} can't be used: {error}")
         return None
+
+
+def _kept(upload: StoredPhoto) -> tuple[StoredPhoto | None, bytes | None]:
+    """The kept photo and its bytes (looked up again if another session renamed it meanwhile)."""
+    for _ in range(2):
+        stored = store().find(upload.digest)
+        if stored is None:
+            return None, None
+        try:
+            return stored, stored.path.read_bytes()
+        except FileNotFoundError:
+            continue
+    return None, None
 
 
 def take_upload(key: str) -> None:

@@ -1,7 +1,8 @@
 """Uploaded photos kept on the server by their content's digest, so that a link can name one.
 
 A photo is stored as ``ROOT/<sha256 of its bytes>/<the user's file name>``: the digest is the key
-(one photo uploaded twice is stored once), the file name is what messages and captions show. The
+(one photo uploaded twice is stored once, under the name it was uploaded with last), the file name
+is what messages and captions show. The
 store is bounded in count and in bytes; the least recently used photos are dropped first (each use
 touches its folder). A link carries the first ``LINK_DIGITS`` hex digits of the digest. Nothing
 here imports Streamlit: the pages keep the store of their server (``ui.photos``).
@@ -66,16 +67,19 @@ class PhotoStore:
         """Keep a photo (once per content) and return it under the name given now."""
         digest = digest_of(data)
         folder = self.root / digest
+        wanted = folder / safe_name(name)
         kept = self._file_in(folder)
         if kept is None:
             folder.mkdir(parents=True, exist_ok=True)
-            kept = folder / safe_name(name)
             partial = folder / f".{os.getpid()}.partial"
             partial.write_bytes(data)
-            os.replace(partial, kept)
+            os.replace(partial, wanted)
+        elif kept != wanted:  # uploaded again under another name: the latest name is the one links show
+            with contextlib.suppress(OSError):  # another process renamed it first
+                os.replace(kept, wanted)
         self._touch(folder)
         self._drop_oldest(keep=digest)
-        return StoredPhoto(digest, safe_name(name), kept)
+        return StoredPhoto(digest, wanted.name, wanted)
 
     def find(self, digest: str) -> StoredPhoto | None:
         """The kept photo whose digest is or starts with ``digest`` (a link's), or None if it is gone."""
