@@ -25,6 +25,7 @@ import streamlit as st
 
 import vizcore
 from pages import common, links
+from pages.common import starting
 from ui import photos
 from vizcore import drawing, dream
 from vizcore.live import Change, LiveSettings
@@ -138,13 +139,6 @@ def mix_from_link(texts: list[str], names: list[str], defaults: dict[str, float]
 def mix_in_link(mix: dict[str, float], defaults: dict[str, float]) -> list[str]:
     """A mix as the link's ``layers``: each layer's name, then ~weight unless it is its default."""
     return [name if weight == defaults.get(name, 1.0) else f"{name}{WEIGHT}{weight:g}" for name, weight in mix.items()]
-
-
-def starting(key: str, default):
-    """``key``, its widget's default put into session state unless a link or the user set a value
-    (a widget given a default when a link has set its value makes Streamlit log a warning)."""
-    st.session_state.setdefault(key, default)
-    return key
 
 
 def most_steps() -> int:

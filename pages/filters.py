@@ -23,6 +23,7 @@ import streamlit as st
 
 import vizcore
 from pages import common, links
+from pages.common import starting
 from vizcore import atlas, drawing, filters
 from vizcore.live import LiveSettings
 
@@ -142,14 +143,6 @@ def model_sizes(vm) -> None:
             if fresh or size_key(mode, show) not in st.session_state:
                 st.session_state[size_key(mode, show)] = default_size(vm, mode, show)
     st.session_state["filters_size_owner"] = common.model_identity(vm)
-
-
-def starting(key: str, default):
-    """``key``, its widget's default put into session state unless a link or the user set a value. The
-    widgets take their defaults only so: Streamlit logs a warning for a widget given a default when a
-    link has set its value."""
-    st.session_state.setdefault(key, default)
-    return key
 
 
 def filter_controls(vm) -> FilterControls:
