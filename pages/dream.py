@@ -225,10 +225,11 @@ def draw_progress(run: dict, view: Placeholders) -> None:
     text = {"running": run["label"] or "Starting…", "finished": f"Done · {run['label']}",
             "stopped": f"Stopped · {run['label'] or 'before the first step'}"}[run["status"]]
     view.progress.progress(fraction, text=text)
-    if run["losses"]:
+    losses = list(run["losses"])  # a copy: the script run that streams the dream may append to it meanwhile
+    if losses:
         marks = change_marks(run["live"].changes if run.get("live") else [])
         with view.chart.container():
-            st.altair_chart(loss_chart(run["losses"], marks), width="stretch")
+            st.altair_chart(loss_chart(losses, marks), width="stretch")
             if marks:
                 st.caption("Changed during the run (dashed): " + "; ".join(
                     f"step {mark['step']}: {mark['label']}" for mark in marks) + ".")
