@@ -71,5 +71,5 @@ pages += [st.Page(path, title=title, icon=icon) for path, title, icon in common.
 navigation = st.navigation(pages, position="top")
 common.model_picker()
 common.limits_problem()
-with common.app_frame():
+with common.app_frame(navigation.url_path):
     navigation.run()

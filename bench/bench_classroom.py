@@ -30,6 +30,7 @@ from pathlib import Path
 from common import row, write_rows
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from vizcore import timeline  # noqa: E402
 from vizcore.labels import imagenet_labels  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
@@ -119,9 +120,42 @@ async def other_class(context, number: int) -> dict:
 
 async def home(context, server: str) -> dict:
     page = context.pages[-1] if context.pages else await context.new_page()
+    start = time.perf_counter()
+    timeline.mark("browser opens Home")
     await page.goto(server)
+    timeline.mark("browser loaded Home")
     await page.get_by_text("Top predictions").wait_for(timeout=TIMEOUT_MS)
-    return {"exceptions": await page.locator('[data-testid="stException"]').count()}
+    timeline.mark("browser shows predictions")
+    return {"seconds": time.perf_counter() - start,
+            "exceptions": await page.locator('[data-testid="stException"]').count()}
+
+
+async def fresh_heatmap(browser, server: str, number: int) -> dict:
+    """A student who joins late: a new browser session opens Heatmaps on a sample photo with class
+    ``number``; the map's time and the trust panel's time from the page's request, each on its own."""
+    context = await browser.new_context(viewport={"width": 1200, "height": 900})
+    context.set_default_timeout(TIMEOUT_MS)
+    page = await context.new_page()
+    start = time.perf_counter()
+    timeline.mark("browser opens Heatmaps", student=number)
+    await page.goto(f"{server}/heatmaps?photo={PHOTOS[number % len(PHOTOS)]}&class={number}")
+    timeline.mark("browser loaded Heatmaps", student=number)
+    await page.get_by_text(MAP_CAPTION).first.wait_for(timeout=TIMEOUT_MS)
+    map_seconds = time.perf_counter() - start
+    timeline.mark("browser shows the map", student=number)
+    await page.get_by_text("Faithfulness").first.wait_for(timeout=TIMEOUT_MS)
+    trust_seconds = time.perf_counter() - start
+    timeline.mark("browser shows the trust panel", student=number)
+    return {"seconds": map_seconds, "trust": trust_seconds, "context": context,
+            "exceptions": await page.locator('[data-testid="stException"]').count()}
+
+
+async def fresh_home(browser, server: str) -> dict:
+    """A student who joins late opens the home page: the time to its predictions."""
+    context = await browser.new_context(viewport={"width": 1200, "height": 900})
+    context.set_default_timeout(TIMEOUT_MS)
+    result = await home(context, server)
+    return {**result, "context": context}
 
 
 async def timed(work) -> tuple[float, dict]:
@@ -162,6 +196,42 @@ async def classroom(browser, server: str, sessions: int, seeds: random.Random) -
                 "worst_map": max(heat) if heat else float("nan"), "maps": [round(s, 2) for s in heat]}
     finally:
         for context in contexts:
+            await context.close()
+
+
+async def late_comers(browser, server: str, sessions: int, seeds: random.Random) -> dict:
+    """Fresh pages opened while long runs go on, on a server started for it (nothing traced, the model
+    loaded by the first run): a quarter of ``sessions`` start dreams, a quarter classic grids;
+    SHORT_AFTER_SECONDS later a quarter open Heatmaps in new sessions and a quarter the home page."""
+    quarter = sessions // 4
+    contexts = [await browser.new_context(viewport={"width": 1200, "height": 900}) for _ in range(2 * quarter)]
+    for context in contexts:
+        context.set_default_timeout(TIMEOUT_MS)
+    fresh: list[dict] = []
+    try:
+        long_runs = [asyncio.ensure_future(dream(contexts[i], server, seeds.randrange(10**6))) for i in range(quarter)]
+        long_runs += [asyncio.ensure_future(grid(contexts[quarter + i], server, seeds.randrange(10**6)))
+                      for i in range(quarter)]
+        await asyncio.sleep(SHORT_AFTER_SECONDS)
+        shorts = [asyncio.ensure_future(fresh_heatmap(browser, server, seeds.randrange(1000))) for _ in range(quarter)]
+        shorts += [asyncio.ensure_future(fresh_home(browser, server)) for _ in range(quarter)]
+        await asyncio.wait(shorts, timeout=DEADLINE_SECONDS)
+        fresh = [task.result() for task in shorts if task.done() and task.exception() is None]
+        running = sum(not task.done() for task in long_runs)  # long runs still going when the last page answered
+        for task in long_runs:
+            task.cancel()
+        maps = [r["seconds"] for r in fresh if "trust" in r]
+        trusts = [r["trust"] for r in fresh if "trust" in r]
+        homes = [r["seconds"] for r in fresh if "trust" not in r]
+        nan = float("nan")
+        return {"completed": len(fresh), "exceptions": sum(r["exceptions"] for r in fresh), "running": running,
+                "median_map": statistics.median(maps) if maps else nan, "worst_map": max(maps) if maps else nan,
+                "worst_trust": max(trusts) if trusts else nan,
+                "median_home": statistics.median(homes) if homes else nan,
+                "maps": [round(s, 2) for s in maps], "trusts": [round(s, 2) for s in trusts],
+                "homes": [round(s, 2) for s in homes]}
+    finally:
+        for context in contexts + [r["context"] for r in fresh]:
             await context.close()
 
 

@@ -31,6 +31,8 @@ import streamlit as st
 
 import vizcore
 from pages import links
+from ui import keras_state
+from vizcore import timeline
 from vizcore.images import MAX_FILE_BYTES
 from vizcore.photo_store import safe_name
 from vizcore.registry import (
@@ -74,7 +76,8 @@ Result = TypeVar("Result")
 @st.cache_resource(show_spinner="Loading the model (the first start converts its weights)…", max_entries=4)
 def cached_model(name: str):
     """One registry model per name per process, shared by every session (never mutated)."""
-    return vizcore.load_model(name)
+    with timeline.span("loading the model", model=name):
+        return vizcore.load_model(name)
 
 
 @st.cache_resource(show_spinner="Loading your model (once per file)…", max_entries=2)
@@ -177,17 +180,19 @@ HASH_FUNCS: dict[str | type, Callable[..., str]] = {MODEL_TYPE: model_identity, 
 # --- the page header -----------------------------------------------------------------------------
 
 @contextlib.contextmanager
-def app_frame():
+def app_frame(page_name: str = ""):
     """Around ``navigation.run()`` in app.py: the page drawn inside knows that the frame is drawn,
     and its script is short work (predictions, maps, metrics: long runs pause for it) until it
-    queues a long run of its own."""
+    queues a long run of its own. With VIZCORE_TIMELINE set, the script's events are noted."""
     from vizcore import scheduler
     st.session_state[FRAME_DRAWN] = True
     try:
-        with scheduler.short_work():
-            yield
+        with timeline.session(session_owner()[:6]), timeline.span("script", page=page_name or "home"):
+            with scheduler.short_work():
+                yield
     finally:
         st.session_state.pop(FRAME_DRAWN, None)
+        keras_state.keep()  # before Streamlit's clean-up at the end of this run
 
 
 def page(title: str, caption: str, *, feature_maps: bool = True):
@@ -216,6 +221,7 @@ def _rerun_through_app() -> None:
     found by its URL.
     """
     st.navigation([st.Page(APP, default=True)] + [st.Page(path) for path, _, _ in PAGES], position="hidden")
+    keras_state.keep()
     st.rerun()
 
 
@@ -262,6 +268,7 @@ def model_picker() -> None:
             return
         st.session_state["model"] = vm
         if vm is not None:
+            warm_model(vm)
             st.caption(model_summary(vm))
 
 
@@ -460,7 +467,8 @@ def short_layer_names(names: list[str]) -> dict[str, str]:
 def predictions(vm, image, top: int = 5) -> list:
     """``vm.predict`` as Prediction tuples, or [] after an st.error."""
     try:
-        return vm.predict(image, top=top)
+        with timeline.span("predictions"):
+            return vm.predict(image, top=top)
     except vizcore.VizcoreError as error:
         st.error(str(error))
         return []
@@ -640,9 +648,40 @@ def warm_up(vm, layer: str, mode: str) -> threading.Thread:
     return thread
 
 
+_WARMED: weakref.WeakSet = weakref.WeakSet()  # models whose warm-up has started in this process
+_WARMING = threading.Lock()
+
+
+def warm_model(vm) -> threading.Thread | None:
+    """Once per loaded model and process, in the background: a first prediction and the compiled passes
+    of a map on the default layer and of its trust scores (``vizcore.cam.prepare``), as short work (long
+    runs give way to it). A page opened on the model, the first of a class or one opened while long
+    runs go on, then waits on none of them. Returns the thread, or None if the model was warmed already."""
+    with _WARMING:
+        if vm in _WARMED:
+            return None
+        _WARMED.add(vm)
+    thread = threading.Thread(target=_warm_quietly, args=(vm,), daemon=False, name=f"vizcore-warm-{vm.name}")
+    thread.start()
+    return thread
+
+
+def _warm_quietly(vm) -> None:
+    from vizcore import cam, scheduler
+    try:
+        with scheduler.short_work(), timeline.span("warming the model up", model=vm.name):
+            if vm.is_classifier:
+                vm.predict(np.zeros((*vm.input_size, 3), np.uint8), top=1)
+                if cam.spatial_layers(vm):
+                    cam.prepare(vm)
+    except Exception:  # only a head start: the page itself reports any problem
+        pass
+
+
 def _prepare_quietly(vm, layer: str, mode: str) -> None:
     from vizcore import filters
     try:
         filters.prepare(vm, layer, mode)
     except Exception:  # only a head start: the run itself reports any problem
         pass
+

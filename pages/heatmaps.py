@@ -25,7 +25,7 @@ import vizcore
 from pages import common, links
 from ui import photos, trust
 from ui.thumbnails import RANK_THUMBNAIL, data_url, thumbnail
-from vizcore import cam, drawing
+from vizcore import cam, drawing, timeline
 
 TOP = 5                    # predictions in the bar chart
 SCORE_CAM_TOP_K = 64       # Faster Score-CAM keeps this many channels unless full Score-CAM is ticked
@@ -67,14 +67,16 @@ class OverlayStyle:
 @st.cache_data(max_entries=32, show_spinner=False, hash_funcs=common.HASH_FUNCS)
 def cached_predictions(vm, image: np.ndarray) -> list:
     """[Prediction(index, label, probability or None, value)], top first (a regression's outputs in order)."""
-    return vm.predict(image, top=TOP)
+    with timeline.span("predictions"):
+        return vm.predict(image, top=TOP)
 
 
 @st.cache_data(max_entries=HEATMAP_CACHE_ENTRIES, show_spinner=False, hash_funcs=common.HASH_FUNCS)
 def cached_heatmap(vm, image: np.ndarray, settings: HeatmapSettings):
     """(CamResult, seconds); the key is everything but the colormap and the opacity."""
     start = time.perf_counter()
-    result = cam.heatmap(vm, image, **asdict(settings))
+    with timeline.span("map", method=settings.method, layer=settings.layer):
+        result = cam.heatmap(vm, image, **asdict(settings))
     return result, time.perf_counter() - start
 
 

@@ -22,7 +22,7 @@ import streamlit as st
 import vizcore
 from pages import common
 from ui.thumbnails import RANK_THUMBNAIL, data_url, thumbnail
-from vizcore import cam, drawing, scheduler
+from vizcore import cam, drawing, scheduler, timeline
 
 if TYPE_CHECKING:  # the Heatmaps page's settings; importing the page at run time would run it
     from pages.heatmaps import HeatmapSettings, OverlayStyle
@@ -42,13 +42,15 @@ ACCENT = "#ff6d3a"         # the first line: readable on the dark and the light 
 @st.cache_data(max_entries=128, show_spinner=False, hash_funcs=common.HASH_FUNCS)
 def cached_faithfulness(vm, image: np.ndarray, settings: HeatmapSettings, _result) -> cam.Faithfulness:
     """The faithfulness of ``_result``, the map made with ``settings`` (which key it)."""
-    return cam.faithfulness(vm, image, _result)
+    with timeline.span("faithfulness"):
+        return cam.faithfulness(vm, image, _result)
 
 
 @st.cache_data(max_entries=64, show_spinner=False, hash_funcs=common.HASH_FUNCS)
 def cached_trust_metrics(vm, image: np.ndarray, settings: HeatmapSettings, _result) -> cam.TrustMetrics:
     """Deletion, insertion and ROAD of ``_result``, the map made with ``settings`` (which key it)."""
-    return cam.trust_metrics(vm, image, _result)
+    with timeline.span("trust metrics"):
+        return cam.trust_metrics(vm, image, _result)
 
 
 @st.cache_data(max_entries=16, show_spinner=False, hash_funcs=common.HASH_FUNCS)

@@ -35,7 +35,7 @@ import vizcore._quiet  # noqa: F401  (imports TensorFlow quietly, first)
 import numpy as np
 import tensorflow as tf
 
-from . import objectives, param, scheduler, transforms
+from . import objectives, param, scheduler, timeline, transforms
 from .cache import PerModel
 from .checks import positive_number, whole_number
 from .errors import RequestError
@@ -400,6 +400,7 @@ class Engine:
     def python_step(self, x, slots, t, lr, seed, arguments, redirect: bool = False, settle: bool = False):
         """One step (uncompiled): (x, slots, each image's score before the step, its gradient's norm,
         and the image the step scored as uint8: the frame, at no extra cost)."""
+        timeline.mark("tracing", what=f"step {self.key} {x.shape}")  # runs while traced only
         parameterisation = self.method.parameterisation
         image = parameterisation.image(x)
         transform = self.method.settle if settle else self.method.transform

@@ -24,6 +24,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
+from . import timeline
 from .errors import VizcoreError
 
 RUNS_AT_ONCE = 1  # long runs computing together (bench/bench_queue.py: fastest on 2 cores)
@@ -167,7 +168,9 @@ class RunQueue:
         """
         ticket = self.enter(owner, page, alive)
         try:
-            self.wait_turn(ticket, on_wait)
+            with timeline.span("waiting for a turn", page=page):
+                self.wait_turn(ticket, on_wait)
+            timeline.mark("turn", page=page)
             previous = getattr(_CURRENT, "turn", None)
             _CURRENT.turn = (self, ticket)
             try:
@@ -182,10 +185,13 @@ class RunQueue:
         ``short_first_seconds``), then go on, or raise Cancelled if the run was stopped."""
         if ticket.stopped:
             raise Cancelled()
-        deadline = time.monotonic() + self.short_first_seconds
+        start = time.monotonic()
+        deadline = start + self.short_first_seconds
         with self._changed:
             while self._short_in_flight() and not ticket.stopped and time.monotonic() < deadline:
                 self._changed.wait(min(POLL_SECONDS, max(deadline - time.monotonic(), 0.0)))
+        if time.monotonic() - start > 0.05:
+            timeline.mark("paused for short work", seconds=round(time.monotonic() - start, 3))
         if ticket.stopped:
             raise Cancelled()
 

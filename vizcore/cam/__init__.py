@@ -17,6 +17,7 @@ from .core import (  # noqa: F401
     default_layer,
     default_layer_reason,
     heatmap,
+    prepare,
     spatial_layers,
 )
 from .methods import METHODS, CamContext, CamMethod  # noqa: F401

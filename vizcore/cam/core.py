@@ -19,7 +19,7 @@ import vizcore._quiet  # noqa: F401  (imports TensorFlow quietly, first)
 import numpy as np
 import tensorflow as tf
 
-from .. import scheduler
+from .. import scheduler, timeline
 from ..cache import PerModel
 from ..checks import class_index as checked_class_index
 from ..checks import rgb_image, whole_number
@@ -85,6 +85,7 @@ class CamView:
 
     def _activations_and_gradients(self, inputs, class_index, sign):
         """The shared core. class_index < 0 means the top-1 class of the first input."""
+        timeline.mark("tracing", what=f"cam {self.layer_name} {inputs.shape}")  # runs while traced only
         with tf.GradientTape() as tape:
             tape.watch(inputs)
             acts, features = self.model(inputs, training=False)
@@ -98,6 +99,7 @@ class CamView:
 
     def _class_probabilities(self, inputs, class_index, sign):
         """The explained class's probability (a regression output's signed value) for each input."""
+        timeline.mark("tracing", what=f"class probabilities {self.layer_name} {inputs.shape}")
         _, features = self.model(inputs, training=False)
         return sign * self.head.display(self.head.scores(features))[:, class_index]
 
@@ -142,6 +144,17 @@ _VIEWS = PerModel(MAX_VIEWS)
 def compiled_view(vm: VizModel, layer_name: str) -> CamView:
     """The cached compiled view of ``vm`` on ``layer_name`` (thread-safe; dropped with the model)."""
     return _VIEWS.get(vm, layer_name, lambda: CamView(vm, layer_name))
+
+
+def prepare(vm: VizModel, layer: str | None = None) -> None:
+    """Trace, ahead of the first photo, the compiled passes a map on ``layer`` (None: the default) and its
+    trust scores take: the first map of a fresh page then costs what any map costs. The passes are
+    shared by every thread; one traced already is not traced again."""
+    view = compiled_view(vm, target_layer(vm, layer))
+    images = tf.zeros((1, *vm.input_size, 3), tf.float32)
+    index, sign = tf.constant(0, tf.int32), tf.constant(1.0, tf.float32)
+    view.activations_and_gradients(images, tf.constant(-1, tf.int32), sign)
+    view.class_probabilities(images, index, sign)
 
 
 # --- heatmap -----------------------------------------------------------------------------------
