@@ -57,7 +57,7 @@ UPLOAD_MODEL = "Upload a model file"   # the model picker's last choice
 FOLDER = "folder:"                     # prefix of the picker's values for models-folder files
 FOLDER_MARK = "(your models folder)"
 AUTOMATIC = "automatic"                # the output-kind picker's "detect it" choice
-KEPT_UPLOADS = 8                       # uploaded model files kept on disk (least recently used removed)
+CONFIGURED_PER_FILE = 4                # settings of one model file kept configured at once (each its own views)
 HASH_CHUNK = 16 * 2**20                # bytes hashed at a time
 PHOTO_MB = MAX_FILE_BYTES // 2**20     # the photo uploader's cap, in MB (the engine's)
 LABELS_MB = 1                          # the class-names uploader's cap, in MB
@@ -80,20 +80,51 @@ def cached_model(name: str):
         return vizcore.load_model(name)
 
 
-@st.cache_resource(show_spinner="Loading your model (once per file)…", max_entries=2)
-def cached_model_file(path: str, identity: str):
-    """The Keras model in a user's file, read with safe_mode=True once per content (``identity``)."""
+class ModelFile:
+    """A user's model file read once: its Keras model, and the VizModels configured on it (its settings)."""
+
+    def __init__(self, model):
+        from vizcore import user_models
+        self.model, self.bytes = model, user_models.memory_estimate(model)
+        self.configured: dict[tuple, object] = {}
+        self.lock = threading.Lock()
+
+
+@st.cache_resource(show_spinner=False)
+def users_models():
+    """Every user's model file this process holds, within the ``user_models_mb`` budget of the server's
+    limits (least recently used dropped first): a class where each student brings a model keeps what it
+    can and reloads the rest, never more."""
+    from vizcore.budget import MemoryBudget
+    return MemoryBudget(limits().user_models_mb * 2**20)
+
+
+def cached_model_file(path: str, identity: str) -> ModelFile:
+    """The Keras model in a user's file, read with safe_mode=True once per content (``identity``) while kept."""
     from vizcore import user_models
-    return user_models.read_model_file(Path(path))
+
+    def read() -> ModelFile:
+        with st.spinner("Loading your model (once per file)…"), timeline.span("loading a user's model", file=path):
+            return ModelFile(user_models.read_model_file(Path(path)))
+
+    return users_models().get(identity, read, lambda kept: kept.bytes)
 
 
-@st.cache_resource(show_spinner=False, max_entries=4)
 def cached_user_model(path: str, identity: str, companions: str, name: str, scaling: str | None,
                       head: str | None, output: int | None, labels_path: str | None):
     """A user's model with these settings, on the file read once (a new setting never reads the file again)."""
     from vizcore import user_models
-    return user_models.configure(cached_model_file(path, identity), path, scaling=scaling,
-                                 labels_path=labels_path, head=head, output=output, name=name)
+    kept = cached_model_file(path, identity)
+    settings = (companions, name, scaling, head, output, labels_path)
+    with kept.lock:
+        vm = kept.configured.get(settings)
+        if vm is None:
+            vm = user_models.configure(kept.model, path, scaling=scaling, labels_path=labels_path, head=head,
+                                       output=output, name=name)
+            while len(kept.configured) >= CONFIGURED_PER_FILE:
+                kept.configured.pop(next(iter(kept.configured)))
+            kept.configured[settings] = vm
+        return vm
 
 
 def uploads_dir() -> Path:
@@ -135,11 +166,15 @@ def _sha256(buffer) -> str:
 
 
 def _forget_old_uploads() -> None:
-    """Keep the KEPT_UPLOADS most recent model uploads on disk (a loaded model no longer needs its file)."""
+    """Keep model uploads on disk within the ``kept_models_mb`` budget of the server's limits, the least
+    recently used removed first and the newest always kept (a loaded model no longer needs its file)."""
     folders = sorted((path for path in (uploads_dir() / "models").glob("*") if path.is_dir()),
                      key=lambda path: path.stat().st_mtime, reverse=True)
-    for old in folders[KEPT_UPLOADS:]:
-        shutil.rmtree(old, ignore_errors=True)
+    budget, used = limits().kept_models_mb * 2**20, 0
+    for number, folder in enumerate(folders):
+        used += sum(file.stat().st_size for file in folder.glob("*") if file.is_file())
+        if number and used > budget:
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 def _file_identity(path: Path) -> str:

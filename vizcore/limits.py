@@ -12,6 +12,8 @@ not know, so the limits have a file of their own. Every key is optional::
     max_filters = 64      # images in one grid
     kept_photos = 200     # uploaded photos kept on the server, so that links to them work
     kept_photos_mb = 500  # ... and their size in all, in MB (the least recently used go first)
+    user_models_mb = 2000 # users' models held in memory with what is compiled for them, in MB (LRU)
+    kept_models_mb = 2000 # uploaded model files kept on disk, in MB (the least recently used go first)
 """
 
 from __future__ import annotations
@@ -38,6 +40,8 @@ class Limits:
     max_filters: int = 64
     kept_photos: int = 200
     kept_photos_mb: int = 500
+    user_models_mb: int = 2000
+    kept_models_mb: int = 2000
 
     def check_run(self, *, steps: int | None = None, size: int | None = None, images: int | None = None) -> None:
         """RequestError, in a user's words, when one run asks for more than this server allows."""
