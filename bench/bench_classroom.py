@@ -13,7 +13,15 @@ Reported per N: sessions completed, exception boxes, peak server memory, the med
 Grad-CAM answer while the long runs go on (goal with 16: <= 5 s), sessions that saw their place in
 the queue, and the time for all long runs against one dream and one grid timed alone, times their
 counts.
-Usage: python bench/bench_classroom.py [--quick] [--sessions N] [--equal-priority]
+
+Late comers (a second scenario, each N on a server of its own): a quarter of the students start
+dreams and a quarter grids; once every run has started, SHORT_AFTER_SECONDS later, a quarter open
+Heatmaps and a quarter the home page in fresh browser sessions (joining late, a reloaded tab, a
+shared link). Reported: the fresh Heatmaps page's map and its trust panel, each timed from the
+request for the page (goals with 16: map <= 5 s median and <= 10 s worst, trust panel <= 15 s),
+and the fresh home page's predictions (<= 5 s median). With VIZCORE_TIMELINE=FILE set the server
+and the bench note their events in FILE (vizcore.timeline), for a timeline of where the time went.
+Usage: python bench/bench_classroom.py [--quick] [--sessions N] [--equal-priority] [--scenario open|late|both]
 (--quick: N = 8 only; --sessions N: that N only)
 """
 from __future__ import annotations
@@ -41,27 +49,41 @@ SHORT_AFTER_SECONDS = 20
 DEADLINE_SECONDS = 20 * 60  # per N: whatever is not done by then counts as not completed
 TIMEOUT_MS = DEADLINE_SECONDS * 1000
 LATENCY_GOAL = 5.0          # s, worst Grad-CAM answer with 16 sessions
+FRESH_MAP_MEDIAN = 5.0      # s, with 16 sessions: a fresh Heatmaps page's map (median), a fresh Home's predictions
+FRESH_MAP_WORST = 10.0      # s, ... the worst fresh Heatmaps page's map
+FRESH_TRUST = 15.0          # s, ... and its trust panel
 GRID_LAYERS = ("block2a_expand_conv", "block3a_expand_conv", "block4a_expand_conv", "block5a_expand_conv")
 PHOTOS = ("cat", "coffee", "rocket", "grace%20hopper")
 WAITING = "Waiting for your turn"
 MAP_CAPTION = "Grad-CAM on "  # under the heatmap: the map has arrived
+TRUST_SCORES = "Deletion AUC"  # the trust panel's scores (its "Faithfulness" also names a caption above them)
 
 
 async def dream(context, server: str, seed: int) -> dict:
+    return await finished(await start_dream(context, server, seed), "Done ·")
+
+
+async def start_dream(context, server: str, seed: int):
+    """Open Dream on a sample photo and press Run; the page."""
     page = await context.new_page()
     await page.goto(f"{server}/dream?photo={PHOTOS[seed % len(PHOTOS)]}&seed={seed}")
     await ready(page, "Press Run to dream.")
     await page.get_by_role("button", name="Run", exact=True).click()
-    return await finished(page, "Done ·")
+    return page
 
 
 async def grid(context, server: str, seed: int) -> dict:
+    return await finished(await start_grid(context, server, seed), "Download grid PNG")
+
+
+async def start_grid(context, server: str, seed: int):
+    """Open Filters on a layer's first 16 filters (classic mode) and press Run; the page."""
     page = await context.new_page()
     layer = GRID_LAYERS[seed % len(GRID_LAYERS)]
     await page.goto(f"{server}/filters?layer={layer}&filters=0-15&mode=classic&seed={seed}")
     await ready(page, "Press Run to grow one image per filter.")
     await page.get_by_role("button", name="Run", exact=True).click()
-    return await finished(page, "Download grid PNG")
+    return page
 
 
 async def ready(page, text: str) -> None:
@@ -143,7 +165,7 @@ async def fresh_heatmap(browser, server: str, number: int) -> dict:
     await page.get_by_text(MAP_CAPTION).first.wait_for(timeout=TIMEOUT_MS)
     map_seconds = time.perf_counter() - start
     timeline.mark("browser shows the map", student=number)
-    await page.get_by_text("Faithfulness").first.wait_for(timeout=TIMEOUT_MS)
+    await page.get_by_text(TRUST_SCORES).first.wait_for(timeout=TIMEOUT_MS)
     trust_seconds = time.perf_counter() - start
     timeline.mark("browser shows the trust panel", student=number)
     return {"seconds": map_seconds, "trust": trust_seconds, "context": context,
@@ -201,17 +223,21 @@ async def classroom(browser, server: str, sessions: int, seeds: random.Random) -
 
 async def late_comers(browser, server: str, sessions: int, seeds: random.Random) -> dict:
     """Fresh pages opened while long runs go on, on a server started for it (nothing traced, the model
-    loaded by the first run): a quarter of ``sessions`` start dreams, a quarter classic grids;
-    SHORT_AFTER_SECONDS later a quarter open Heatmaps in new sessions and a quarter the home page."""
+    loaded by the first run): a quarter of ``sessions`` start dreams, a quarter classic grids; once
+    every one has started, SHORT_AFTER_SECONDS later, a quarter open Heatmaps in new sessions and a
+    quarter the home page."""
     quarter = sessions // 4
     contexts = [await browser.new_context(viewport={"width": 1200, "height": 900}) for _ in range(2 * quarter)]
     for context in contexts:
         context.set_default_timeout(TIMEOUT_MS)
     fresh: list[dict] = []
-    try:
-        long_runs = [asyncio.ensure_future(dream(contexts[i], server, seeds.randrange(10**6))) for i in range(quarter)]
-        long_runs += [asyncio.ensure_future(grid(contexts[quarter + i], server, seeds.randrange(10**6)))
-                      for i in range(quarter)]
+    try:  # every long run started (its Run pressed), then SHORT_AFTER_SECONDS of them going on
+        started = await asyncio.gather(
+            *[start_dream(contexts[i], server, seeds.randrange(10**6)) for i in range(quarter)],
+            *[start_grid(contexts[quarter + i], server, seeds.randrange(10**6)) for i in range(quarter)])
+        long_runs = [asyncio.ensure_future(finished(page, "Done ·" if "/dream" in page.url else "Download grid PNG"))
+                     for page in started]
+        timeline.mark("every long run started")
         await asyncio.sleep(SHORT_AFTER_SECONDS)
         shorts = [asyncio.ensure_future(fresh_heatmap(browser, server, seeds.randrange(1000))) for _ in range(quarter)]
         shorts += [asyncio.ensure_future(fresh_home(browser, server)) for _ in range(quarter)]
@@ -253,6 +279,28 @@ async def alone(browser, server: str, seeds: random.Random) -> dict:
         await context.close()
 
 
+def late_rows(sessions: int, late: dict, memory: float) -> list[dict]:
+    """The late comers' figures, with the goals for 16 sessions."""
+    quarter, goal = sessions // 4, sessions == 16
+    return [
+        row(f"{sessions} sessions, pages opened late: completed", late["completed"], "", f"{2 * quarter}",
+            late["completed"] == 2 * quarter),
+        row(f"{sessions} sessions, pages opened late: exception boxes", late["exceptions"], "", "0",
+            late["exceptions"] == 0),
+        row(f"{sessions} sessions, pages opened late: peak server memory (MB)", memory, "MB", "-", True),
+        row(f"{sessions} sessions: a fresh Heatmaps page's map, median (s)", late["median_map"], "s",
+            f"<= {FRESH_MAP_MEDIAN:g}" if goal else "-", late["median_map"] <= FRESH_MAP_MEDIAN or not goal),
+        row(f"{sessions} sessions: a fresh Heatmaps page's map, worst (s)", late["worst_map"], "s",
+            f"<= {FRESH_MAP_WORST:g}" if goal else "-", late["worst_map"] <= FRESH_MAP_WORST or not goal),
+        row(f"{sessions} sessions: a fresh Heatmaps page's trust panel, worst (s)", late["worst_trust"], "s",
+            f"<= {FRESH_TRUST:g}" if goal else "-", late["worst_trust"] <= FRESH_TRUST or not goal),
+        row(f"{sessions} sessions: a fresh Home page's predictions, median (s)", late["median_home"], "s",
+            f"<= {FRESH_MAP_MEDIAN:g}" if goal else "-", late["median_home"] <= FRESH_MAP_MEDIAN or not goal),
+        row(f"{sessions} sessions: long runs still going when the last late page answered", late["running"], "",
+            "-", True),
+    ]
+
+
 def students_chromium(equal: bool) -> str:
     """Chromium at the lowest CPU priority (Linux's SCHED_IDLE, which Chromium's own nice values do
     not undo), standing in for browsers on the students' own machines: the server's cores serve the
@@ -270,6 +318,7 @@ async def main(argv: list[str]) -> None:
 
     sizes = (8,) if "--quick" in argv else SIZES
     equal = "--equal-priority" in argv
+    scenario = argv[argv.index("--scenario") + 1] if "--scenario" in argv else "both"
     if "--sessions" in argv:
         sizes = (int(argv[argv.index("--sessions") + 1]),)
     seeds = random.Random()
@@ -281,7 +330,7 @@ async def main(argv: list[str]) -> None:
     async with async_playwright() as playwright:
         browser = await playwright.chromium.launch(executable_path=students_chromium(equal), headless=True,
                                                    args=CHROMIUM_ARGS)
-        for sessions in sizes:
+        for sessions in sizes if scenario in ("open", "both") else ():
             with streamlit_process() as (server, process):
                 single = await alone(browser, server, seeds)
                 result = await classroom(browser, server, sessions, seeds)
@@ -305,6 +354,12 @@ async def main(argv: list[str]) -> None:
                 row(f"{sessions} sessions: all {2 * quarter} long runs / one after another alone",
                     result["all_long"] / one_by_one, "x", "-", True),
             ]
+        for sessions in sizes if scenario in ("late", "both") else ():
+            with streamlit_process() as (server, process):  # a server of its own: nothing traced before
+                late = await late_comers(browser, server, sessions, seeds)
+                memory = peak_memory_mb(process.pid)
+            print(sessions, "late comers", late, f"{memory:.0f} MB", flush=True)
+            rows += late_rows(sessions, late, memory)
         await browser.close()
     rows.append(row("machine load average (1 min) at the end", os.getloadavg()[0], "", "", True))
     write_rows("classroom", rows)

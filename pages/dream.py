@@ -216,15 +216,21 @@ def record(run: dict, frame: dream.DreamFrame) -> None:
 def draw(run: dict, view: Placeholders) -> None:
     """A run's progress, loss and before/after pair."""
     draw_progress(run, view)
+    draw_chart(run, view)
     draw_images(run, view)
 
 
 def draw_progress(run: dict, view: Placeholders) -> None:
-    """The progress bar, its line of text and the loss chart (cheap: drawn at every step)."""
+    """The progress bar and its line of text (cheap for the server and the browser: drawn at every step)."""
     fraction = 1.0 if run["status"] == "finished" else min(run.get("position", 0) / run["total"], 1.0)
     text = {"running": run["label"] or "Starting…", "finished": f"Done · {run['label']}",
             "stopped": f"Stopped · {run['label'] or 'before the first step'}"}[run["status"]]
     view.progress.progress(fraction, text=text)
+
+
+def draw_chart(run: dict, view: Placeholders) -> None:
+    """The loss chart and the changes made during the run (a Vega chart: drawn with the images, at most
+    every ``common.REDRAW_SECONDS``, since a browser takes far longer to draw it than a progress bar)."""
     losses = list(run["losses"])  # a copy: the script run that streams the dream may append to it meanwhile
     if losses:
         marks = change_marks(run["live"].changes if run.get("live") else [])
@@ -316,8 +322,12 @@ def stream_on(run: dict, view: Placeholders) -> None:
         record(run, frame)
         draw_progress(run, view)
 
+    def redraw(frame: dream.DreamFrame) -> None:
+        draw_chart(run, view)
+        draw_images(run, view)
+
     try:
-        common.stream(run["frames"], keep, lambda frame: draw_images(run, view), close=False)
+        common.stream(run["frames"], keep, redraw, close=False)
     except vizcore.VizcoreError as error:  # a check the engine can only make once it runs
         run["status"] = "stopped"
         st.error(str(error))
