@@ -152,10 +152,10 @@ async def home(context, server: str) -> dict:
             "exceptions": await page.locator('[data-testid="stException"]').count()}
 
 
-async def fresh_heatmap(browser, server: str, number: int) -> dict:
+async def fresh_heatmap(students, server: str, number: int) -> dict:
     """A student who joins late: a new browser session opens Heatmaps on a sample photo with class
     ``number``; the map's time and the trust panel's time from the page's request, each on its own."""
-    context = await browser.new_context(viewport={"width": 1200, "height": 900})
+    context = await students.session()
     context.set_default_timeout(TIMEOUT_MS)
     page = await context.new_page()
     start = time.perf_counter()
@@ -172,9 +172,9 @@ async def fresh_heatmap(browser, server: str, number: int) -> dict:
             "exceptions": await page.locator('[data-testid="stException"]').count()}
 
 
-async def fresh_home(browser, server: str) -> dict:
+async def fresh_home(students, server: str) -> dict:
     """A student who joins late opens the home page: the time to its predictions."""
-    context = await browser.new_context(viewport={"width": 1200, "height": 900})
+    context = await students.session()
     context.set_default_timeout(TIMEOUT_MS)
     result = await home(context, server)
     return {**result, "context": context}
@@ -186,9 +186,9 @@ async def timed(work) -> tuple[float, dict]:
     return time.perf_counter() - start, result
 
 
-async def classroom(browser, server: str, sessions: int, seeds: random.Random) -> dict:
+async def classroom(students, server: str, sessions: int, seeds: random.Random) -> dict:
     quarter = sessions // 4
-    contexts = [await browser.new_context(viewport={"width": 1200, "height": 900}) for _ in range(sessions)]
+    contexts = [await students.session() for _ in range(sessions)]
     for context in contexts:
         context.set_default_timeout(TIMEOUT_MS)
     try:  # the students on Heatmaps and Home have the app open already
@@ -218,16 +218,16 @@ async def classroom(browser, server: str, sessions: int, seeds: random.Random) -
                 "worst_map": max(heat) if heat else float("nan"), "maps": [round(s, 2) for s in heat]}
     finally:
         for context in contexts:
-            await context.close()
+            await students.close_session(context)
 
 
-async def late_comers(browser, server: str, sessions: int, seeds: random.Random) -> dict:
+async def late_comers(students, server: str, sessions: int, seeds: random.Random) -> dict:
     """Fresh pages opened while long runs go on, on a server started for it (nothing traced, the model
     loaded by the first run): a quarter of ``sessions`` start dreams, a quarter classic grids; once
     every one has started, SHORT_AFTER_SECONDS later, a quarter open Heatmaps in new sessions and a
     quarter the home page."""
     quarter = sessions // 4
-    contexts = [await browser.new_context(viewport={"width": 1200, "height": 900}) for _ in range(2 * quarter)]
+    contexts = [await students.session() for _ in range(2 * quarter)]
     for context in contexts:
         context.set_default_timeout(TIMEOUT_MS)
     fresh: list[dict] = []
@@ -239,8 +239,8 @@ async def late_comers(browser, server: str, sessions: int, seeds: random.Random)
                      for page in started]
         timeline.mark("every long run started")
         await asyncio.sleep(SHORT_AFTER_SECONDS)
-        shorts = [asyncio.ensure_future(fresh_heatmap(browser, server, seeds.randrange(1000))) for _ in range(quarter)]
-        shorts += [asyncio.ensure_future(fresh_home(browser, server)) for _ in range(quarter)]
+        shorts = [asyncio.ensure_future(fresh_heatmap(students, server, seeds.randrange(1000))) for _ in range(quarter)]
+        shorts += [asyncio.ensure_future(fresh_home(students, server)) for _ in range(quarter)]
         await asyncio.wait(shorts, timeout=DEADLINE_SECONDS)
         fresh = [task.result() for task in shorts if task.done() and task.exception() is None]
         running = sum(not task.done() for task in long_runs)  # long runs still going when the last page answered
@@ -258,12 +258,12 @@ async def late_comers(browser, server: str, sessions: int, seeds: random.Random)
                 "homes": [round(s, 2) for s in homes]}
     finally:
         for context in contexts + [r["context"] for r in fresh]:
-            await context.close()
+            await students.close_session(context)
 
 
-async def alone(browser, server: str, seeds: random.Random) -> dict:
+async def alone(students, server: str, seeds: random.Random) -> dict:
     """One dream, one grid and one heatmap, each with nothing else going (after a warm-up of each)."""
-    context = await browser.new_context(viewport={"width": 1200, "height": 900})
+    context = await students.session()
     context.set_default_timeout(TIMEOUT_MS)
     try:
         await home(context, server)  # the model loaded
@@ -276,7 +276,7 @@ async def alone(browser, server: str, seeds: random.Random) -> dict:
         heat = (await other_class(context, seeds.randrange(1000)))["seconds"]
         return {"dream": dream_seconds, "grid": grid_seconds, "map": heat}
     finally:
-        await context.close()
+        await students.close_session(context)
 
 
 def late_rows(sessions: int, late: dict, memory: float) -> list[dict]:
@@ -299,6 +299,41 @@ def late_rows(sessions: int, late: dict, memory: float) -> list[dict]:
         row(f"{sessions} sessions: long runs still going when the last late page answered", late["running"], "",
             "-", True),
     ]
+
+
+class Students:
+    """Where the students' browser sessions come from: each a Chromium of its own, as on the students' own
+    machines (one browser process per student: no student's page waits on another's), or with
+    ``shared`` one Chromium whose contexts all the sessions are (its browser process serves them all)."""
+
+    def __init__(self, playwright, executable: str, shared: bool):
+        self.playwright, self.executable, self.shared = playwright, executable, shared
+        self._browser = None
+
+    async def _launch(self):
+        return await self.playwright.chromium.launch(executable_path=self.executable, headless=True,
+                                                     args=CHROMIUM_ARGS)
+
+    async def session(self):
+        """A new browser session (a context), with the bench's viewport and timeout."""
+        if self.shared:
+            self._browser = self._browser or await self._launch()
+            browser = self._browser
+        else:
+            browser = await self._launch()
+        context = await browser.new_context(viewport={"width": 1200, "height": 900})
+        context.set_default_timeout(TIMEOUT_MS)
+        return context
+
+    async def close_session(self, context) -> None:
+        browser = context.browser
+        await context.close()
+        if not self.shared and browser is not None:
+            await browser.close()
+
+    async def close(self) -> None:
+        if self._browser is not None:
+            await self._browser.close()
 
 
 def students_chromium(equal: bool) -> str:
@@ -328,12 +363,11 @@ async def main(argv: list[str]) -> None:
             row("browsers at the lowest CPU priority, as if on the students' machines (1), or the server's (0)",
                 0 if equal else 1, "", "", True)]
     async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=students_chromium(equal), headless=True,
-                                                   args=CHROMIUM_ARGS)
+        students = Students(playwright, students_chromium(equal), shared="--one-browser" in argv)
         for sessions in sizes if scenario in ("open", "both") else ():
             with streamlit_process() as (server, process):
-                single = await alone(browser, server, seeds)
-                result = await classroom(browser, server, sessions, seeds)
+                single = await alone(students, server, seeds)
+                result = await classroom(students, server, sessions, seeds)
                 memory = peak_memory_mb(process.pid)
             quarter = sessions // 4
             one_by_one = quarter * (single["dream"] + single["grid"])
@@ -356,11 +390,11 @@ async def main(argv: list[str]) -> None:
             ]
         for sessions in sizes if scenario in ("late", "both") else ():
             with streamlit_process() as (server, process):  # a server of its own: nothing traced before
-                late = await late_comers(browser, server, sessions, seeds)
+                late = await late_comers(students, server, sessions, seeds)
                 memory = peak_memory_mb(process.pid)
             print(sessions, "late comers", late, f"{memory:.0f} MB", flush=True)
             rows += late_rows(sessions, late, memory)
-        await browser.close()
+        await students.close()
     rows.append(row("machine load average (1 min) at the end", os.getloadavg()[0], "", "", True))
     write_rows("classroom", rows)
 
