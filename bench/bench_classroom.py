@@ -21,12 +21,18 @@ shared link). Reported: the fresh Heatmaps page's map and its trust panel, each 
 request for the page (goals with 16: map <= 5 s median and <= 10 s worst, trust panel <= 15 s),
 and the fresh home page's predictions (<= 5 s median). With VIZCORE_TIMELINE=FILE set the server
 and the bench note their events in FILE (vizcore.timeline), for a timeline of where the time went.
-Usage: python bench/bench_classroom.py [--quick] [--sessions N] [--equal-priority] [--scenario open|late|both]
+Students' own models (--scenario models): 16 students each open Heatmaps on a model of their own (a
+MobileNetV2 file of 14 MB in the models folder, random weights) while 4 long runs go on, then pick
+another class twice; with the default user_models_mb budget and with 200 MB (four models kept).
+Reported: the first map on each model, the next maps, files loaded and map passes traced (from the
+server's timeline) and peak memory against the memory before the students plus the budget.
+Usage: python bench/bench_classroom.py [--quick] [--sessions N] [--equal-priority] [--scenario open|late|both|models]
 (--quick: N = 8 only; --sessions N: that N only)
 """
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import random
 import statistics
@@ -52,6 +58,7 @@ LATENCY_GOAL = 5.0          # s, worst Grad-CAM answer with 16 sessions
 FRESH_MAP_MEDIAN = 5.0      # s, with 16 sessions: a fresh Heatmaps page's map (median), a fresh Home's predictions
 FRESH_MAP_WORST = 10.0      # s, ... the worst fresh Heatmaps page's map
 FRESH_TRUST = 15.0          # s, ... and its trust panel
+ROUND_SECONDS = 300         # s, at most for 16 students' maps on their own models at once
 GRID_LAYERS = ("block2a_expand_conv", "block3a_expand_conv", "block4a_expand_conv", "block5a_expand_conv")
 PHOTOS = ("cat", "coffee", "rocket", "grace%20hopper")
 WAITING = "Waiting for your turn"
@@ -109,11 +116,13 @@ async def finished(page, text: str) -> dict:
     return {"queued": saw_queue, "exceptions": await page.locator('[data-testid="stException"]').count()}
 
 
-async def heatmap(context, server: str, number: int) -> dict:
-    """A student opens Heatmaps on a sample photo with class ``number``: the page's first map, timed."""
+async def heatmap(context, server: str, number: int, model: str | None = None) -> dict:
+    """A student opens Heatmaps on a sample photo with class ``number`` (on ``model``, a file of the models
+    folder, if given): the page's first map, timed."""
     page = context.pages[-1] if context.pages else await context.new_page()
     start = time.perf_counter()
-    await page.goto(f"{server}/heatmaps?photo={PHOTOS[number % len(PHOTOS)]}&class={number}")
+    chosen = f"&model={model}" if model else ""
+    await page.goto(f"{server}/heatmaps?photo={PHOTOS[number % len(PHOTOS)]}&class={number}{chosen}")
     await page.get_by_text(MAP_CAPTION).first.wait_for(timeout=TIMEOUT_MS)
     seconds = time.perf_counter() - start
     await page.get_by_text("Faithfulness").first.wait_for(timeout=TIMEOUT_MS)  # the trust panel, under it
@@ -279,6 +288,76 @@ async def alone(students, server: str, seeds: random.Random) -> dict:
         await students.close_session(context)
 
 
+def student_models(folder: Path, count: int) -> list[str]:
+    """``count`` models of 10-20 MB in ``folder``, each of its own (random weights, its own seed): a
+    MobileNetV2 head of 1000 classes at 160 or 192 px, as students bring their own."""
+    import keras
+    names = []
+    for number in range(count):
+        name = f"student_{number:02d}.keras"
+        if not (folder / name).exists():
+            keras.utils.set_random_seed(number)
+            size = 160 if number % 2 else 192
+            keras.applications.MobileNetV2(weights=None, input_shape=(size, size, 3), classes=1000).save(folder / name)
+            keras.backend.clear_session()
+        names.append(Path(name).stem)  # as the models folder names it (a link's model=)
+    return names
+
+
+async def own_models(students, server: str, names: list[str], seeds: random.Random) -> dict:
+    """Each student opens Heatmaps on a model of their own while 4 long runs go on (2 dreams, 2 grids
+    on the bundled model), then picks another class twice on the open page; each map timed."""
+    runners = [await students.session() for _ in range(4)]
+    contexts = [await students.session() for _ in names]
+    try:
+        started = await asyncio.gather(*[start_dream(runners[i], server, seeds.randrange(10**6)) for i in range(2)],
+                                       *[start_grid(runners[2 + i], server, seeds.randrange(10**6)) for i in range(2)])
+        long_runs = [asyncio.ensure_future(finished(page, "Done ·" if "/dream" in page.url else "Download grid PNG"))
+                     for page in started]
+        await asyncio.sleep(5)
+        firsts = await asyncio.gather(*[heatmap(context, server, seeds.randrange(1000), model=name)
+                                        for context, name in zip(contexts, names)])
+        again = []
+        for _ in range(2):  # each round bounded: a page that never answers fails the bench instead of holding it
+            again += await asyncio.wait_for(asyncio.gather(*[other_class(context, seeds.randrange(1000))
+                                                             for context in contexts]), ROUND_SECONDS)
+        running = sum(not task.done() for task in long_runs)
+        for task in long_runs:
+            task.cancel()
+        first, later = [r["seconds"] for r in firsts], [r["seconds"] for r in again]
+        return {"first_median": statistics.median(first), "first_worst": max(first),
+                "median_map": statistics.median(later), "worst_map": max(later), "running": running,
+                "exceptions": sum(r["exceptions"] for r in firsts + again)}
+    finally:
+        for context in runners + contexts:
+            await students.close_session(context)
+
+
+def timeline_counts(path: Path) -> dict:
+    """Users' models loaded and map passes traced, as the server noted them (vizcore.timeline)."""
+    events = [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+    return {"loads": sum(event["event"] == "loading a user's model end" for event in events),
+            "traces": sum(event["event"] == "tracing" and event.get("what", "").startswith("cam ") for event in events)}
+
+
+def own_model_rows(sessions: int, budget_mb: int, result: dict, counts: dict, memory: float, before: float) -> list:
+    """The figures of a class where each of ``sessions`` students brings a model, within ``budget_mb``."""
+    where = f"{sessions} students' own models, budget {budget_mb} MB"
+    return [
+        row(f"{where}: exception boxes", result["exceptions"], "", "0", result["exceptions"] == 0),
+        row(f"{where}: first map on a model (load, trace), median (s)", result["first_median"], "s", "-", True),
+        row(f"{where}: first map on a model, worst (s)", result["first_worst"], "s", "-", True),
+        row(f"{where}: next maps (another class), median (s)", result["median_map"], "s",
+            f"<= {FRESH_MAP_MEDIAN:g}", result["median_map"] <= FRESH_MAP_MEDIAN),
+        row(f"{where}: next maps, worst (s)", result["worst_map"], "s", "-", True),
+        row(f"{where}: model files loaded", counts["loads"], "", f">= {sessions}", counts["loads"] >= sessions),
+        row(f"{where}: map passes traced", counts["traces"], "", "-", True),
+        row(f"{where}: server memory before the students (MB)", before, "MB", "-", True),
+        row(f"{where}: peak server memory (MB)", memory, "MB", f"<= {before + budget_mb:.0f}",
+            memory <= before + budget_mb),
+    ]
+
+
 def late_rows(sessions: int, late: dict, memory: float) -> list[dict]:
     """The late comers' figures, with the goals for 16 sessions."""
     quarter, goal = sessions // 4, sessions == 16
@@ -336,6 +415,30 @@ class Students:
             await self._browser.close()
 
 
+async def models_scenario(students, seeds: random.Random, sessions: int = 16) -> list:
+    """16 students, each with a model of their own, with the default budget and with one that holds four."""
+    folder = Path(tempfile.mkdtemp(prefix="vizcore-student-models-"))
+    names = student_models(folder, sessions)
+    rows = []
+    for budget_mb in (2000, 200):
+        limits = folder / "limits.toml"
+        limits.write_text(f"[limits]\nuser_models_mb = {budget_mb}\n")
+        events = folder / f"timeline-{budget_mb}.jsonl"
+        env = {"VIZCORE_MODELS_DIR": str(folder), "VIZCORE_LIMITS": str(limits), "VIZCORE_TIMELINE": str(events)}
+        with streamlit_process(env) as (server, process):
+            context = await students.session()
+            await home(context, server)  # the bundled model loaded and warmed: what any class starts with
+            await students.close_session(context)
+            before = peak_memory_mb(process.pid)
+            result = await own_models(students, server, names, seeds)
+            memory = peak_memory_mb(process.pid)
+        counts = timeline_counts(events)
+        print(f"{sessions} own models, budget {budget_mb} MB", result, counts, f"{before:.0f} -> {memory:.0f} MB",
+              flush=True)
+        rows += own_model_rows(sessions, budget_mb, result, counts, memory, before)
+    return rows
+
+
 def students_chromium(equal: bool) -> str:
     """Chromium at the lowest CPU priority (Linux's SCHED_IDLE, which Chromium's own nice values do
     not undo), standing in for browsers on the students' own machines: the server's cores serve the
@@ -388,6 +491,8 @@ async def main(argv: list[str]) -> None:
                 row(f"{sessions} sessions: all {2 * quarter} long runs / one after another alone",
                     result["all_long"] / one_by_one, "x", "-", True),
             ]
+        if scenario == "models":
+            rows += await models_scenario(students, seeds)
         for sessions in sizes if scenario in ("late", "both") else ():
             with streamlit_process() as (server, process):  # a server of its own: nothing traced before
                 late = await late_comers(students, server, sessions, seeds)
@@ -396,7 +501,7 @@ async def main(argv: list[str]) -> None:
             rows += late_rows(sessions, late, memory)
         await students.close()
     rows.append(row("machine load average (1 min) at the end", os.getloadavg()[0], "", "", True))
-    write_rows("classroom", rows)
+    write_rows("classroom" if scenario == "both" else f"classroom-{scenario}", rows)
 
 
 if __name__ == "__main__":
