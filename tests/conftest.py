@@ -5,6 +5,7 @@ VIZCORE_CACHE_DIR is already set (CI keeps one between test modules of a run).
 """
 from __future__ import annotations
 
+import fcntl
 import os
 import sys
 import tempfile
@@ -18,6 +19,48 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # tests/browser.py
 os.environ.setdefault("VIZCORE_CACHE_DIR", tempfile.mkdtemp(prefix="vizcore-test-cache-"))
 os.environ.setdefault("KERAS_HOME", tempfile.mkdtemp(prefix="vizcore-test-keras-"))  # never a real download
+# Set in the main process before pytest-xdist starts its workers, so they share these folders.
+os.environ.setdefault("VIZCORE_TEST_LOCKS", tempfile.mkdtemp(prefix="vizcore-test-locks-"))
+
+# The suite runs in two pytest-xdist workers (pytest.ini: -n 2 --dist loadfile), a module at a time
+# each. Modules go out longest first (seconds on a 2-core machine, measured) so that no long one is
+# left for the end; modules not named here follow, in their own order.
+LONGEST_FIRST = (
+    "test_dream", "test_pages_own_model", "test_browser_pages", "test_browser_working_set",
+    "test_filters", "test_browser_own_model", "test_trust", "test_browser_classroom", "test_visualize",
+    "test_browser_offline", "test_scheduler", "test_user_models", "test_own_models", "test_models",
+    "test_browser", "test_abuse", "test_browser_why", "test_browser_filters", "test_photos",
+    "test_browser_trust", "test_browser_live", "test_cli", "test_cam", "test_why", "test_links",
+    "test_browser_links", "test_app",
+)
+# Modules whose tests time themselves against the machine (a heatmap while runs queue, against the
+# same alone): while one of their tests runs, the other worker waits between its tests.
+ALONE = ("test_browser_classroom",)
+
+
+def pytest_collection_modifyitems(config, items):
+    rank = {name: number for number, name in enumerate(LONGEST_FIRST)}
+    module = lambda item: item.module.__name__ if item.module else ""  # noqa: E731
+    items.sort(key=lambda item: rank.get(module(item), len(rank)))  # stable: a module keeps its order
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    """Setup, call and teardown of a test in ALONE hold the machine; any other test shares it. A
+    writer-first lock between the workers: a test in ALONE first takes the turnstile, which keeps
+    the other worker from starting its next test, then waits for the one it is running."""
+    folder = Path(os.environ["VIZCORE_TEST_LOCKS"])
+    alone = item.module.__name__ in ALONE
+    with open(folder / "turnstile", "a") as turnstile, open(folder / "machine", "a") as machine:
+        fcntl.flock(turnstile, fcntl.LOCK_EX)
+        fcntl.flock(machine, fcntl.LOCK_EX if alone else fcntl.LOCK_SH)
+        if not alone:
+            fcntl.flock(turnstile, fcntl.LOCK_UN)
+        try:
+            return (yield)
+        finally:
+            fcntl.flock(machine, fcntl.LOCK_UN)
+            fcntl.flock(turnstile, fcntl.LOCK_UN)
 
 SAMPLES = ROOT / "assets" / "samples"
 
@@ -63,12 +106,36 @@ def samples() -> dict[str, np.ndarray]:
     return {path.stem: vizcore.load_image(path) for path in sorted(SAMPLES.glob("*.jpg"))}
 
 
-@pytest.fixture(scope="module")
-def server():
-    """A real `streamlit run app.py` for the module (each browser module gets a fresh server)."""
-    from browser import streamlit_server
-    with streamlit_server() as url:
+@pytest.fixture(scope="session")
+def shared_server():
+    """One real `streamlit run app.py` for the browser modules that need nothing of their own (per
+    xdist worker): the model loads and its steps trace once, not once per module. Yields its URL;
+    its log is checked module by module (``server``), and whole when it stops."""
+    from browser import streamlit_process
+    with streamlit_process() as (url, _):
         yield url
+
+
+@pytest.fixture(scope="module")
+def server(request):
+    """A real `streamlit run app.py` for the module's tests. A module that needs a server of its own
+    (its first request is what it tests) says so with ``FRESH_SERVER = True``, or is named
+    test_browser_fresh*; the others share one, and the part of its log their tests wrote must hold no
+    warning or traceback (checked as the module ends)."""
+    if getattr(request.module, "FRESH_SERVER", False) or request.module.__name__.startswith("test_browser_fresh"):
+        from browser import streamlit_server
+        with streamlit_server() as url:
+            yield url
+        return
+    from browser import ARTIFACTS, log_problems
+    url = request.getfixturevalue("shared_server")
+    log_path = ARTIFACTS / f"streamlit-{url.rsplit(':', 1)[1]}.log"  # as browser.streamlit_process names it
+    start = log_path.stat().st_size
+    yield url
+    with open(log_path, "rb") as log:
+        log.seek(start)
+        problems = log_problems(log.read().decode(errors="replace"))
+    assert not problems, f"the server log {log_path.name} has warnings or tracebacks:\n" + "\n".join(problems)
 
 
 @pytest.fixture(scope="module")

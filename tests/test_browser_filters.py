@@ -1,6 +1,6 @@
 """The Filters page's "What to show" views in a real browser, each opened from a shared link.
 
-One real server for the module (fixtures in conftest); screenshots go to test-artifacts/.
+The app server the browser modules share (fixtures in conftest); screenshots go to test-artifacts/.
 """
 from __future__ import annotations
 

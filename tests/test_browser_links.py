@@ -1,6 +1,6 @@
 """Shareable links in a real browser: a copied URL reopens the same view, and the URL follows the widgets.
 
-One real server for the module (fixtures in conftest); screenshots go to test-artifacts/.
+The app server the browser modules share (fixtures in conftest); screenshots go to test-artifacts/.
 """
 from __future__ import annotations
 

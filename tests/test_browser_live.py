@@ -2,7 +2,7 @@
 goes on streaming from where it was (never "Stopped", Run never pressed again) and marks the change;
 a filter grid whose learning rate changes while it streams goes on too.
 
-One real server for the module (fixtures in conftest); screenshots go to test-artifacts/.
+The app server the browser modules share (fixtures in conftest); screenshots go to test-artifacts/.
 """
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Each page in a real browser, the way a user works it; then several users at once.
 
-One real server for the module (fixtures in conftest), whose first request is /filters. Steps are
+One real server of its own (FRESH_SERVER, fixtures in conftest), whose first request is /filters. Steps are
 kept small: the point is the page's behaviour in a browser (streaming, widgets, no exception box),
 not the quality of the images.
 """
@@ -17,6 +17,7 @@ pytestmark = pytest.mark.skipif(not os.path.exists("/usr/bin/chromium") and not 
                                 reason="Debian's chromium is not installed (.ci/run installs it)")
 TIMEOUT = 300_000  # ms: a cold model load plus a run, on 2 CPU cores shared with other sessions
 SAMPLES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "assets", "samples")
+FRESH_SERVER = True  # a server of its own (conftest's server): its first request is a page's URL
 
 
 def new_page(browser):

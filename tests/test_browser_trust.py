@@ -1,6 +1,6 @@
 """"Can I trust this map?" in a real browser: the scores under a heatmap, the sanity check and the ranking.
 
-One real server for the module (fixtures in conftest); screenshots go to test-artifacts/.
+The app server the browser modules share (fixtures in conftest); screenshots go to test-artifacts/.
 """
 from __future__ import annotations
 

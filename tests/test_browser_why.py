@@ -12,6 +12,7 @@ from browser import choose, exception_boxes, screenshot, set_number, wait_for_ap
 pytestmark = pytest.mark.skipif(not os.path.exists("/usr/bin/chromium") and not shutil.which("chromium"),
                                 reason="Debian's chromium is not installed (.ci/run installs it)")
 TIMEOUT = 300_000  # ms: a cold model load plus a run, on 2 CPU cores shared with other sessions
+FRESH_SERVER = True  # a server of its own (conftest's server): its first request is a page's URL
 
 
 def test_why_view_on_a_sample_shows_the_rows_then_a_contrast(server, browser):
