@@ -3,14 +3,14 @@
 ``streamlit run app.py``. This script runs on every page view: it draws the frame (the top
 navigation and the sidebar's model picker), loads the chosen model once per process
 (``st.cache_resource``) and hands it to the page through ``st.session_state["model"]``. The model
-picked is kept in the URL (``?model=…``, see ``pages.links``), so a copied link opens the same model.
+picked is kept in the URL (``?model=…``, see ``ui.links``), so a copied link opens the same model.
 """
 from pathlib import Path
 
 import streamlit as st
 
-from pages import common, links
-from ui import photos
+from ui import frame, links, photos, runs, sidebar
+from ui.predictions import predictions, predictions_note, show_values
 
 TOP = 5               # classes shown on the home page
 MAX_VALUES = 20       # regression outputs listed at most
@@ -18,8 +18,8 @@ FAVICON = Path(__file__).parent / "static" / "favicon.png"  # ours: a :material/
 
 
 def home() -> None:
-    vm = common.page("vizcore", "See what a convolutional network learns, entirely on your machine.",
-                     feature_maps=False)
+    vm = frame.page("vizcore", "See what a convolutional network learns, entirely on your machine.",
+                    feature_maps=False)
     links.share()  # the model alone: this page has no choice a link keeps
     links.show_problems()
     layers = vm.conv_layers()
@@ -54,22 +54,22 @@ def show_predictions(vm, image) -> None:
         return
     if vm.head.kind == "regression":
         st.markdown("**Outputs**")
-        common.show_values(common.predictions(vm, image, top=min(vm.classes, MAX_VALUES)))
+        show_values(predictions(vm, image, top=min(vm.classes, MAX_VALUES)))
     else:
         st.markdown("**Prediction**" if vm.head.kind == "binary" else "**Top predictions**")
-        for prediction in common.predictions(vm, image, top=TOP):
+        for prediction in predictions(vm, image, top=TOP):
             st.progress(min(max(prediction.probability, 0.0), 1.0),
                         text=f"{prediction.label} — {prediction.probability:.1%}")
-    note = common.predictions_note(vm)
+    note = predictions_note(vm)
     if note:
         st.caption(note)
 
 
 st.set_page_config(page_title="vizcore", page_icon=FAVICON, layout="wide")
 pages = [st.Page(home, title="Home", icon=":material/home:", default=True)]
-pages += [st.Page(path, title=title, icon=icon) for path, title, icon in common.PAGES]
+pages += [st.Page(path, title=title, icon=icon) for path, title, icon in frame.PAGES]
 navigation = st.navigation(pages, position="top")
-common.model_picker()
-common.limits_problem()
-with common.app_frame(navigation.url_path):
+sidebar.model_picker()
+runs.limits_problem()
+with frame.app_frame(navigation.url_path):
     navigation.run()

@@ -93,6 +93,7 @@ def child(mode: str, count: int, size: int, steps: int, chunk: int = 0) -> dict:
 def reference_loop(vm, layer: str, size: int):
     """The Keras example's visualize_filter, compiled once: one filter at a time."""
     import tensorflow as tf
+
     from vizcore import filters
     from vizcore.models import SCALINGS
     extractor, forward = vm.extractor([layer]), SCALINGS[vm.scaling].forward
@@ -123,10 +124,11 @@ def robust_run(vm, layer: str, count: int, steps: int | None = None, lr: float |
     each filter's activation on its finished image, the images). ``settle=False`` is the former
     default's way: the standard transforms to the last step."""
     import dataclasses
-    from vizcore import ascent, filters, objectives
+
+    from vizcore import ascent, filters, objectives, step_rules
     objective = objectives.channel(layer, range(count), border=filters.channel_border("robust")).checked(vm)
-    method = ascent.robust(vm) if settle else dataclasses.replace(ascent.robust(vm), settle_share=0.0)
-    run = ascent.settings(vm, "robust", steps=steps, lr=lr, seed=0)
+    method = step_rules.robust(vm) if settle else dataclasses.replace(step_rules.robust(vm), settle_share=0.0)
+    run = filters.settings(vm, "robust", steps=steps, lr=lr, seed=0)
     seeds = np.array([(0, index) for index in range(count)], np.int32)
     filters.prepare(vm, layer, "robust")
     start = time.perf_counter()
@@ -171,6 +173,7 @@ def compare_robust_defaults(vm, grid_count: int, layer_count: int) -> tuple[list
 def save_side_by_side(pictures: list, path: Path) -> None:
     """The first 8 filters of each quality layer: the former default's row above today's."""
     from PIL import Image
+
     from vizcore import drawing
     images = np.concatenate(pictures)
     Image.fromarray(drawing.grid(images, cols=len(pictures[0]))).save(path, quality=88)
@@ -183,6 +186,7 @@ def bare_step(vm, layer: str, robust: bool, parameterised: bool = False):
     padded to the transforms' mean size, so that only transforms, Adam and frames are left out.
     """
     import tensorflow as tf
+
     from vizcore import filters, param
     from vizcore.models import SCALINGS
     extractor, forward = vm.extractor([layer]), SCALINGS[vm.scaling].forward
@@ -259,8 +263,9 @@ def bare_runner(vm, mode: str, count: int, size: int, parameterised: bool = Fals
     """A callable: one bare step over the chunks a run of ``count`` filters uses."""
     import numpy as np
     import tensorflow as tf
-    from vizcore import ascent, param
-    method = ascent.classic(size) if mode == "classic" else ascent.robust(vm)
+
+    from vizcore import param, step_rules
+    method = step_rules.classic(size) if mode == "classic" else step_rules.robust(vm)
     chunks = np.array_split(np.arange(count), -(-count // method.chunk_size(size)))
     gradient = bare_step(vm, LAYER, mode == "robust", parameterised)
     side = size if mode == "classic" else size + 12  # robust: the mean size after pad, jitter, scale, jitter
@@ -277,9 +282,10 @@ def bare_runner(vm, mode: str, count: int, size: int, parameterised: bool = Fals
 def classic_step(vm, size: int, batch: int):
     """(the compiled classic step of LAYER's first ``batch`` filters, their starting images, its run-time inputs)."""
     import numpy as np
-    from vizcore import ascent, objectives
+
+    from vizcore import ascent, objectives, step_rules
     objective = objectives.channel(LAYER, list(range(batch)), border=2).checked(vm)
-    climber = ascent.engine(vm, ascent.classic(size), objective)
+    climber = ascent.engine(vm, step_rules.classic(size), objective)
     images = climber.method.parameterisation.start(size, np.array([(0, i) for i in range(batch)]))
     return climber.step(), images, objective.arguments()
 
@@ -305,11 +311,12 @@ def time_robust_batch_sizes(vm, size: int, sizes: list[int], steps: int = 12) ->
     """ms per image-step of the robust step at each batch size: the same ``steps`` transform seeds
     (so the same image sizes) taken once to warm up, then timed."""
     import tensorflow as tf
-    from vizcore import ascent, objectives, transforms
+
+    from vizcore import ascent, objectives, step_rules, transforms
     result = {}
     for batch in sizes:
         objective = objectives.channel(LAYER, list(range(batch)), border=0).checked(vm)
-        climber = ascent.engine(vm, ascent.robust(vm), objective)
+        climber = ascent.engine(vm, step_rules.robust(vm), objective)
         step, arguments = climber.step(), objective.arguments()
         images = climber.method.parameterisation.start(size, np.array([(0, i) for i in range(batch)]))
         slots = (tf.zeros_like(images), tf.zeros_like(images))
@@ -347,7 +354,7 @@ def main(argv: list[str]) -> int:
     quick = "--quick" in argv
     count, steps, size = (16, 10, 180) if quick else (64, 30, 180)
     import vizcore
-    from vizcore import ascent
+    from vizcore import step_rules
     vm = vizcore.load_model(MODEL)
     rows = []
 
@@ -419,7 +426,7 @@ def main(argv: list[str]) -> int:
     rows += [row(f"classic step, batch {batch}, {size} px: per image-step", ms, "ms", "", True)
              for batch, ms in sweep.items()]
 
-    chosen = ascent.robust(vm).chunk_size(128)
+    chosen = step_rules.robust(vm).chunk_size(128)
     robust_sizes = sorted({4, 8, chosen, 16, 32} if quick else {4, 8, chosen, 16, 24, 32, 64})
     robust_sweep = time_robust_batch_sizes(vm, 128, robust_sizes)
     fastest = min(robust_sweep, key=robust_sweep.get)

@@ -41,14 +41,14 @@ def time_classes(vm, size: int, steps: int) -> tuple[float, int]:
 
 def tracing_after_switches(vm) -> int:
     """The compiled step's tracing count after 8 requests of one structure with other values."""
-    from vizcore import ascent, filters, objectives
+    from vizcore import ascent, filters, objectives, step_rules
     layer = "block4a_expand_conv"
     requests = [objectives.channel(layer, channel, border=0) + weight * objectives.class_logit(index)
                 for channel, weight, index in zip(range(8), [0.1, 0.5, 1, 2, 0.2, 0.3, 3, 1.5], CLASSES)]
     for objective in requests:
         for _ in filters.visualize_objective(vm, objective, count=2, mode="robust", size=64, steps=3, seed=0):
             pass
-    climber = ascent.engine(vm, ascent.robust(vm), requests[0].checked(vm))
+    climber = ascent.engine(vm, step_rules.robust(vm), requests[0].checked(vm))
     return climber.step().experimental_get_tracing_count()
 
 

@@ -111,12 +111,12 @@ def filter_steps(nested, flat, prefix: str):
     """One classic step of FILTERS images on the same layer, through each model."""
     import numpy as np
     import tensorflow as tf
-    from vizcore import ascent, objectives
+    from vizcore import ascent, objectives, step_rules
     runs = {}
     seeds = np.array([(0, i) for i in range(FILTERS)])
     for name, vm, layer in (("nested", nested, f"{prefix}/{FILTER_LAYER}"), ("flat", flat, FILTER_LAYER)):
         objective = objectives.channel(layer, list(range(FILTERS)), border=2).checked(vm)
-        climber = ascent.engine(vm, ascent.classic(SIZE), objective)
+        climber = ascent.engine(vm, step_rules.classic(SIZE), objective)
         images, step, arguments = climber.method.parameterisation.start(SIZE, seeds), climber.step(), objective.arguments()
         runs[name] = (lambda step=step, images=images, arguments=arguments:
                       step(images, (), 1.0, 10.0, tf.zeros([2], tf.int32), arguments)[2].numpy())

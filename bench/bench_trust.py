@@ -29,15 +29,15 @@ def main(argv: list[str]) -> None:
     photo = vm.resize_for_input(vizcore.load_image(PHOTO))  # 224 × 224
     result = cam.heatmap(vm, photo)
     start = time.perf_counter()
-    cam.trust_metrics(vm, photo, result)
+    cam.trust_metrics(vm, result)
     panel_first = time.perf_counter() - start
-    panel = median_seconds(lambda: cam.trust_metrics(vm, photo, result), repeats=repeats)
+    panel = median_seconds(lambda: cam.trust_metrics(vm, result), repeats=repeats)
     start = time.perf_counter()
-    report = cam.sanity_check(vm, photo)
+    report = cam.sanity_check(vm, cam.cam_request(vm, photo))
     sanity_first = time.perf_counter() - start
-    sanity = median_seconds(lambda: cam.sanity_check(vm, photo), repeats=repeats, warmup=0)
+    sanity = median_seconds(lambda: cam.sanity_check(vm, cam.cam_request(vm, photo)), repeats=repeats, warmup=0)
     start = time.perf_counter()
-    ranking = cam.rank_maps(vm, photo)
+    ranking = cam.rank_maps(vm, cam.cam_request(vm, photo))
     ranking_seconds = time.perf_counter() - start
     load_end = os.getloadavg()[0]
     best = ranking[0]

@@ -57,19 +57,19 @@ def make_photos(folder: Path, count: int) -> None:
 
 def view(vm, image, files):
     """What the page computes for one view (the feature pictures from the atlas)."""
-    from vizcore import cam, examples, why
+    from vizcore import atlas, cam, examples, why
     result = why.explain(vm, image)
     cam.heatmap(vm, image, class_index=result.class_index, layer=result.layer)
     found = examples.index(vm, result.layer, files)
     patches = [examples.best_patches(vm, found, c.channel) for c in result.channels]
-    frames = list(why.features(vm, result))
+    frames = list(atlas.why_features(vm, result))
     assert frames[-1].cached and len(frames) == 1, "the atlas did not answer"
     return result, patches
 
 
 def main(quick: bool = False) -> None:
     import vizcore
-    from vizcore import examples, why
+    from vizcore import atlas, examples, why, why_drawing
     print(f"load average {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} {os.getloadavg()[2]:.2f} "
           f"on {os.cpu_count()} CPUs; cache {os.environ['VIZCORE_CACHE_DIR']}")
     vm = vizcore.load_model("efficientnet_lite0")
@@ -80,7 +80,7 @@ def main(quick: bool = False) -> None:
 
     steps = 16 if quick else None  # None: the default robust steps
     start = time.perf_counter()
-    frames = why.features(vm, result, steps=steps)
+    frames = atlas.why_features(vm, result, steps=steps)
     first = next(frames)
     first_frame = time.perf_counter() - start
     for last in frames:
@@ -89,7 +89,7 @@ def main(quick: bool = False) -> None:
     rows.append(row("no atlas: first feature frame (8 channels, step 1, traced)", first_frame, "s", "<= 3 s", first_frame <= 3))
     rows.append(row(f"no atlas: all 8 channels, {last.steps} robust steps", all_steps, "s", "reported", True))
     start = time.perf_counter()
-    next(why.features(vm, result, steps=steps, use_cache=False))  # the step is traced now: another view's start
+    next(atlas.why_features(vm, result, steps=steps, use_cache=False))  # the step is traced now: another view's start
     warm_first = time.perf_counter() - start
     rows.append(row("no atlas: first feature frame, step already traced", warm_first, "s", "<= 3 s", warm_first <= 3))
 
@@ -97,7 +97,7 @@ def main(quick: bool = False) -> None:
         view(vm, image, files)  # the examples index is stored on the first view
         seconds = median_seconds(lambda: view(vm, image, files), repeats=5)
         rows.append(row("Why view end to end, atlas present (Lite0, 224 px)", seconds, "s", "<= 1.5 s", seconds <= 1.5))
-        panel_seconds = median_seconds(lambda: why.panel(result, image), repeats=3)
+        panel_seconds = median_seconds(lambda: why_drawing.panel(result, image), repeats=3)
         rows.append(row("panel PNG drawn (matplotlib)", panel_seconds, "s", "reported", True))
 
     with tempfile.TemporaryDirectory() as folder:

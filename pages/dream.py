@@ -9,7 +9,7 @@ learning rate, octave scale and jitter to the live settings (the engine takes th
 step) and goes on with the same generator, on the image reached; the chart marks each change.
 Stop ends the dream; a new photo or model starts a new one. Layers are listed through nested
 models by their paths; a one-channel model dreams in grey. The photo, the layer mix, steps,
-learning rate, octaves and seed are kept in the URL (``pages.links``): a copied link sets the same
+learning rate, octaves and seed are kept in the URL (``ui.links``): a copied link sets the same
 dream up.
 """
 from __future__ import annotations
@@ -24,9 +24,11 @@ import pandas as pd
 import streamlit as st
 
 import vizcore
-from pages import common, links
-from pages.common import starting
-from ui import photos
+from ui import links, photos, runs
+from ui.cache_keys import array_digest, model_identity
+from ui.frame import page
+from ui.streaming import stream
+from ui.widgets import short_layer_names, starting
 from vizcore import drawing, dream
 from vizcore.live import Change, LiveSettings
 
@@ -91,7 +93,7 @@ def layer_mix(vm) -> dict[str, float]:
     """The layer multiselect and one weight slider per chosen layer → {layer: weight}."""
     defaults = dream.default_layers(vm)
     names = [info.name for info in vm.conv_layers()]
-    short = common.short_layer_names(names)
+    short = short_layer_names(names)
     linked_mix(vm, names, defaults)
     chosen = st.multiselect("Layers to dream with", names, key=starting(f"dream_layers_{vm.name}", list(defaults)),
                             format_func=short.get, wrap=True,
@@ -143,7 +145,7 @@ def mix_in_link(mix: dict[str, float], defaults: dict[str, float]) -> list[str]:
 
 def most_steps() -> int:
     """The steps slider's end: STEPS_MAX, or the server's cap on steps if lower."""
-    return min(STEPS_MAX, common.limits().max_steps)
+    return min(STEPS_MAX, runs.limits().max_steps)
 
 
 def linked_controls() -> None:
@@ -230,7 +232,7 @@ def draw_progress(run: dict, view: Placeholders) -> None:
 
 def draw_chart(run: dict, view: Placeholders) -> None:
     """The loss chart and the changes made during the run (a Vega chart: drawn with the images, at most
-    every ``common.REDRAW_SECONDS``, since a browser takes far longer to draw it than a progress bar)."""
+    every ``ui.streaming.REDRAW_SECONDS``, since a browser takes far longer to draw it than a progress bar)."""
     losses = list(run["losses"])  # a copy: the script run that streams the dream may append to it meanwhile
     if losses:
         marks = change_marks(run["live"].changes if run.get("live") else [])
@@ -311,7 +313,7 @@ def go_on(run: dict, view: Placeholders) -> None:
     draw(run, view)
     with run["lock"]:
         if run["status"] == "running":
-            common.in_turn("dream", lambda: stream_on(run, view), view.progress)
+            runs.in_turn("dream", lambda: stream_on(run, view), view.progress)
         if run["status"] == "running":  # the queue ended it, or was full
             run["status"] = "stopped"
 
@@ -327,7 +329,7 @@ def stream_on(run: dict, view: Placeholders) -> None:
         draw_images(run, view)
 
     try:
-        common.stream(run["frames"], keep, redraw, close=False)
+        stream(run["frames"], keep, redraw, close=False)
     except vizcore.VizcoreError as error:  # a check the engine can only make once it runs
         run["status"] = "stopped"
         st.error(str(error))
@@ -337,12 +339,12 @@ def stream_on(run: dict, view: Placeholders) -> None:
 
 def run_and_stop_buttons() -> tuple[bool, bool]:
     """Run and Stop side by side; each True in the rerun its click started (a click survives a rerun
-    that comes first, as ``common.run_button``'s): Stop must end the dream, not let it go on."""
+    that comes first, as ``ui.runs.run_button``'s): Stop must end the dream, not let it go on."""
     run_place, stop_place = st.columns(2)
-    run = common.run_button(run_place, "Run", "dream_run_button", type="primary", icon=":material/play_arrow:",
-                            width="stretch")
-    stop = common.run_button(stop_place, "Stop", "dream_stop", icon=":material/stop:", width="stretch",
-                             help="Stop the dream and keep the current frame.")
+    run = runs.run_button(run_place, "Run", "dream_run_button", type="primary", icon=":material/play_arrow:",
+                          width="stretch")
+    stop = runs.run_button(stop_place, "Stop", "dream_stop", icon=":material/stop:", width="stretch",
+                           help="Stop the dream and keep the current frame.")
     return run, stop
 
 
@@ -370,8 +372,8 @@ def downloads(run: dict) -> None:
 
 
 def main() -> None:
-    vm = common.page("Dream", "DeepDream: the photo is nudged, octave by octave, towards whatever the chosen layers "
-                              "respond to, so they see ever more of it.")
+    vm = page("Dream", "DeepDream: the photo is nudged, octave by octave, towards whatever the chosen layers "
+                       "respond to, so they see ever more of it.")
     problems = st.container()  # a link's values that could not be used, under the title
     inputs, results = st.columns([2, 3], gap="large")
     with inputs:
@@ -392,7 +394,7 @@ def main() -> None:
         results.info("Upload a photo, pick a sample or dream from noise.")
         return
     image = vm.as_seen(noise_start(controls.seed) if isinstance(source, str) else source)  # grey: as the model sees
-    key = (common.model_identity(vm), common.array_digest(image))
+    key = (model_identity(vm), array_digest(image))
     if run_requested or (running and run["key"] != key):  # Run, or a new photo or model while it dreamed
         with results:
             start_dream(vm, image, mix, controls, key, view)

@@ -6,7 +6,7 @@ photo's digest and the settings (class, method, layer, smoothing, direction), so
 colormap or the opacity only re-blends the cached map. Methods, their titles and their notes come
 from ``vizcore.cam.METHODS``. Every head is explained: a classifier's classes (softmax, logits,
 binary, multi-label) and a regression output, with a switch between what raises it and what
-lowers it. The photo, class, method and layer are kept in the URL (``pages.links``): a copied link
+lowers it. The photo, class, method and layer are kept in the URL (``ui.links``): a copied link
 reopens the same map. Under every map, "Can I trust this map?" shows its faithfulness, deletion,
 insertion and ROAD scores with their curves, runs the sanity check (``vizcore.cam.sanity_check``) on
 a click, and ranks every method × the last layers (``vizcore.cam.score_maps``), offering the best.
@@ -14,88 +14,50 @@ a click, and ranks every method × the last layers (``vizcore.cam.score_maps``),
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict
 
-import altair as alt
 import numpy as np
-import pandas as pd
 import streamlit as st
 
 import vizcore
-from pages import common, links
-from ui import photos, trust
+from ui import links, photos, runs, trust
+from ui.cache_keys import HASH_FUNCS, array_digest, model_identity
+from ui.frame import page
+from ui.map_settings import HeatmapSettings, OverlayStyle
+from ui.models import cached_spatial_layers
+from ui.predictions import cached_predictions, predictions_chart, predictions_note, show_values
 from ui.thumbnails import RANK_THUMBNAIL, data_url, thumbnail
+from ui.widgets import class_title, layer_title, reset_on_change
 from vizcore import cam, drawing, timeline
 
 TOP = 5                    # predictions in the bar chart
-SCORE_CAM_TOP_K = 64       # Faster Score-CAM keeps this many channels unless full Score-CAM is ticked
+PROBING = [method for method in cam.METHODS.values() if method.channel_budget is not None]  # probe channels
 DEFAULT_ALPHA = 0.4        # heatmap opacity over the photo
 HEATMAP_CACHE_ENTRIES = 48   # cached maps (float32 at photo size: ~1 MB for 600 px, 16 MB at most)
 AUTO_LAYER = ""            # the layer selectbox's "automatic" choice
 RAISES, LOWERS = "What raises it", "What lowers it"  # a regression output's two directions
 RANKING = "heat_ranking"   # session_state: the latest layer ranking and what it was for
-DEFAULT_METHOD_FOR_RANKING = "gradcam"  # ranks instead of full Score-CAM, which would take minutes
-ACCENT = "#ff6d3a"         # bars and labels: readable on the dark and the light theme
+DEFAULT_METHOD_FOR_RANKING = "gradcam"  # ranks instead of a method probing every channel (minutes)
 
 
-@dataclass(frozen=True)
-class HeatmapSettings:
-    """What a map explains and how it is made: everything but its colours (``cam.heatmap``'s keywords)."""
-    class_index: int
-    method: str                # a key of cam.METHODS
-    layer: str | None          # None: the automatic layer
-    top_k: int | None          # Score-CAM's channels (None: every one); the other methods take none
-    augment: bool              # test-time augmentation
-    eigen_smooth: bool
-    lower: bool                # a regression output: explain what lowers it, not what raises it
-
-    def for_method(self, method: str) -> HeatmapSettings:
-        """These settings with another method (and top_k only if it is Score-CAM, so maps share the cache)."""
-        return replace(self, method=method, top_k=self.top_k if method == "scorecam" else None)
-
-
-@dataclass(frozen=True)
-class OverlayStyle:
-    """How a map is drawn over the photo."""
-    cmap: str      # a matplotlib colormap
-    alpha: float   # the map's opacity
-
-    def over(self, photo: np.ndarray, heatmap: np.ndarray) -> np.ndarray:
-        return drawing.overlay(photo, heatmap, cmap=self.cmap, alpha=self.alpha)
-
-
-@st.cache_data(max_entries=32, show_spinner=False, hash_funcs=common.HASH_FUNCS)
-def cached_predictions(vm, image: np.ndarray) -> list:
-    """[Prediction(index, label, probability or None, value)], top first (a regression's outputs in order)."""
-    with timeline.span("predictions"):
-        return vm.predict(image, top=TOP)
-
-
-@st.cache_data(max_entries=HEATMAP_CACHE_ENTRIES, show_spinner=False, hash_funcs=common.HASH_FUNCS)
-def cached_heatmap(vm, image: np.ndarray, settings: HeatmapSettings):
-    """(CamResult, seconds); the key is everything but the colormap and the opacity."""
+@st.cache_data(max_entries=HEATMAP_CACHE_ENTRIES, show_spinner=False, hash_funcs=HASH_FUNCS)
+def cached_heatmap(vm, image: np.ndarray, settings: HeatmapSettings, _request: cam.CamRequest):
+    """(CamResult, seconds) of the checked ``_request``; the key is the photo and ``settings`` (everything but
+    the colormap and the opacity), which the request was made from."""
     start = time.perf_counter()
     with timeline.span("map", method=settings.method, layer=settings.layer):
-        result = cam.heatmap(vm, image, **asdict(settings))
+        result = cam.explain(vm, _request)
     return result, time.perf_counter() - start
 
 
-@st.cache_data(max_entries=8, show_spinner=False, hash_funcs=common.HASH_FUNCS)
-def cached_spatial_layers(vm) -> list[str]:
-    return cam.spatial_layers(vm)
-
-
-def predictions_chart(predictions: list) -> alt.Chart:
-    """Horizontal bars, most probable on top, with the probability printed at each bar's end."""
-    table = pd.DataFrame([{"class": f"{p.label} · {p.index}", "probability": p.probability} for p in predictions])
-    order = list(table["class"])
-    base = alt.Chart(table).encode(
-        y=alt.Y("class:N", sort=order, title=None, axis=alt.Axis(labelLimit=260)),
-        x=alt.X("probability:Q", scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format="%"), title=None))
-    bars = base.mark_bar(cornerRadiusEnd=3, color=ACCENT)
-    text = base.mark_text(align="left", dx=4, color=ACCENT, fontWeight="bold").encode(
-        text=alt.Text("probability:Q", format=".1%"))
-    return (bars + text).properties(height=34 * len(table) + 20)
+def map_request(vm, image: np.ndarray, settings: HeatmapSettings) -> cam.CamRequest:
+    """The rerun's map request, checked once (the photo read and resized once); stops the page on a bad one."""
+    try:
+        return cam.cam_request(vm, image, **asdict(settings))
+    except vizcore.VizcoreError as error:
+        st.error(str(error))
+        st.stop()
+        raise  # (st.stop ends the script run)
 
 
 def score_text(vm, result) -> str:
@@ -105,15 +67,9 @@ def score_text(vm, result) -> str:
     return f"{result.label} = {result.score:.4g}" + (" · what lowers it" if result.lower else " · what raises it")
 
 
-def reset_on_change(key: str, owner: str, default) -> None:
-    """Put widget ``key`` back to ``default`` when ``owner`` (the photo, the model) changes."""
-    if st.session_state.get(f"{key}_owner") != owner:
-        st.session_state[key], st.session_state[f"{key}_owner"] = default, owner
-
-
 def heatmap_settings(vm, predictions, photo: str) -> HeatmapSettings:
     """The class, direction, method, layer and smoothing widgets (``photo``: the photo's digest)."""
-    model = common.model_identity(vm)
+    model = model_identity(vm)
     reset_on_change("heat_class", f"{model}/{photo}", predictions[0].index)  # top-1 for each new photo
     reset_on_change("heat_layer", model, AUTO_LAYER)
     linked_settings(vm, predictions[0].index)
@@ -134,22 +90,19 @@ def heatmap_settings(vm, predictions, photo: str) -> HeatmapSettings:
     automatic, reason = cam.default_layer(vm), cam.default_layer_reason(vm)
     layer = right.selectbox(
         "Target layer", [AUTO_LAYER] + list(reversed(cached_spatial_layers(vm))), key="heat_layer",
-        format_func=lambda name: f"Automatic · {common.layer_title(automatic)}" if name == AUTO_LAYER
-        else common.layer_title(name),
+        format_func=lambda name: f"Automatic · {layer_title(automatic)}" if name == AUTO_LAYER
+        else layer_title(name),
         help=f"Automatic: {reason} Earlier layers give finer, less semantic maps.")
     if layer == AUTO_LAYER:
         right.caption(reason)
-    with st.expander("Smoothing and Score-CAM options"):
+    probing = " and ".join(record.title for record in PROBING)
+    with st.expander(f"Smoothing and {probing} options" if PROBING else "Smoothing options"):
         augment = st.checkbox("Test-time augmentation (average flips × brightness)", key="heat_augment")
         eigen_smooth = st.checkbox("Eigen-smoothing (first principal component)", key="heat_eigen")
-        full = st.checkbox(f"Full Score-CAM: probe every channel (slow; otherwise the top {SCORE_CAM_TOP_K} "
-                           "channels by variance, Faster Score-CAM)", key="heat_full_scorecam")
-    return HeatmapSettings(class_index, method, layer or None, None if full else SCORE_CAM_TOP_K, augment,
-                           eigen_smooth, lower)
-
-
-def class_title(vm, index: int) -> str:
-    return f"{vm.label(index)} · {index}"
+        budget = PROBING[0].channel_budget if PROBING else None
+        full = PROBING and st.checkbox(f"Full {probing}: probe every channel (slow; otherwise the top {budget} "
+                                       "channels by variance, the faster variant)", key="heat_full_scorecam")
+    return HeatmapSettings(class_index, method, layer or None, None if full else budget, augment, eigen_smooth, lower)
 
 
 def linked_settings(vm, top: int) -> None:
@@ -162,7 +115,7 @@ def linked_settings(vm, top: int) -> None:
     links.linked("method", "heat_method", links.one_of(cam.METHODS), next(iter(cam.METHODS)),
                  title=lambda name: cam.METHODS[name].title)
     links.linked("layer", "heat_layer", layers, AUTO_LAYER,
-                 title=lambda _: f"the automatic layer ({common.layer_title(cam.default_layer(vm))})")
+                 title=lambda _: f"the automatic layer ({layer_title(cam.default_layer(vm))})")
 
 
 def article(noun: str) -> str:
@@ -181,21 +134,22 @@ def overlay_style() -> OverlayStyle:
     return OverlayStyle(cmap, alpha)
 
 
-def compute(vm, image: np.ndarray, settings: HeatmapSettings):
-    """The cached (map, seconds), or None after an st.error."""
-    settings = settings.for_method(settings.method)  # top_k dropped unless Score-CAM: one cache entry a map
+def compute(vm, image: np.ndarray, settings: HeatmapSettings, request: cam.CamRequest):
+    """The cached (map, seconds) of ``request`` (made from ``settings``), or None after an st.error."""
+    settings = settings.for_method(settings.method)  # top_k dropped unless it probes channels: one cache entry a map
     try:
-        if settings.method == "scorecam" and settings.top_k is None:  # a full Score-CAM: a long run, in its turn
-            return common.in_turn("heatmaps", lambda: cached_heatmap(vm, image, settings))
-        return cached_heatmap(vm, image, settings)
+        if request.record.channel_budget is not None and request.top_k is None:  # every channel: a long run
+            return runs.in_turn("heatmaps", lambda: cached_heatmap(vm, image, settings, request))
+        return cached_heatmap(vm, image, settings, request)
     except vizcore.VizcoreError as error:
         st.error(str(error))
         return None
 
 
-def single_view(vm, image: np.ndarray, photo: str, settings: HeatmapSettings, style: OverlayStyle) -> None:
+def single_view(vm, image: np.ndarray, photo: str, settings: HeatmapSettings, request: cam.CamRequest,
+                style: OverlayStyle) -> None:
     with st.spinner("Computing the heatmap…"):
-        computed = compute(vm, image, settings)
+        computed = compute(vm, image, settings, request)
     if computed is None:
         return
     result, seconds = computed
@@ -219,7 +173,7 @@ def why_button(place, vm, photo: str, settings: HeatmapSettings, result) -> None
     """Open Why this class? on the same photo (a sample or an upload: the session's working photo), class,
     layer and method (``photo``: the photo's digest)."""
     place.button("Why this class?", icon=":material/psychology_alt:", key="heat_why",
-                 on_click=_carry_to_why, args=(common.model_identity(vm), photo, result.class_index, settings.layer,
+                 on_click=_carry_to_why, args=(model_identity(vm), photo, result.class_index, settings.layer,
                                                settings.method),
                  help="Which features made the call: the channels that added most to this class's score, what "
                       "each responds to, where it counted and real patches that excite it.")
@@ -237,14 +191,16 @@ def _carry_to_why(model: str, photo: str, class_index: int, layer: str | None, m
     st.session_state["heat_open_why"] = True
 
 
-def compare_view(vm, image: np.ndarray, settings: HeatmapSettings, style: OverlayStyle) -> None:
+def compare_view(vm, image: np.ndarray, settings: HeatmapSettings, request: cam.CamRequest,
+                 style: OverlayStyle) -> None:
     """Every method on the same photo and class, each map with its faithfulness, drawn as it comes."""
     columns = st.columns(len(cam.METHODS))
     progress = st.progress(0.0, text="Computing every method…")
     scores = {}  # method name → faithfulness score
     for done, (column, method) in enumerate(zip(columns, cam.METHODS.values())):
         with column:
-            computed = compute(vm, image, settings.for_method(method.name))
+            computed = compute(vm, image, settings.for_method(method.name),
+                               request.but(vm, method=method.name, top_k=settings.top_k))
             if computed is None:
                 continue
             result, seconds = computed
@@ -267,21 +223,21 @@ def compare_view(vm, image: np.ndarray, settings: HeatmapSettings, style: Overla
                "minus the drop for as many random patches; higher is better.")
 
 
-def layer_ranking(vm, image: np.ndarray, photo: str, settings: HeatmapSettings, style: OverlayStyle) -> None:
+def layer_ranking(vm, image: np.ndarray, photo: str, settings: HeatmapSettings, map_request: cam.CamRequest,
+                  style: OverlayStyle) -> None:
     """"Rank layers": the last few stages' maps scored by faithfulness for this photo, class and
     method, best first, with a button that makes the best one the target layer."""
-    full_score_cam = settings.method == "scorecam" and settings.top_k is None  # on 4 layers: too slow
-    settings = settings.for_method(DEFAULT_METHOD_FOR_RANKING if full_score_cam else settings.method)
-    request = (common.model_identity(vm), photo, settings.class_index, settings.method, settings.lower, settings.top_k)
+    every_channel = map_request.record.channel_budget is not None and settings.top_k is None  # on 4 layers: too slow
+    settings = settings.for_method(DEFAULT_METHOD_FOR_RANKING if every_channel else settings.method)
+    request = (model_identity(vm), photo, settings.class_index, settings.method, settings.lower, settings.top_k)
     row = st.container(horizontal=True, vertical_alignment="center")
-    requested = common.run_button(row, "Rank layers", "heat_rank", icon=":material/leaderboard:",
-                                  help="Which layer explains this photo best? Computes the map on each of the last "
-                                       "few stages and scores it by faithfulness.")
+    requested = runs.run_button(row, "Rank layers", "heat_rank", icon=":material/leaderboard:",
+                                help="Which layer explains this photo best? Computes the map on each of the last "
+                                     "few stages and scores it by faithfulness.")
     if requested:
         with st.spinner("Computing a map on each of the last few layers…"):
             try:
-                scores = cam.rank_layers(vm, image, class_index=settings.class_index, method=settings.method,
-                                         lower=settings.lower, top_k=settings.top_k)
+                scores = cam.rank_layers(vm, map_request.but(vm, method=settings.method, top_k=settings.top_k))
             except vizcore.VizcoreError as error:
                 st.error(str(error))
                 return
@@ -293,7 +249,7 @@ def layer_ranking(vm, image: np.ndarray, photo: str, settings: HeatmapSettings, 
                     "map for this photo and class.")
         return
     best = ranking["rows"][0][0]
-    row.button(f"Use {common.layer_title(best)}", key="heat_use_best", on_click=use_layer, args=(best,),
+    row.button(f"Use {layer_title(best)}", key="heat_use_best", on_click=use_layer, args=(best,),
                disabled=settings.layer == best, icon=":material/check:",
                help="Make the best-ranked layer the target layer.")
     small = thumbnail(vm.as_seen(image))
@@ -312,9 +268,9 @@ def use_layer(layer: str) -> None:
 
 
 def main() -> None:
-    vm = common.page("Heatmaps", "Where did the model look to call this photo by a class? Grad-CAM, Grad-CAM++, "
-                                 "Score-CAM and LayerCAM, each with a faithfulness score that says how far to "
-                                 "trust it.")
+    vm = page("Heatmaps", "Where did the model look to call this photo by a class? Grad-CAM, Grad-CAM++, "
+                          "Score-CAM and LayerCAM, each with a faithfulness score that says how far to "
+                          "trust it.")
     problems = st.container()  # a link's values that could not be used, under the title
     if not vm.is_classifier:
         st.error(f"{vm.name} outputs {vm.output_shape}, not a class vector or values, so there is no class or "
@@ -333,31 +289,32 @@ def main() -> None:
         st.info("Pick a sample photo or upload one to begin.")
         st.stop()
     try:
-        predictions = cached_predictions(vm, image)
+        predictions = cached_predictions(vm, image, TOP)
     except vizcore.VizcoreError as error:
         st.error(str(error))
         st.stop()
     with chart:
         if vm.head.kind == "regression":  # values, not probabilities: no 0–100 % bars
             st.markdown("**Outputs**")
-            common.show_values(predictions)
+            show_values(predictions)
         else:
             st.markdown(f"**Top {min(TOP, vm.classes)} predictions**")
             st.altair_chart(predictions_chart(predictions), width="stretch")
-        if common.predictions_note(vm):
-            st.caption(common.predictions_note(vm))
-    photo = common.array_digest(image)
+        if predictions_note(vm):
+            st.caption(predictions_note(vm))
+    photo = array_digest(image)
     settings = heatmap_settings(vm, predictions, photo)
     links.share(photo=photos.in_link("heat"), **shared_settings(settings))
     links.show_problems(problems)
     style = overlay_style()
-    layer_ranking(vm, image, photo, settings, style)
+    request = map_request(vm, image, settings)
+    layer_ranking(vm, image, photo, settings, request, style)
     view = st.radio("View", ["Selected method", "Compare methods"], horizontal=True, key="heat_view",
                     label_visibility="collapsed")
     if view == "Selected method":
-        single_view(vm, image, photo, settings, style)
+        single_view(vm, image, photo, settings, request, style)
     else:
-        compare_view(vm, image, settings, style)
+        compare_view(vm, image, settings, request, style)
 
 
 main()

@@ -3,9 +3,9 @@ and which real patches excite it most (Olah et al., "The Building Blocks of Inte
 
 Widgets are read into plain values, ``vizcore.why`` attributes the class's score to the layer's
 channels, ``vizcore.examples`` finds each channel's best patches in a folder of photos, and
-``vizcore.why.features`` makes (or reads from the atlas) the channels' feature visualisations,
+``vizcore.atlas.why_features`` makes (or reads from the atlas) the channels' feature visualisations,
 streamed into their rows last so the rest of the page is there at once. The photo, class,
-contrast class and layer are kept in the URL (``pages.links``).
+contrast class and layer are kept in the URL (``ui.links``).
 """
 from __future__ import annotations
 
@@ -16,9 +16,13 @@ import numpy as np
 import streamlit as st
 
 import vizcore
-from pages import common, links
-from ui import photos
-from vizcore import cam, drawing, examples, filters, why
+from ui import links, photos, predictions, runs, warm
+from ui.cache_keys import HASH_FUNCS, array_digest, model_identity
+from ui.frame import page
+from ui.models import cached_spatial_layers
+from ui.streaming import stream
+from ui.widgets import class_title, layer_title, reset_on_change, starting
+from vizcore import atlas, cam, drawing, examples, filters, neuron_groups, why, why_drawing
 
 TOP = 5                    # predictions shown beside the photo
 MAX_TOP = 16               # channels listed at most
@@ -26,75 +30,58 @@ AUTO_LAYER = ""            # the layer selectbox's "automatic" choice
 NO_CONTRAST = -1           # the contrast selectbox's "no contrast" choice
 PATCHES = 4                # example patches per channel
 MAX_UPLOADED_PHOTOS = 50   # extra example photos a session may upload
-SCORE_CAM_TOP_K = 64       # channels Score-CAM probes in the header's map
 MAP_METHOD = "why_map_method"  # session_state: the header map's method (set by the Heatmaps page's Why button)
 FEATURES = "why_features_frame"  # session_state: the latest feature frame and what it was for
-ACCENT = "#ff6d3a"
 
 
-@st.cache_data(max_entries=32, show_spinner=False, hash_funcs=common.HASH_FUNCS)
-def cached_predictions(vm, image: np.ndarray) -> list:
-    return vm.predict(image, top=TOP)
-
-
-@st.cache_data(max_entries=8, show_spinner=False, hash_funcs=common.HASH_FUNCS)
-def cached_spatial_layers(vm) -> list[str]:
-    return cam.spatial_layers(vm)
-
-
-@st.cache_data(max_entries=32, show_spinner=False, hash_funcs=common.HASH_FUNCS)
+@st.cache_data(max_entries=32, show_spinner=False, hash_funcs=HASH_FUNCS)
 def cached_why(vm, image: np.ndarray, class_index: int, contrast: int | None, layer: str | None, top: int) -> why.Why:
     return why.explain(vm, image, class_index=class_index, contrast=contrast, layer=layer, top=top)
 
 
-@st.cache_data(max_entries=32, show_spinner=False, hash_funcs=common.HASH_FUNCS)
+@st.cache_data(max_entries=32, show_spinner=False, hash_funcs=HASH_FUNCS)
 def cached_heatmap(vm, image: np.ndarray, class_index: int, layer: str, method: str) -> np.ndarray:
-    top_k = SCORE_CAM_TOP_K if method == "scorecam" else None  # Faster Score-CAM, as the Heatmaps page's default
+    top_k = cam.METHODS[method].channel_budget  # a method that probes channels: its faster default, as Heatmaps'
     return cam.heatmap(vm, image, class_index=class_index, layer=layer, method=method, top_k=top_k).heatmap
 
 
-@st.cache_data(max_entries=64, show_spinner=False, hash_funcs=common.HASH_FUNCS)
+@st.cache_data(max_entries=64, show_spinner=False, hash_funcs=HASH_FUNCS)
 def cached_patches(vm, layer: str, files: tuple[str, ...], channel: int, _found) -> list:
     return examples.best_patches(vm, _found, channel, PATCHES)
 
 
-def class_title(vm, index: int) -> str:
-    return "no contrast" if index == NO_CONTRAST else f"{vm.label(index)} · {index}"
-
-
-def reset_on_change(key: str, owner: str, default) -> None:
-    """Put widget ``key`` back to ``default`` when ``owner`` (the photo, the model) changes."""
-    if st.session_state.get(f"{key}_owner") != owner:
-        st.session_state[key], st.session_state[f"{key}_owner"] = default, owner
+def contrast_title(vm, index: int) -> str:
+    """The contrast picker's choice: a class, or no contrast."""
+    return "no contrast" if index == NO_CONTRAST else class_title(vm, index)
 
 
 def settings(vm, top1: int, photo: str) -> tuple[int, int | None, str | None, int]:
     """The class, contrast, layer and channel-count widgets (a link's values first)."""
-    model = common.model_identity(vm)
+    model = model_identity(vm)
     reset_on_change("why_class", f"{model}/{photo}", top1)
     reset_on_change("why_contrast", f"{model}/{photo}", NO_CONTRAST)
     reset_on_change("why_layer", model, AUTO_LAYER)
     classes = links.one_of(range(vm.classes), what=f"a class index from 0 to {vm.classes - 1}")
     layers = cached_spatial_layers(vm)
     links.linked("class", "why_class", classes, top1, title=lambda i: class_title(vm, i))
-    links.linked("contrast", "why_contrast", classes, NO_CONTRAST, title=lambda i: class_title(vm, i))
+    links.linked("contrast", "why_contrast", classes, NO_CONTRAST, title=lambda i: contrast_title(vm, i))
     links.linked("layer", "why_layer", links.one_of(layers, what=f"a layer of {vm.name} with a feature map"),
                  AUTO_LAYER, title=lambda _: "the automatic layer")
     left, middle, right, last = st.columns([3, 3, 3, 2])
     class_index = left.selectbox("Class to explain", range(vm.classes), key="why_class",
                                  format_func=lambda i: class_title(vm, i), help="Top-1 by default; type to search.")
     contrast = middle.selectbox("Rather than (contrast)", [NO_CONTRAST, *range(vm.classes)], key="why_contrast",
-                                format_func=lambda i: class_title(vm, i),
+                                format_func=lambda i: contrast_title(vm, i),
                                 help="Why this class rather than another: the difference of the two attributions.")
     automatic = cam.default_layer(vm)
     layer = right.selectbox("Layer", [AUTO_LAYER, *reversed(layers)], key="why_layer",
-                            format_func=lambda name: f"Automatic · {common.layer_title(automatic)}"
-                            if name == AUTO_LAYER else common.layer_title(name),
+                            format_func=lambda name: f"Automatic · {layer_title(automatic)}"
+                            if name == AUTO_LAYER else layer_title(name),
                             help=f"Automatic: the heatmaps' layer. {cam.default_layer_reason(vm)}")
     most = min(MAX_TOP, vm.layer(layer or automatic).channels)
     if st.session_state.get("why_top", 0) > most:  # a smaller layer picked: fewer channels to list
         st.session_state["why_top"] = most
-    top = last.number_input("Channels", 1, most, key=common.starting("why_top", min(why.DEFAULT_TOP, most)))
+    top = last.number_input("Channels", 1, most, key=starting("why_top", min(why.DEFAULT_TOP, most)))
     return class_index, None if contrast == NO_CONTRAST else contrast, layer or None, int(top)
 
 
@@ -103,7 +90,7 @@ def example_files() -> tuple[list[Path], str]:
     folders = examples.default_folders()
     with st.expander("Example photos"):
         uploads = st.file_uploader("Add photos", accept_multiple_files=True, key="why_photos",
-                                   max_upload_size=common.PHOTO_MB,
+                                   max_upload_size=photos.PHOTO_MB,
                                    help=f"Up to {MAX_UPLOADED_PHOTOS} photos, besides the samples and "
                                         f"${examples.IMAGES_DIR_VARIABLE}.")
         stored = list({photo.digest: photo.path for photo in map(stored_photo, (uploads or [])[:MAX_UPLOADED_PHOTOS])
@@ -179,10 +166,10 @@ def channel_rows(vm, image: np.ndarray, result: why.Why, found) -> list:
     for rank, channel in enumerate(result.channels, 1):
         feature, fired, counted, share, patches = st.columns([2, 2, 2, 3, 6], vertical_alignment="center")
         places.append(feature.empty())
-        fired.image(drawing.overlay(seen, result.activation_map(channel.channel), cmap=why.FIRED_CMAP, alpha=0.6),
-                    caption="where it fired", width="stretch")
-        counted.image(drawing.overlay(seen, result.counted_map(channel.channel), cmap=why.COUNTED_CMAP, alpha=0.6),
-                      caption="where it counted", width="stretch")
+        fired.image(drawing.overlay(seen, result.activation_map(channel.channel), cmap=why_drawing.FIRED_CMAP,
+                                    alpha=0.6), caption="where it fired", width="stretch")
+        counted.image(drawing.overlay(seen, result.counted_map(channel.channel), cmap=why_drawing.COUNTED_CMAP,
+                                      alpha=0.6), caption="where it counted", width="stretch")
         share.markdown(f"**{rank}. channel {channel.channel}**")
         share.progress(min(abs(channel.share) / biggest, 1.0), text=f"{channel.share:+.1%} of the score")
         share.caption(f"contribution {channel.contribution:+.3f}")
@@ -197,7 +184,7 @@ def channel_rows(vm, image: np.ndarray, result: why.Why, found) -> list:
 
 def stream_features(vm, result: why.Why, places: list, steps: int) -> np.ndarray | None:
     """The channels' robust feature visualisations into their rows: the stored frame, or a run streamed."""
-    request = (common.model_identity(vm), result.layer, tuple(c.channel for c in result.channels), steps)
+    request = (model_identity(vm), result.layer, tuple(c.channel for c in result.channels), steps)
     kept = st.session_state.get(FEATURES)
 
     def draw(frame) -> None:
@@ -213,8 +200,8 @@ def stream_features(vm, result: why.Why, places: list, steps: int) -> np.ndarray
         st.session_state[FEATURES] = (request, frame)
 
     try:
-        common.limits().check_run(steps=steps)
-        common.in_turn("why", lambda: common.stream(why.features(vm, result, steps=steps), keep, draw), places[0])
+        runs.limits().check_run(steps=steps)
+        runs.in_turn("why", lambda: stream(atlas.why_features(vm, result, steps=steps), keep, draw), places[0])
     except vizcore.VizcoreError as error:
         st.warning(f"No feature pictures: {error}")
         return None
@@ -233,7 +220,7 @@ def downloads(place, vm, image: np.ndarray, result: why.Why, found, features: np
     def panel_png() -> bytes:
         pictures = {c.channel: features[i] for i, c in enumerate(result.channels)} if features is not None else None
         crops = {channel: [p.image for p in found] for channel, found in patches.items()}
-        return drawing.png_bytes(why.panel(result, vm.as_seen(image), features=pictures, examples=crops))
+        return drawing.png_bytes(why_drawing.panel(result, vm.as_seen(image), features=pictures, examples=crops))
 
     name = f"why-{result.label}-{result.layer}".replace(" ", "_").replace("/", "_")
     left, right = place.columns(2)
@@ -246,18 +233,18 @@ def downloads(place, vm, image: np.ndarray, result: why.Why, found, features: np
 def groups_view(vm, image: np.ndarray, result: why.Why) -> None:
     with st.expander("Neuron groups: the layer's activations factorised into a few parts"):
         count = st.slider("Groups", 2, 8, 4, key="why_groups")
-        found = why.groups(result, count)
+        found = neuron_groups.groups(result, count)
         for column, group in zip(st.columns(len(found)), found):
-            column.image(drawing.overlay(vm.as_seen(image), why.group_map(result, group), cmap="viridis", alpha=0.6),
-                         caption=f"{group.share:+.0%} of the score", width="stretch")
+            column.image(drawing.overlay(vm.as_seen(image), neuron_groups.group_map(result, group), cmap="viridis",
+                                         alpha=0.6), caption=f"{group.share:+.0%} of the score", width="stretch")
         st.caption("Non-negative matrix factorisation of the activations (Building Blocks' neuron groups); "
                    "each group's share is computed as a channel's is.")
 
 
 def main() -> None:
-    vm = common.page("Why this class?", "Which learned features made the prediction: the channels that added "
-                                        "most to the class's score, what each responds to, where it fired on the "
-                                        "photo and the real patches that excite it most.")
+    vm = page("Why this class?", "Which learned features made the prediction: the channels that added "
+                                 "most to the class's score, what each responds to, where it fired on the "
+                                 "photo and the real patches that excite it most.")
     problems = st.container()
     if not vm.is_classifier or vm.head.kind == "regression":
         st.error(f"{vm.name} has no classes to explain (its output is {vm.output_shape}).")
@@ -273,16 +260,16 @@ def main() -> None:
         links.show_problems(problems)
         st.info("Pick a sample photo or upload one to begin.")
         st.stop()
-    predictions = common.predictions(vm, image, TOP)
+    top_classes = predictions.predictions(vm, image, TOP)
     with top:
         st.markdown("**Top predictions**")
-        for prediction in predictions:
+        for prediction in top_classes:
             st.progress(min(max(prediction.probability or 0.0, 0.0), 1.0),
                         text=f"{prediction.label} · {prediction.index} — {prediction.probability:.1%}")
-    class_index, contrast, layer, count = settings(vm, predictions[0].index, common.array_digest(image))
+    class_index, contrast, layer, count = settings(vm, top_classes[0].index, array_digest(image))
     warming = None  # the feature pictures' step, traced in the background while the rest is drawn
     if st.session_state.get("why_show_features", True):
-        warming = common.warm_up(vm, layer or cam.default_layer(vm), "robust")
+        warming = warm.warm_up(vm, layer or cam.default_layer(vm), "robust")
     links.share(photo=photos.in_link("why"), **{"class": class_index}, contrast=contrast, layer=layer)
     links.show_problems(problems)
     try:
@@ -303,7 +290,7 @@ def main() -> None:
     show = toggle.toggle("Feature pictures", value=True, key="why_show_features",
                          help="Robust feature visualisations of the channels: instant when an atlas of this layer "
                               "is stored (`vizcore atlas`), else made here as you watch.")
-    most_steps = min(filters.MAX_STEPS, common.limits().max_steps)
+    most_steps = min(filters.MAX_STEPS, runs.limits().max_steps)
     steps = steps_place.number_input("Steps", 1, most_steps, min(filters.ROBUST_STEPS, most_steps), key="why_steps",
                                      help="Robust optimisation steps: fewer is faster and rougher.")
     if warming is not None:

@@ -55,18 +55,18 @@ def test_a_page_opened_on_its_own_reruns_through_the_app_frame():
     assert at.sidebar.selectbox(key="model_name").value == "efficientnet_lite0"  # drawn by app.py
 
 
-# --- pages/common.py helpers -------------------------------------------------------------------
+# --- ui/ helpers ---------------------------------------------------------------------------------
 
 def test_caches_name_the_model_class_they_hash():
-    from pages import common
+    from ui import cache_keys
     from vizcore.models import VizModel
-    assert common.MODEL_TYPE == f"{VizModel.__module__}.{VizModel.__qualname__}"
+    assert cache_keys.MODEL_TYPE == f"{VizModel.__module__}.{VizModel.__qualname__}"
 
 
 def test_model_identity_follows_the_weights_and_the_output_not_the_object(tiny_model):
     import keras
 
-    from pages.common import model_identity
+    from ui.cache_keys import model_identity
     from vizcore.models import VizModel
 
     def loaded(name, model, labels=tiny_model.labels):
@@ -80,7 +80,7 @@ def test_model_identity_follows_the_weights_and_the_output_not_the_object(tiny_m
 
 
 def test_stream_keeps_every_frame_and_draws_the_last():
-    from pages.common import stream
+    from ui.streaming import stream
     kept, drawn = [], []
     stream(range(10), kept.append, drawn.append, seconds=float("inf"))
     assert kept == list(range(10)) and drawn == [0, 9]  # the first at once, then only the last

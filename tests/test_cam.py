@@ -13,7 +13,7 @@ from PIL import Image
 
 import vizcore
 from vizcore import cam, drawing
-from vizcore.cam import core, methods
+from vizcore.cam import core, score_cam
 from vizcore.errors import ImageError, ModelError, RequestError
 from vizcore.models import VizModel
 
@@ -105,12 +105,12 @@ def test_score_cam_weights_are_masked_photo_probabilities(tiny_model):
     expected = normalised((acts.numpy()[0] * weights).sum(-1))
     result = cam.heatmap(tiny_model, photo, method="scorecam", class_index=1)
     np.testing.assert_allclose(result.grid, expected, atol=1e-5)
-    view = cam.compiled_view(tiny_model, "conv_3")
-    saved, view._batch_size = view.batch_size(), 1
+    probe = score_cam.masked_scores(cam.compiled_view(tiny_model, "conv_3"))
+    saved, probe._batch_size = probe.batch_size(), 1
     try:
         one_by_one = cam.heatmap(tiny_model, photo, method="scorecam", class_index=1)
     finally:
-        view._batch_size = saved
+        probe._batch_size = saved
     np.testing.assert_allclose(one_by_one.grid, result.grid, atol=1e-6)
 
 
@@ -126,10 +126,10 @@ def test_faster_score_cam_keeps_the_channels_of_highest_variance(tiny_model):
 
 
 def test_score_cam_batches_fit_the_memory_budget(lite0):
-    batch = cam.compiled_view(lite0, "top_relu").batch_size()
-    assert 1 <= batch <= methods.SCORE_CAM_MAX_BATCH
-    per_copy = 4 * methods.LIVE_TENSORS * 112 * 112 * 96  # Lite0's largest activation at 224 px
-    assert batch * per_copy <= methods.SCORE_CAM_MEMORY_BYTES
+    batch = score_cam.masked_scores(cam.compiled_view(lite0, "top_relu")).batch_size()
+    assert 1 <= batch <= score_cam.SCORE_CAM_MAX_BATCH
+    per_copy = 4 * score_cam.LIVE_TENSORS * 112 * 112 * 96  # Lite0's largest activation at 224 px
+    assert batch * per_copy <= score_cam.SCORE_CAM_MEMORY_BYTES
 
 
 def test_eigen_smoothing_recovers_a_rank_one_map():
@@ -237,11 +237,11 @@ def test_faithfulness_prefers_the_map_to_its_inverse_in_one_forward_pass(lite0, 
     view = cam.compiled_view(lite0, cam.default_layer(lite0))
     calls, forward = [], view.class_probabilities
     monkeypatch.setattr(view, "class_probabilities", lambda batch, *rest: calls.append(batch.shape[0]) or forward(batch, *rest))
-    trust = cam.faithfulness(lite0, grace_hopper, result)
+    trust = cam.faithfulness(lite0, result)
     expected_batch = 1 + len(cam.FAITHFULNESS_FRACTIONS) * (1 + cam.FAITHFULNESS_RANDOM_DRAWS)
     assert calls == [expected_batch]
     assert trust.probability == pytest.approx(result.score, abs=1e-4)
-    inverse = cam.faithfulness(lite0, grace_hopper, 1.0 - result.heatmap, result.class_index)
+    inverse = cam.faithfulness(lite0, cam.given_map(lite0, grace_hopper, 1.0 - result.heatmap, result.class_index))
     assert trust.score > 0.2 and trust.score > inverse.score + 0.2
     assert len(trust.cam_drops) == len(trust.random_drops) == len(trust.fractions)
     assert max(trust.cam_drops) > 0.5  # hiding Grace Hopper's uniform hurts "military uniform"
@@ -251,21 +251,22 @@ def test_faithfulness_stays_in_its_range_on_noise(tiny_model):
     photo = tiny_photo(seed=7)
     for seed in range(3):
         heatmap = np.random.default_rng(seed).random((40, 52)).astype(np.float32)
-        trust = cam.faithfulness(tiny_model, photo, heatmap, 1, seed=seed)
+        trust = cam.faithfulness(tiny_model, cam.given_map(tiny_model, photo, heatmap, 1), seed=seed)
         assert -1.0 <= trust.score <= 1.0 and 0.0 <= trust.probability <= 1.0
 
 
 @pytest.mark.parametrize("kwargs, message", [
     ({"fractions": (0.0, 0.1)}, "fractions must be shares strictly between 0 and 1"),
     ({"random_draws": 0}, "random_draws must be at least 1"),
-    ({"class_index": None}, "faithfulness needs the class"),
+    ({"class_index": None}, "A given map needs the class it explains"),
     ({"heatmap": np.zeros((4, 4, 3))}, "A heatmap is a finite 2-D array"),
+    ({"result": "not a result"}, "A trust metric takes the CamResult of a map"),
 ])
 def test_faithfulness_refuses_bad_arguments(tiny_model, kwargs, message):
     arguments = {"heatmap": np.zeros((40, 52)), "class_index": 1, **kwargs}
-    heatmap = arguments.pop("heatmap")
+    heatmap, class_index, given = arguments.pop("heatmap"), arguments.pop("class_index"), arguments.pop("result", None)
     with pytest.raises(RequestError, match=message):
-        cam.faithfulness(tiny_model, tiny_photo(), heatmap, **arguments)
+        cam.faithfulness(tiny_model, given or cam.given_map(tiny_model, tiny_photo(), heatmap, class_index), **arguments)
 
 
 # --- bad input -----------------------------------------------------------------------------------
@@ -383,13 +384,13 @@ def test_page_explains_the_top_class_and_redraws_without_recomputing(page, monke
     assert page.metric[0].label == "Faithfulness" and float(page.metric[0].value) > 0
     assert len(page.get("download_button")) == 1
     calls = []
-    compute = cam.heatmap
-    monkeypatch.setattr(cam, "heatmap", lambda *a, **k: calls.append(k) or compute(*a, **k))
+    compute = cam.explain
+    monkeypatch.setattr(cam, "explain", lambda vm, request: calls.append(request) or compute(vm, request))
     page.selectbox(key="heat_cmap").set_value("inferno").run()
     page.slider(key="heat_alpha").set_value(0.7).run()
     assert not page.exception and calls == []  # colormap and opacity only re-blend the cached map
     page.selectbox(key="heat_class").set_value(834).run()  # "suit"
-    assert not page.exception and [c["class_index"] for c in calls] == [834]
+    assert not page.exception and [request.class_index for request in calls] == [834]
     page.selectbox(key="heat_sample").set_value("coffee").run()
     assert page.selectbox(key="heat_class").value == 967  # a new photo: back to its top-1, espresso
 

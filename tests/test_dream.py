@@ -119,12 +119,16 @@ def test_a_model_with_a_fixed_input_size_dreams_at_any_size(dream):
 
 
 def test_compiled_dreamers_are_shared_and_bounded(dream, tiny_model, monkeypatch):
-    monkeypatch.setattr(dream, "DREAMERS_KEPT", 2)
+    """Dreamers live in ascent's per-model cache of compiled functions, beside their gradient and frame
+    passes: with room for 4 entries, 2 dreamers (and 2 passes) are kept."""
+    from vizcore import ascent
+    monkeypatch.setattr(ascent, "MAX_COMPILED", 4)
     first = dream._dreamer(tiny_model, ("conv_1",))
     assert dream._dreamer(tiny_model, ("conv_1",)) is first
     for names in [("conv_2",), ("conv_1",), ("conv_3",)]:  # conv_1 used again: conv_2 is the oldest
         dream._dreamer(tiny_model, names)
-    assert list(dream._DREAMERS.entries(tiny_model)) == [("conv_1",), ("conv_3",)]
+    kept = [key[1] for key in ascent._COMPILED.entries(tiny_model) if key[0] == "dreamer"]
+    assert kept == [("conv_1",), ("conv_3",)]
     assert dream._dreamer(tiny_model, ("conv_1",)) is first
 
 

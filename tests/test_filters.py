@@ -6,14 +6,14 @@ import numpy as np
 import pytest
 
 from conftest import test_steps as capped_steps
-from vizcore import RequestError, ascent, atlas, drawing, filters, objectives
+from vizcore import RequestError, ascent, atlas, drawing, filters, objectives, step_rules
 from vizcore.filters import visualize
 
 LITE_LAYER = "block3a_expand_conv"  # a linear convolution: no filter is dead
 
 
 def classic_climber(vm, layer):
-    return ascent.engine(vm, ascent.classic(180), objectives.channel(layer, [0], border=2).checked(vm))
+    return ascent.engine(vm, step_rules.classic(180), objectives.channel(layer, [0], border=2).checked(vm))
 
 
 def classic_step(vm, layer):
@@ -23,6 +23,11 @@ def classic_step(vm, layer):
 
 def classic_measure(vm, layer):
     return classic_climber(vm, layer).measure()
+
+
+def grid(vm, layer, indices, **settings):
+    """A checked request for a grid of filters."""
+    return filters.filter_request(vm, "filters", layer, indices, **settings)
 
 
 def last(frames):
@@ -172,8 +177,8 @@ def test_a_live_lr_change_takes_effect_at_the_next_step_without_a_new_trace(tiny
 
 
 def test_large_requests_are_chunked_by_default(lite0):
-    assert 1 <= ascent.classic(180).chunk_size(180) == filters.CHUNK_PIXELS // 180 ** 2 < 64
-    assert 1 <= ascent.robust(lite0).chunk_size(filters.settings(lite0, "robust").size) < 64
+    assert 1 <= step_rules.classic(180).chunk_size(180) == filters.CHUNK_PIXELS // 180 ** 2 < 64
+    assert 1 <= step_rules.robust(lite0).chunk_size(filters.settings(lite0, "robust").size) < 64
 
 
 # --- grid ---------------------------------------------------------------------------------------
@@ -211,11 +216,11 @@ def cache_dir(tmp_path, monkeypatch):
 
 def test_a_cache_hit_returns_identical_pixels(tiny_model, cache_dir):
     run = dict(mode="classic", size=66, steps=4, seed=9)
-    computed = list(atlas.visualize(tiny_model, "conv_2", [1, 2, 3], **run))
+    computed = list(atlas.visualize(tiny_model, grid(tiny_model, "conv_2", [1, 2, 3], **run)))
     assert not any(frame.cached for frame in computed)
     stored = list((cache_dir / "atlas" / "tiny" / "conv_2").rglob("*.npz"))
     assert len(stored) == 1
-    cached = list(atlas.visualize(tiny_model, "conv_2", [1, 2, 3], **run))
+    cached = list(atlas.visualize(tiny_model, grid(tiny_model, "conv_2", [1, 2, 3], **run)))
     assert len(cached) == 1 and cached[0].cached and cached[0].done
     for field in ("images", "activations", "dead", "history", "initial"):
         np.testing.assert_array_equal(getattr(cached[0], field), getattr(computed[-1], field))
@@ -224,38 +229,37 @@ def test_a_cache_hit_returns_identical_pixels(tiny_model, cache_dir):
 
 def test_the_cache_key_covers_filters_and_parameters(tiny_model, cache_dir):
     base = dict(mode="classic", size=66, steps=2, seed=0)
-    last(atlas.visualize(tiny_model, "conv_2", [1, 2], **base))
+    last(atlas.visualize(tiny_model, grid(tiny_model, "conv_2", [1, 2], **base)))
     for layer, indices, change in [("conv_2", [2, 3], {}), ("conv_3", [1, 2], {}), ("conv_2", [1, 2], {"seed": 1}),
                                    ("conv_2", [1, 2], {"steps": 3}), ("conv_2", [1, 2], {"size": 70}),
                                    ("conv_2", [1, 2], {"lr": 5.0}), ("conv_2", [1, 2], {"mode": "robust"})]:
-        assert atlas.load(tiny_model, layer, indices, filters.settings(tiny_model, **{**base, **change})) is None
+        assert atlas.load(tiny_model, grid(tiny_model, layer, indices, **{**base, **change})) is None
 
 
 def test_any_part_of_stored_runs_is_served_in_the_order_asked(tiny_model, cache_dir):
     run = dict(mode="robust", size=40, steps=3, seed=5)
-    first = last(atlas.visualize(tiny_model, "conv_2", range(0, 4), **run))
-    second = last(atlas.visualize(tiny_model, "conv_2", range(4, 8), **run))
-    settings = filters.settings(tiny_model, **run)
-    part = atlas.load(tiny_model, "conv_2", [5, 2, 3], settings)  # across both runs, out of order
+    first = last(atlas.visualize(tiny_model, grid(tiny_model, "conv_2", range(0, 4), **run)))
+    second = last(atlas.visualize(tiny_model, grid(tiny_model, "conv_2", range(4, 7), **run)))
+    part = atlas.load(tiny_model, grid(tiny_model, "conv_2", [5, 2, 3], **run))  # across both runs, out of order
     assert part is not None and part.cached and part.filters == (5, 2, 3)
     np.testing.assert_array_equal(part.images, np.stack([second.images[1], first.images[2], first.images[3]]))
     np.testing.assert_array_equal(part.history[:, 0], second.history[:, 1])
     np.testing.assert_array_equal(part.activations[1:], first.activations[2:])
     fresh = last(filters.visualize(tiny_model, "conv_2", [5, 2, 3], **run))  # what a run of just these makes
     np.testing.assert_allclose(part.activations, fresh.activations, rtol=1e-3, atol=1e-3)
-    assert atlas.load(tiny_model, "conv_2", [7, 8], settings) is None  # 8 was never made
+    assert atlas.load(tiny_model, grid(tiny_model, "conv_2", [6, 7], **run)) is None  # 7 was never made
 
 
 def test_random_runs_stopped_runs_and_corrupt_files_are_not_served(tiny_model, cache_dir):
-    last(atlas.visualize(tiny_model, "conv_1", [0], size=66, steps=2, seed=None))
-    frames = atlas.visualize(tiny_model, "conv_1", [0], size=66, steps=3, seed=0)
+    last(atlas.visualize(tiny_model, grid(tiny_model, "conv_1", [0], size=66, steps=2, seed=None)))
+    frames = atlas.visualize(tiny_model, grid(tiny_model, "conv_1", [0], size=66, steps=3, seed=0))
     next(frames)
     frames.close()  # stopped after one step
     assert not list(cache_dir.rglob("*.npz"))
-    last(atlas.visualize(tiny_model, "conv_1", [0], size=66, steps=2, seed=0))
+    last(atlas.visualize(tiny_model, grid(tiny_model, "conv_1", [0], size=66, steps=2, seed=0)))
     (path,) = cache_dir.rglob("*.npz")
     path.write_bytes(path.read_bytes()[:100])
-    again = list(atlas.visualize(tiny_model, "conv_1", [0], size=66, steps=2, seed=0))
+    again = list(atlas.visualize(tiny_model, grid(tiny_model, "conv_1", [0], size=66, steps=2, seed=0)))
     assert not again[-1].cached and again[-1].done
 
 
@@ -497,7 +501,7 @@ def test_page_shows_bad_input_as_an_error(page, change, words):
 
 def test_prepare_traces_ahead_so_a_run_traces_nothing(tiny_model):
     filters.prepare(tiny_model, "conv_1", "robust")
-    climber = ascent.engine(tiny_model, ascent.robust(tiny_model), objectives.channel("conv_1", [0], border=0)
+    climber = ascent.engine(tiny_model, step_rules.robust(tiny_model), objectives.channel("conv_1", [0], border=0)
                             .checked(tiny_model))
     compiled = [climber.step(), climber.step(redirect=True), climber.step(settle=True), climber.measure()]
     assert [function.experimental_get_tracing_count() for function in compiled] == [1, 1, 1, 1]
@@ -508,7 +512,7 @@ def test_prepare_traces_ahead_so_a_run_traces_nothing(tiny_model):
 
 
 def test_a_robust_run_settles_for_its_second_half_and_never_while_redirecting(lite0):
-    robust, classic = ascent.robust(lite0), ascent.classic(180)
+    robust, classic = step_rules.robust(lite0), step_rules.classic(180)
     settling = [step for step in range(1, 97) if robust.settles(step, 96)]
     assert settling == list(range(49, 97))
     for steps in (1, 2, 3, 4, 8, 20, 40, 96, 500):
@@ -528,7 +532,7 @@ def test_the_default_robust_run_reaches_the_activation_of_256_steps_at_lucids_ra
         return float(np.mean(last(frames).activations))
 
     settled = activation()
-    monkeypatch.setattr(ascent, "SETTLE_SHARE", 0.0)
+    monkeypatch.setattr(step_rules, "SETTLE_SHARE", 0.0)
     before = activation(steps=256, lr=0.05)
     assert settled >= 0.95 * before
     assert activation() < 0.95 * before

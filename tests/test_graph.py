@@ -93,6 +93,19 @@ def test_producer_looks_into_nested_models():
     assert path == "head/scores" and layer is head.get_layer("scores")
     two = two_outputs()
     assert [graph.producer(two, i)[0] for i in range(2)] == ["classes", "value"]
+    assert graph.output_names(two) == ["classes", "value"]
+
+
+def test_pooled_layer_finds_what_a_global_average_pooling_feeds_into_a_dense():
+    inputs = keras.Input((32, 32, 3))
+    features = conv_base("features", 32)(inputs)
+    pooled = keras.layers.Dropout(0.2)(keras.layers.GlobalAveragePooling2D(name="gap")(features))
+    model = keras.Model(inputs, keras.layers.Dense(3, name="logits")(pooled))
+    produced_by, _ = graph.tensor_producer(features)
+    assert produced_by.startswith("features/")  # a nested model's layer, by its path
+    assert graph.pooled_layer(model.get_layer("logits"), "logits") == produced_by  # through the Dropout
+    flat = keras.Model(inputs, keras.layers.Dense(3, name="flat")(keras.layers.Flatten()(features)))
+    assert graph.pooled_layer(flat.get_layer("flat"), "flat") is None  # no pooling: None
 
 
 # --- views ----------------------------------------------------------------------------------------

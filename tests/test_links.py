@@ -1,4 +1,4 @@
-"""Shareable links (pages/links.py): a page's main choices in the URL's query, through AppTest.
+"""Shareable links (ui/links.py): a page's main choices in the URL's query, through AppTest.
 
 First the mechanics, on a small script with no model (fast); then the Heatmaps and Dream pages
 and the model picker, opened the way a copied link opens them: a fresh session whose first run
@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from pages import links
+from ui import links
 
 ROOT = Path(__file__).resolve().parent.parent
 TIMEOUT = 300  # TensorFlow import, the model's load and a heatmap on a cold process
@@ -58,7 +58,7 @@ def linked_script():
     """A frame (a model picker) and a page with three linked widgets, as app.py and a page draw them."""
     import streamlit as st
 
-    from pages import links
+    from ui import links
 
     links.linked("model", "model", links.one_of(["alpha", "beta"]), "alpha")
     model = st.sidebar.selectbox("Model", ["alpha", "beta"], key="model")
@@ -129,7 +129,7 @@ def test_a_link_is_spent_once_a_page_has_shared():
     def later_page():
         import streamlit as st
 
-        from pages import links
+        from ui import links
         if st.session_state.get("second_page"):
             links.linked("seed", "seed", links.whole_number(0, 99), 0)
             st.number_input("Seed", 0, 99, key="seed")
@@ -303,11 +303,11 @@ def test_a_link_to_an_unknown_model_opens_the_default_with_a_warning():
 
 
 def test_model_links_name_folder_models_plainly_unless_a_registry_model_shares_the_name():
-    from pages import common
-    assert common.model_in_link("vgg16") == "vgg16" and common.model_in_link("folder:pets") == "pets"
-    assert common.model_in_link("folder:vgg16") == "folder:vgg16"
-    assert common.model_in_link(common.UPLOAD_MODEL) is None
-    assert common.model_from_link("efficientnet_lite2") == "efficientnet_lite2"
+    from ui import sidebar
+    assert sidebar.model_in_link("vgg16") == "vgg16" and sidebar.model_in_link("folder:pets") == "pets"
+    assert sidebar.model_in_link("folder:vgg16") == "folder:vgg16"
+    assert sidebar.model_in_link(sidebar.UPLOAD_MODEL) is None
+    assert sidebar.model_from_link("efficientnet_lite2") == "efficientnet_lite2"
 
 
 def test_heatmaps_opens_why_on_the_same_photo_and_class():

@@ -73,6 +73,7 @@ def test_a_failed_build_is_not_kept_and_the_next_ask_builds_again():
 
 def test_a_models_memory_estimate_grows_with_its_weights():
     import keras
+
     from vizcore import user_models
 
     def model(width):
@@ -101,17 +102,17 @@ def test_the_budgets_are_limits_of_the_server(tmp_path):
 def test_model_uploads_past_the_disk_budget_go_least_recently_used_first(tmp_path, monkeypatch):
     import os
 
-    from pages import common
+    from ui import runs, uploads
     from vizcore.limits import Limits
 
-    monkeypatch.setattr(common, "uploads_dir", lambda: tmp_path)
-    monkeypatch.setattr(common, "limits", lambda: Limits(kept_models_mb=3))
+    monkeypatch.setattr(uploads, "uploads_dir", lambda: tmp_path)
+    monkeypatch.setattr(runs, "limits", lambda: Limits(kept_models_mb=3))
     for number, name in enumerate(["old", "middle", "new"]):
         folder = tmp_path / "models" / name
         folder.mkdir(parents=True)
         (folder / f"{name}.keras").write_bytes(b"x" * (2 * 2**20 if name != "new" else 5 * 2**20))
         os.utime(folder, (number, number))
-    common._forget_old_uploads()
+    uploads.forget_old_uploads()
     assert sorted(path.name for path in (tmp_path / "models").iterdir()) == ["new"]  # 5 MB: over alone, kept
     (tmp_path / "models" / "new").joinpath("new.keras").write_bytes(b"x" * 2**20)
     for name in ["a", "b"]:
@@ -121,5 +122,5 @@ def test_model_uploads_past_the_disk_budget_go_least_recently_used_first(tmp_pat
     os.utime(tmp_path / "models" / "new", (1, 1))
     os.utime(tmp_path / "models" / "a", (2, 2))
     os.utime(tmp_path / "models" / "b", (3, 3))
-    common._forget_old_uploads()  # 3 MB in all: all kept
+    uploads.forget_old_uploads()  # 3 MB in all: all kept
     assert sorted(path.name for path in (tmp_path / "models").iterdir()) == ["a", "b", "new"]

@@ -4,7 +4,8 @@ import pytest
 
 import vizcore
 from vizcore import efficientnet_lite
-from vizcore.models import SCALINGS, load_model
+from vizcore.loading import load_model
+from vizcore.models import SCALINGS
 from vizcore.registry import BUNDLED, MODELS, NEEDS_DOWNLOAD
 
 

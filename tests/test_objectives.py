@@ -6,7 +6,7 @@ import itertools
 import numpy as np
 import pytest
 
-from vizcore import RequestError, ascent, filters
+from vizcore import RequestError, ascent, filters, param, step_rules
 from vizcore.models import SCALINGS
 from vizcore.objectives import (channel, channel_interpolate, class_logit, deepdream, direction, diversity, l1, l2,
                                 neuron, total_variation)
@@ -18,7 +18,7 @@ IMAGES = RNG.uniform(0.2, 0.8, (3, 32, 32, 3)).astype(np.float32)  # RGB in [0, 
 def scores(vm, objective, images=IMAGES):
     """The engine's scores of RGB images in [0, 1], untransformed (the Pixels parameterisation)."""
     objective = objective.checked(vm)
-    climber = ascent.engine(vm, ascent.Method(ascent.Pixels(), "l2"), objective)
+    climber = ascent.engine(vm, step_rules.Method(param.Pixels(), "l2"), objective)
     return climber.measure()(images * 2.0 - 1.0, objective.arguments()).numpy()
 
 
@@ -172,7 +172,7 @@ def test_another_channel_class_or_weight_reuses_the_compiled_step(tiny_model, mo
     border = filters.channel_border(mode)
     first = channel("conv_2", [0, 1], border=border) + 0.5 * class_logit([1, 2])
     run(tiny_model, first, 2, mode)
-    climber = ascent.engine(tiny_model, ascent.method_for(tiny_model, filters.settings(tiny_model, mode)),
+    climber = ascent.engine(tiny_model, step_rules.method_for(tiny_model, filters.settings(tiny_model, mode)),
                             first.checked(tiny_model))
     compiled = [climber.step(), climber.measure()]
     counts = [function.experimental_get_tracing_count() for function in compiled]
@@ -187,8 +187,8 @@ def test_another_channel_class_or_weight_reuses_the_compiled_step(tiny_model, mo
 
 def test_another_layer_is_another_compiled_step(tiny_model):
     run(tiny_model, channel("conv_1", [0]), 1)
-    one = ascent.engine(tiny_model, ascent.classic(66), channel("conv_1", [0]).checked(tiny_model)).step()
-    other = ascent.engine(tiny_model, ascent.classic(66), channel("conv_3", [0]).checked(tiny_model)).step()
+    one = ascent.engine(tiny_model, step_rules.classic(66), channel("conv_1", [0]).checked(tiny_model)).step()
+    other = ascent.engine(tiny_model, step_rules.classic(66), channel("conv_3", [0]).checked(tiny_model)).step()
     assert one is not other
 
 

@@ -147,7 +147,7 @@ def test_which_layer_is_explained_and_ranked_on_a_nested_model(own, cat):
     vm = own.loaded(shape)
     assert cam.default_layer(vm) == f"{MOBILENET}/out_relu"
     assert f"{MOBILENET}/out_relu" in cam.default_layer_reason(vm)
-    ranked = cam.rank_layers(vm, cat, class_index=1, count=2)
+    ranked = cam.rank_layers(vm, cam.cam_request(vm, cat, class_index=1), count=2)
     assert len(ranked) == 2 and all(score.layer.startswith(MOBILENET + "/") for score in ranked)
     assert [score.faithfulness for score in ranked] == sorted((score.faithfulness for score in ranked), reverse=True)
     assert all(score.result.heatmap.shape == cat.shape[:2] for score in ranked)
@@ -293,7 +293,7 @@ def test_two_outputs_each_can_be_picked(own, cat):
     _, path = own.saved(shape)
     model = vizcore.load_model(path)
     assert model.output_index == 0 and model.head.kind == "softmax" and model.classes == 4
-    assert user_models.output_names(model.keras) == ["classes", "value"]
+    assert graph.output_names(model.keras) == ["classes", "value"]
     by_index = vizcore.load_model(path, output=1)
     assert by_index.output_index == 1 and by_index.head.kind == "regression"
     with pytest.raises(vizcore.ModelError, match="no output 'nope'.*classes, value"):

@@ -78,8 +78,9 @@ def save_small_models(folder: Path) -> None:
                       keras.layers.Dense(10, activation="softmax")], name="tiny_grey").save(folder / "tiny_grey.keras")
     inputs = keras.Input((48, 48, 3))
     features = keras.layers.GlobalAveragePooling2D()(keras.layers.Conv2D(8, 3, activation="relu", name="conv")(inputs))
-    keras.Model(inputs, [keras.layers.Dense(3, activation="softmax", name="kind")(features),
-                         keras.layers.Dense(1, name="size")(features)], name="two_heads").save(folder / "two_heads.keras")
+    outputs = [keras.layers.Dense(3, activation="softmax", name="kind")(features),
+               keras.layers.Dense(1, name="size")(features)]
+    keras.Model(inputs, outputs, name="two_heads").save(folder / "two_heads.keras")
     data = (folder / "rating.keras").read_bytes()
     (folder / "broken.keras").write_bytes(data[:len(data) // 2])
 
@@ -135,7 +136,8 @@ def image_captions(at) -> list[str]:
 def test_models_folder_files_are_in_the_picker(models_folder):
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT).run()
     picker = at.sidebar.selectbox(key="model_name")
-    assert {"pets (your models folder)", "rating (your models folder)", "broken (your models folder)"} <= set(picker.options)
+    folder_models = {"pets (your models folder)", "rating (your models folder)", "broken (your models folder)"}
+    assert folder_models <= set(picker.options)
     assert picker.options[-1] == "Upload a model file"
 
 
@@ -198,7 +200,8 @@ def test_heatmap_on_an_inner_layer_of_the_nested_base(models_folder):
     at = app_with("pets", "heatmaps")
     assert not at.error, texts(at.error)
     assert at.selectbox(key="heat_class").options == ["negative · 0", "positive · 1"]
-    assert any("last layer with a 3×3 feature map" in caption for caption in texts(at.caption))  # the automatic layer's why
+    # the automatic layer's why
+    assert any("last layer with a 3×3 feature map" in caption for caption in texts(at.caption))
     at.selectbox(key="heat_layer").set_value(INNER_LAYER).run()
     assert not at.exception and not at.error, (at.exception, texts(at.error))
     assert f"Grad-CAM on {INNER_LAYER}" in image_captions(at)

@@ -17,8 +17,7 @@ def test_the_override_redirects_a_dead_relus_gradient():
 
     @tf.function
     def gradient(override: bool):
-        graph = tf.compat.v1.get_default_graph()
-        with graph.gradient_override_map(relu_override.REDIRECTED_RELU if override else {}):
+        with relu_override.redirected_relu_gradients(override):
             y = tf.nn.relu(x)
         return tf.gradients(-tf.reduce_sum(y), x)[0]  # Lucid's sign: a loss to minimise
 

@@ -312,10 +312,10 @@ def test_a_maps_metrics_give_way_between_their_batches(tiny_model, monkeypatch):
     photo = np.random.default_rng(0).integers(0, 256, (40, 52, 3), dtype=np.uint8)
     heatmap = np.random.default_rng(1).random((40, 52)).astype(np.float32)
     with scheduler.follow_up(queue):
-        metrics = cam.trust_metrics(tiny_model, photo, heatmap, 1)
+        metrics = cam.trust_metrics(tiny_model, cam.given_map(tiny_model, photo, heatmap, 1))
     given_way = len(batches)
     assert given_way >= 2 and np.isfinite(metrics.deletion.auc)
-    cam.trust_metrics(tiny_model, photo, heatmap, 1)  # outside a follow-up: no giving way
+    cam.trust_metrics(tiny_model, cam.given_map(tiny_model, photo, heatmap, 1))  # outside a follow-up: no giving way
     assert len(batches) == given_way
 
 # --- limits -------------------------------------------------------------------------------------
@@ -355,7 +355,7 @@ def test_a_run_over_the_caps_is_refused_in_words():
 @pytest.fixture
 def limited(tmp_path, monkeypatch):
     """The app's limits read from a file of the test's (then the defaults again)."""
-    from pages import common
+    from ui import runs as common
     path = tmp_path / "vizcore.toml"
     monkeypatch.setenv(limits.ENVIRONMENT, str(path))
     yield path
@@ -365,8 +365,9 @@ def limited(tmp_path, monkeypatch):
 
 
 def filters_page():
-    from pages import common
     from streamlit.testing.v1 import AppTest
+
+    from ui import runs as common
     common.server_limits.clear()
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=300)
     at.run()

@@ -52,10 +52,11 @@ def reference_curve(vm, image, heat, class_index, steps, insert):
 def test_deletion_and_insertion_match_a_numpy_reference(tiny_model, insert):
     image, heat = photo(), np.random.default_rng(1).random((GRID, GRID)).astype(np.float32)
     scores, area = reference_curve(tiny_model, image, heat, 2, 5, insert)
-    curve = (cam.insertion if insert else cam.deletion)(tiny_model, image, heat, 2, steps=5)
+    given = cam.given_map(tiny_model, image, heat, 2)
+    curve = (cam.insertion if insert else cam.deletion)(tiny_model, given, steps=5)
     np.testing.assert_allclose(curve.scores, scores, atol=1e-5)
     assert curve.fractions == pytest.approx([0, 0.2, 0.4, 0.6, 0.8, 1.0]) and curve.auc == pytest.approx(area, abs=1e-5)
-    both = cam.trust_metrics(tiny_model, image, heat, 2, steps=5)  # the same numbers from the one batched run
+    both = cam.trust_metrics(tiny_model, given, steps=5)  # the same numbers from the one batched run
     assert (both.insertion if insert else both.deletion).auc == pytest.approx(area, abs=1e-5)
 
 
@@ -107,7 +108,7 @@ def test_road_matches_a_numpy_reference(tiny_model):
             images.append(exact_imputation(image, removed.reshape(32, 32)))
     scores = probabilities(tiny_model, images, class_index)
     morf, lerf = scores[1:4] - scores[0], scores[4:] - scores[0]
-    road = cam.road(tiny_model, image, heat, class_index, percentiles=percentiles, noise=0.0)
+    road = cam.road(tiny_model, cam.given_map(tiny_model, image, heat, class_index), percentiles=percentiles, noise=0.0)
     np.testing.assert_allclose(road.morf, morf, atol=2e-3)
     np.testing.assert_allclose(road.lerf, lerf, atol=2e-3)
     assert road.combined == pytest.approx((lerf.mean() - morf.mean()) / 2, abs=2e-3)
@@ -118,12 +119,15 @@ def test_road_matches_a_numpy_reference(tiny_model):
     (cam.road, {"percentiles": (0, 50)}, "ROAD percentiles must lie strictly between 0 and 100"),
     (cam.road, {"noise": -1.0}, "ROAD noise must be 0 or more"),
     (cam.deletion, {"steps": 0}, "steps must be at least 1"),
-    (cam.insertion, {"class_index": None}, "insertion needs the class the heatmap explains"),
+    (cam.insertion, {"class_index": None}, "A given map needs the class it explains"),
+    (cam.trust_metrics, {"result": np.ones((4, 4), np.float32)}, "A trust metric takes the CamResult of a map"),
 ])
 def test_metrics_refuse_bad_arguments(tiny_model, call, kwargs, message):
     arguments = {"class_index": 1, **kwargs}
+    class_index, bare = arguments.pop("class_index"), arguments.pop("result", None)
     with pytest.raises(RequestError, match=message):
-        call(tiny_model, photo(), np.ones((4, 4), np.float32), **arguments)
+        given = bare if bare is not None else cam.given_map(tiny_model, photo(), np.ones((4, 4), np.float32), class_index)
+        call(tiny_model, given, **arguments)
 
 
 # --- the sanity check ----------------------------------------------------------------------------
@@ -152,14 +156,14 @@ def test_lite0_stages_go_from_the_output_back(lite0):
 
 def test_grad_cam_passes_and_the_cached_model_is_untouched(lite0, grace_hopper):
     before = [weight.tobytes() for weight in lite0.keras.get_weights()]
-    report = cam.sanity_check(lite0, grace_hopper, method="gradcam")
+    report = cam.sanity_check(lite0, cam.cam_request(lite0, grace_hopper, method="gradcam"))
     assert [stage.randomised_from for stage in report.stages] == ["predictions", "top_conv", "block7a_expand_conv"]
     assert report.stages[-1].spearman < 0.5 and report.passed and report.verdict.startswith("Passed")
     assert report.outcome == sanity.PASSED and not any(stage.uniform for stage in report.stages)
     assert all(stage.heatmap.shape == grace_hopper.shape[:2] for stage in report.stages)
     assert report.class_check is not None and report.class_check.class_index != report.class_index == 652
     assert [weight.tobytes() for weight in lite0.keras.get_weights()] == before  # byte for byte
-    again = cam.sanity_check(lite0, grace_hopper, method="gradcam")  # the copy is reset: the same stages
+    again = cam.sanity_check(lite0, cam.cam_request(lite0, grace_hopper, method="gradcam"))  # the copy is reset: the same stages
     assert [s.spearman for s in again.stages] == pytest.approx([s.spearman for s in report.stages], abs=1e-6)
 
 
@@ -171,7 +175,7 @@ def edges(vm, image, class_index) -> np.ndarray:
 
 
 def test_an_edge_detector_fails_the_sanity_check(lite0, grace_hopper):
-    report = cam.sanity_check(lite0, grace_hopper, explainer=edges)
+    report = cam.sanity_check(lite0, cam.cam_request(lite0, grace_hopper), explainer=edges)
     assert all(stage.spearman > 0.99 and stage.ssim > 0.99 for stage in report.stages)
     assert not report.passed and report.verdict.startswith("Failed") and "barely changes" in report.verdict
     assert report.outcome == sanity.FAILED
@@ -199,7 +203,7 @@ def blank_at_call(blank: int):
 
 
 def test_a_map_that_goes_uniform_at_a_stage_is_inconclusive(tiny_model):
-    report = cam.sanity_check(tiny_model, photo(), class_index=1, stages=2, explainer=blank_at_call(3))
+    report = cam.sanity_check(tiny_model, cam.cam_request(tiny_model, photo(), class_index=1), stages=2, explainer=blank_at_call(3))
     first, second = report.stages  # from predictions up, then from conv_3 up: the second one is blank
     assert not first.uniform and first.spearman > 0.99  # the edges would fail the check on their own
     assert second.uniform and np.isnan(second.spearman)
@@ -210,7 +214,7 @@ def test_a_map_that_goes_uniform_at_a_stage_is_inconclusive(tiny_model):
 
 
 def test_a_uniform_original_map_is_inconclusive(tiny_model):
-    report = cam.sanity_check(tiny_model, photo(), class_index=1, stages=2, explainer=blank_at_call(1))
+    report = cam.sanity_check(tiny_model, cam.cam_request(tiny_model, photo(), class_index=1), stages=2, explainer=blank_at_call(1))
     assert report.outcome == sanity.INCONCLUSIVE and not report.passed
     assert report.verdict.startswith("Inconclusive: the map on the model as trained is uniform")
     assert all(np.isnan(stage.spearman) and not stage.uniform for stage in report.stages)  # nothing to rank against
@@ -225,7 +229,8 @@ def test_a_good_map_outranks_a_random_one(lite0, samples):
     noise = np.random.default_rng(7).random((7, 7)).astype(np.float32)
     scores = {}
     for name, heat in [("grad-cam", good), ("random", noise)]:
-        trust = cam.trust_metrics(lite0, coffee, heat, good.class_index)
+        given = heat if isinstance(heat, cam.CamResult) else cam.given_map(lite0, coffee, heat, good.class_index)
+        trust = cam.trust_metrics(lite0, given)
         scores[name] = cam.RankedMap(name, "top_relu", trust.road.combined, trust.insertion.auc,
                                      trust.deletion.auc, good)
     assert [item.method for item in cam.ranked(scores.values())] == ["grad-cam", "random"]
@@ -235,7 +240,7 @@ def test_a_good_map_outranks_a_random_one(lite0, samples):
 
 
 def test_rank_maps_scores_every_method_on_each_layer_best_first(tiny_model):
-    ranking = cam.rank_maps(tiny_model, photo(), class_index=3)
+    ranking = cam.rank_maps(tiny_model, cam.cam_request(tiny_model, photo(), class_index=3))
     assert sorted((item.method, item.layer) for item in ranking) == sorted(
         (method, layer) for method in cam.METHODS for layer in cam.ranking_layers(tiny_model))
     assert [item.score for item in ranking] == sorted((item.score for item in ranking), reverse=True)

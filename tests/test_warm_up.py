@@ -1,5 +1,5 @@
 """A fresh page waits on nobody's warm-up: the compiled passes of a map and its trust scores are traced
-once per model ahead of the first photo (vizcore.cam.prepare, pages.common.warm_model), Streamlit's
+once per model ahead of the first photo (vizcore.cam.prepare, ui.warm.warm_model), Streamlit's
 after-run ``keras.backend.clear_session`` is kept from clearing (ui.keras_state), and a server's time
 can be traced (vizcore.timeline)."""
 from __future__ import annotations
@@ -25,7 +25,7 @@ def test_prepare_traces_a_maps_passes_once_and_the_first_map_traces_nothing(tiny
     assert tracings(view) == (1, 1)
     photo = np.random.default_rng(0).integers(0, 256, (50, 70, 3), dtype=np.uint8)
     result = cam.heatmap(tiny_model, photo, class_index=2)
-    cam.faithfulness(tiny_model, photo, result)
+    cam.faithfulness(tiny_model, result)
     cam.prepare(tiny_model)  # again: nothing new
     assert tracings(view) == (1, 1)
 
@@ -39,11 +39,11 @@ def test_prepare_names_a_layer_without_extent(tiny_model):
 
 
 def test_warm_model_starts_once_per_model_and_leaves_it_ready(tiny_model):
-    from pages import common
+    from ui import warm
     from vizcore import cam
 
-    thread = common.warm_model(tiny_model)
-    assert common.warm_model(tiny_model) is None  # once per model and process
+    thread = warm.warm_model(tiny_model)
+    assert warm.warm_model(tiny_model) is None  # once per model and process
     if thread is not None:  # another test may have warmed it first
         thread.join(60)
     assert tracings(cam.compiled_view(tiny_model, cam.default_layer(tiny_model))) == (1, 1)
@@ -51,12 +51,13 @@ def test_warm_model_starts_once_per_model_and_leaves_it_ready(tiny_model):
 
 def test_warm_model_keeps_quiet_about_a_model_it_cannot_warm():
     import keras
-    from pages import common
+
+    from ui import warm
     from vizcore.models import VizModel
 
     inputs = keras.Input((8, 8, 3))
     model = keras.Model(inputs, keras.layers.Conv2D(2, 3)(inputs), name="no_head")  # no class vector
-    thread = common.warm_model(VizModel("no_head", model, (8, 8), (), "unit"))
+    thread = warm.warm_model(VizModel("no_head", model, (8, 8), (), "unit"))
     thread.join(60)
     assert not thread.is_alive()
 
@@ -64,6 +65,7 @@ def test_warm_model_keeps_quiet_about_a_model_it_cannot_warm():
 def test_streamlits_after_run_clear_session_keeps_kerass_state():
     import keras
     from keras.src.backend.common import global_state
+
     from ui import keras_state
 
     original = keras.utils.clear_session
@@ -80,6 +82,7 @@ def test_streamlits_after_run_clear_session_keeps_kerass_state():
 def test_an_app_run_keeps_kerass_state_from_then_on():
     import keras
     from streamlit.testing.v1 import AppTest
+
     from ui import keras_state
 
     keras.backend.clear_session = keras.utils.clear_session  # as Keras made it

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from vizcore import RequestError, why
+from vizcore import RequestError, neuron_groups, why, why_drawing
 from vizcore.cli import main
 
 MOSAIC = ("grace_hopper", "cat", "coffee", "rocket")  # quadrants: top left, top right, bottom left, bottom right
@@ -190,18 +190,18 @@ def test_contrast_is_the_difference_of_the_two_attributions(lite0, samples):
 
 def test_neuron_groups_are_non_negative_and_share_the_score(tiny_model):
     result = why.explain(tiny_model, random_photo(), class_index=0)
-    groups = why.groups(result, 3)
+    groups = neuron_groups.groups(result, 3)
     assert len(groups) == 3
     assert [g.contribution for g in groups] == sorted((g.contribution for g in groups), reverse=True)
     assert all(g.channels.min() >= 0 and g.grid.min() >= 0 and g.grid.shape == (16, 16) for g in groups)
     assert sum(abs(g.share) for g in groups) == pytest.approx(1.0)
-    assert why.group_map(result, groups[0]).shape == (32, 32)
+    assert neuron_groups.group_map(result, groups[0]).shape == (32, 32)
 
 
 def test_nmf_reconstructs_a_non_negative_low_rank_matrix():
     rng = np.random.default_rng(1)
     values = rng.uniform(0, 1, (40, 3)) @ rng.uniform(0, 1, (3, 20))
-    where, what = why.nmf(values, 3, steps=500)
+    where, what = neuron_groups.nmf(values, 3, steps=500)
     assert where.min() >= 0 and what.min() >= 0
     assert np.linalg.norm(values - where @ what) / np.linalg.norm(values) < 0.05
 
@@ -210,7 +210,7 @@ def test_panel_is_an_rgb_image(tiny_model):
     image = random_photo(64)
     result = why.explain(tiny_model, image, top=2)
     features = {c.channel: random_photo(16, c.channel) for c in result.channels}
-    panel = why.panel(result, image, features=features, examples={result.channels[0].channel: [random_photo(8)]})
+    panel = why_drawing.panel(result, image, features=features, examples={result.channels[0].channel: [random_photo(8)]})
     assert panel.dtype == np.uint8 and panel.ndim == 3 and panel.shape[2] == 3
 
 
@@ -248,7 +248,7 @@ def test_a_layer_of_one_by_one_is_refused():
 def test_groups_count_is_checked(tiny_model):
     result = why.explain(tiny_model, random_photo())
     with pytest.raises(RequestError, match="count"):
-        why.groups(result, 0)
+        neuron_groups.groups(result, 0)
 
 
 # --- the CLI -----------------------------------------------------------------------------------------

@@ -23,7 +23,7 @@ from pathlib import Path
 import streamlit as st
 
 import vizcore
-from pages import common, links
+from ui import links, runs, uploads
 from vizcore.images import MAX_FILE_BYTES
 from vizcore.photo_store import PhotoStore, StoredPhoto
 
@@ -32,6 +32,7 @@ SAMPLE, UPLOAD, NOISE = links.PHOTO_SOURCES   # the Image radio's choices
 DEFAULT_SAMPLE = "grace hopper"
 WORKING = "_working_photo"                    # session_state: (version, WorkingPhoto)
 UPLOAD_LINK = "upload-"                       # a link's photo that names an upload: upload-<digest's first digits>
+PHOTO_MB = MAX_FILE_BYTES // 2**20            # the photo uploader's cap, in MB (the engine's)
 
 
 @dataclass(frozen=True)
@@ -44,16 +45,11 @@ class WorkingPhoto:
 
 # --- the server's store of uploaded photos --------------------------------------------------------
 
-def uploads_dir() -> Path:
-    from vizcore.models import weights_cache_dir
-    return weights_cache_dir() / "uploads"
-
-
 @st.cache_resource(show_spinner=False)
 def store() -> PhotoStore:
     """This server's uploaded photos, bounded by its limits (``kept_photos``, ``kept_photos_mb``)."""
-    limits = common.limits()
-    return PhotoStore(uploads_dir() / "photos", max_photos=limits.kept_photos,
+    limits = runs.limits()
+    return PhotoStore(uploads.uploads_dir() / "photos", max_photos=limits.kept_photos,
                       max_bytes=limits.kept_photos_mb * 2**20)
 
 
@@ -121,9 +117,9 @@ def image_picker(key: str, *, allow_noise: bool = False):
 
 def _uploaded_photo(key: str):
     """The uploader, and the working upload (from the store) under it."""
-    upload = st.file_uploader("Photo", type=None, key=f"{key}_upload", max_upload_size=common.PHOTO_MB,
+    upload = st.file_uploader("Photo", type=None, key=f"{key}_upload", max_upload_size=PHOTO_MB,
                               on_change=take_upload, args=(key,),
-                              help=f"JPEG, PNG, WebP, GIF, BMP, TIFF… up to {common.PHOTO_MB} MB. It stays your "
+                              help=f"JPEG, PNG, WebP, GIF, BMP, TIFF… up to {PHOTO_MB} MB. It stays your "
                                    "photo on every page until you pick another.")
     if upload is not None and st.session_state.get(f"{key}_taken") != upload.file_id:
         take_upload(key)  # a file the callback did not see (a test setting the widget, a restored session)
@@ -173,7 +169,7 @@ def take_upload(key: str) -> None:
     st.session_state[f"{key}_taken"] = upload.file_id
     if upload.size > MAX_FILE_BYTES:  # refused before its bytes are read
         st.session_state[f"{key}_problem"] = (
-            f"{upload.name} can't be used: it is {upload.size / 2**20:.0f} MB; the limit is {common.PHOTO_MB} MB. "
+            f"{upload.name} can't be used: it is {upload.size / 2**20:.0f} MB; the limit is {PHOTO_MB} MB. "
             "Please upload a smaller image.")
         return
     data = upload.getvalue()

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict
-from typing import TYPE_CHECKING
 
 import altair as alt
 import numpy as np
@@ -20,12 +19,13 @@ import pandas as pd
 import streamlit as st
 
 import vizcore
-from pages import common
+from ui import runs
+from ui.cache_keys import HASH_FUNCS, model_identity
+from ui.colours import ACCENT, GREEN, GREY
+from ui.map_settings import HeatmapSettings, OverlayStyle
 from ui.thumbnails import RANK_THUMBNAIL, data_url, thumbnail
+from ui.widgets import layer_title
 from vizcore import cam, drawing, scheduler, timeline
-
-if TYPE_CHECKING:  # the Heatmaps page's settings; importing the page at run time would run it
-    from pages.heatmaps import HeatmapSettings, OverlayStyle
 
 LOW_CONFIDENCE = 0.01      # a class below this probability: its map's trust scores measure noise
 TRUST_CHART_HEIGHT = 180   # px, each curve chart's plot; its width follows its column (autosize fit-x: Streamlit's
@@ -34,30 +34,28 @@ MIN_PERCENT_SPAN = 0.05    # a percent axis spans at least 5 points, so ".0%" ti
 MIN_VALUE_SPAN = 0.1       # ... a value axis at least this much around a flat line
 SANITY = "heat_sanity_for"  # session_state: the request the sanity check was last run for
 MAP_RANKING = "heat_map_ranking"  # session_state: the latest method × layer ranking and what it was for
-GREY = "#7f8c9b"           # the second line of a chart (random removal, LeRF)
-GREEN = "#2e9e6b"          # insertion, next to deletion
-ACCENT = "#ff6d3a"         # the first line: readable on the dark and the light theme
 
 
-@st.cache_data(max_entries=128, show_spinner=False, hash_funcs=common.HASH_FUNCS)
+@st.cache_data(max_entries=128, show_spinner=False, hash_funcs=HASH_FUNCS)
 def cached_faithfulness(vm, image: np.ndarray, settings: HeatmapSettings, _result) -> cam.Faithfulness:
     """The faithfulness of ``_result``, the map made with ``settings`` (which key it)."""
     with timeline.span("faithfulness"):
-        return cam.faithfulness(vm, image, _result)
+        return cam.faithfulness(vm, _result)
 
 
-@st.cache_data(max_entries=64, show_spinner=False, hash_funcs=common.HASH_FUNCS)
+@st.cache_data(max_entries=64, show_spinner=False, hash_funcs=HASH_FUNCS)
 def cached_trust_metrics(vm, image: np.ndarray, settings: HeatmapSettings, _result) -> cam.TrustMetrics:
     """Deletion, insertion and ROAD of ``_result``, the map made with ``settings`` (which key it)."""
     with timeline.span("trust metrics"):
-        return cam.trust_metrics(vm, image, _result)
+        return cam.trust_metrics(vm, _result)
 
 
-@st.cache_data(max_entries=16, show_spinner=False, hash_funcs=common.HASH_FUNCS)
-def cached_sanity(vm, image: np.ndarray, settings: HeatmapSettings, class_index: int) -> cam.SanityReport:
-    """The sanity check of the map made with ``settings`` (without smoothing) for ``class_index``."""
-    return cam.sanity_check(vm, image, class_index=class_index, method=settings.method, layer=settings.layer,
-                            top_k=settings.top_k, lower=settings.lower)
+@st.cache_data(max_entries=16, show_spinner=False, hash_funcs=HASH_FUNCS)
+def cached_sanity(vm, image: np.ndarray, settings: HeatmapSettings, class_index: int,
+                  _request: cam.CamRequest) -> cam.SanityReport:
+    """The sanity check of the map ``_request`` asks for (without smoothing) for ``class_index``; the
+    photo, ``settings`` and the class key it."""
+    return cam.sanity_check(vm, _request.but(vm, class_index=class_index, augment=False, eigen_smooth=False))
 
 
 def trust_section(vm, image, photo: str, settings: HeatmapSettings, result, style: OverlayStyle) -> None:
@@ -100,7 +98,7 @@ def trust_section(vm, image, photo: str, settings: HeatmapSettings, result, styl
     with sanity_tab:
         sanity_panel(vm, image, photo, settings, result, style)
     with ranking_tab:
-        map_ranking(vm, image, photo, settings, style)
+        map_ranking(vm, image, photo, settings, style, result.request)
 
 
 # --- numbers and sentences --------------------------------------------------------------------------
@@ -281,16 +279,16 @@ def sanity_panel(vm, image, photo: str, settings: HeatmapSettings, result, style
                "a copy of the model from the output back, a stage at a time, and makes the map again: a map that "
                "barely changes shows the photo, not what the model learned. It also makes the map of a random "
                "other class. Smoothing options are left out.")
-    request = (common.model_identity(vm), photo, tuple(asdict(settings).values()), result.class_index)  # plain values:
+    request = (model_identity(vm), photo, tuple(asdict(settings).values()), result.class_index)  # plain values:
     # the page's classes are new objects every run, so a stored HeatmapSettings never equals this run's
-    if common.run_button(st, "Run sanity check", "heat_sanity", icon=":material/science:",
-                         help="Randomise a copy of the model in 3 stages and compare the maps (a few seconds)."):
+    if runs.run_button(st, "Run sanity check", "heat_sanity", icon=":material/science:",
+                       help="Randomise a copy of the model in 3 stages and compare the maps (a few seconds)."):
         st.session_state[SANITY] = request
     if st.session_state.get(SANITY) != request:
         return
     try:
         with st.spinner("Randomising a copy of the model, stage by stage…"):
-            report = cached_sanity(vm, image, settings, result.class_index)
+            report = cached_sanity(vm, image, settings, result.class_index, result.request)
     except vizcore.VizcoreError as error:
         st.error(str(error))
         return
@@ -339,20 +337,21 @@ def class_check_line(check: cam.ClassCheck) -> str:
 
 # --- the ranking of methods and layers -----------------------------------------------------------------
 
-def map_ranking(vm, image, photo: str, settings: HeatmapSettings, style: OverlayStyle) -> None:
+def map_ranking(vm, image, photo: str, settings: HeatmapSettings, style: OverlayStyle,
+                map_request: cam.CamRequest) -> None:
     """"Rank methods and layers": every method on the last few stages, scored and sorted, with a switch to the best."""
-    request = (common.model_identity(vm), photo, settings.class_index, settings.lower)
+    request = (model_identity(vm), photo, settings.class_index, settings.lower)
     row = st.container(horizontal=True, vertical_alignment="center")
-    if common.run_button(row, "Rank methods and layers", "heat_rank_maps", icon=":material/leaderboard:",
-                         help="Every method on each of the last few stages, scored by ROAD and insertion − deletion "
-                              "(Score-CAM as Faster Score-CAM). Takes a while."):
+    if runs.run_button(row, "Rank methods and layers", "heat_rank_maps", icon=":material/leaderboard:",
+                       help="Every method on each of the last few stages, scored by ROAD and insertion − deletion "
+                            "(Score-CAM as Faster Score-CAM). Takes a while."):
         row.button("Stop", key="heat_rank_stop", icon=":material/stop:", help="Keep the maps scored so far.")
 
         def keep(rows: list[dict], total: int) -> None:  # every scored map is kept: Stop shows the ranking so far
             st.session_state[MAP_RANKING] = {"request": request, "rows": sorted(rows, key=lambda r: -r["score"]),
                                              "total": total}
 
-        if common.in_turn("heatmaps", lambda: ranked_rows(vm, image, settings, keep)) is None:
+        if runs.in_turn("heatmaps", lambda: ranked_rows(vm, map_request, keep)) is None:
             return
     ranking = st.session_state.get(MAP_RANKING)
     if not ranking or ranking["request"] != request or not ranking["rows"]:
@@ -362,7 +361,7 @@ def map_ranking(vm, image, photo: str, settings: HeatmapSettings, style: Overlay
         row.caption(f":orange-badge[:material/stop_circle: stopped] after {len(ranking['rows'])} of "
                     f"{ranking['total']} maps: the best of those.")
     best = ranking["rows"][0]
-    title = f"{cam.METHODS[best['method']].title} on {common.layer_title(best['layer'])}"
+    title = f"{cam.METHODS[best['method']].title} on {layer_title(best['layer'])}"
     current = (settings.method, settings.layer or cam.default_layer(vm)) == (best["method"], best["layer"])
     row.button(f"Use {title}", key="heat_use_best_map", on_click=use_map, args=(best["method"], best["layer"]),
                disabled=current, icon=":material/check:", help="Switch the page to the best method and layer.")
@@ -383,7 +382,7 @@ def map_ranking(vm, image, photo: str, settings: HeatmapSettings, style: Overlay
     st.caption("Best first; click a column's header to sort by it.")
 
 
-def ranked_rows(vm, image, settings: HeatmapSettings, keep) -> list[dict] | None:
+def ranked_rows(vm, map_request: cam.CamRequest, keep) -> list[dict] | None:
     """Every method × layer scored, with a progress bar, each handed to ``keep(rows, total)`` as it comes;
     the rows best first, or None after an st.error."""
     total = len(cam.METHODS) * len(cam.ranking_layers(vm))
@@ -391,8 +390,7 @@ def ranked_rows(vm, image, settings: HeatmapSettings, keep) -> list[dict] | None
     rows: list[dict] = []
     keep(rows, total)
     try:
-        for done, item in enumerate(cam.score_maps(vm, image, class_index=settings.class_index,
-                                                   lower=settings.lower), 1):
+        for done, item in enumerate(cam.score_maps(vm, map_request), 1):
             rows.append({"method": item.method, "layer": item.layer, "score": item.score, "road": item.road,
                          "insertion": item.insertion, "deletion": item.deletion, "grid": item.result.grid})
             keep(rows, total)

@@ -12,7 +12,7 @@ from .errors import ImageError, ModelError, RequestError, VizcoreError  # noqa: 
 from .images import load_image  # noqa: E402
 from .registry import DEFAULT_MODEL, MODELS  # noqa: E402
 
-_LAZY = {"load_model": "models", "VizModel": "models", "LayerInfo": "models", "Prediction": "models"}
+_LAZY = {"load_model": "loading", "VizModel": "models", "LayerInfo": "models", "Prediction": "models"}
 
 __all__ = ["ImageError", "ModelError", "RequestError", "VizcoreError", "load_image", "MODELS", "DEFAULT_MODEL", *_LAZY]
 

@@ -15,7 +15,6 @@ import json
 import os
 import re
 import threading
-import weakref
 import zipfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -23,36 +22,18 @@ from pathlib import Path
 import numpy as np
 
 from . import filters as filters_module
-from .filters import AscentSettings, FilterFrame
+from .filters import FilterFrame
 from .live import LiveSettings
-from .models import VizModel, weights_cache_dir
+from .models import VizModel, model_fingerprint, weights_cache_dir
+from .requests import AscentSettings, FilterRequest, filter_request
+from .why import FEATURE_SEED, Why
 
 FORMAT = 4  # bump whenever the algorithm changes the pixels a run produces
-
-_FINGERPRINTS: weakref.WeakKeyDictionary[VizModel, str] = weakref.WeakKeyDictionary()
-_WEIGHTS_DIGESTS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # keras.Model → digest
-_LOCK = threading.Lock()
 
 
 def atlas_dir() -> Path:
     """Where finished runs live: ``$VIZCORE_CACHE_DIR/atlas`` or the user cache."""
     return weights_cache_dir() / "atlas"
-
-
-def model_fingerprint(vm: VizModel) -> str:
-    """A digest of the model's name, input scaling and weights (the weights hashed once per Keras model,
-    so a user's model opened again with other settings is not hashed again)."""
-    with _LOCK:
-        if vm not in _FINGERPRINTS:
-            if vm.keras not in _WEIGHTS_DIGESTS:
-                digest = hashlib.sha256()
-                for weight in vm.keras.weights:
-                    digest.update(weight.path.encode())
-                    digest.update(np.ascontiguousarray(weight.numpy()).tobytes())
-                _WEIGHTS_DIGESTS[vm.keras] = digest.hexdigest()
-            identity = f"{vm.name}|{vm.scaling}|{_WEIGHTS_DIGESTS[vm.keras]}"
-            _FINGERPRINTS[vm] = hashlib.sha256(identity.encode()).hexdigest()[:20]
-        return _FINGERPRINTS[vm]
 
 
 def _request(vm: VizModel, layer: str, filters: Sequence[int], ascent_settings: AscentSettings) -> dict:
@@ -93,17 +74,17 @@ FIELDS = ("images", "activations", "dead", "history", "initial")  # per filter: 
 _UNREADABLE = (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile)  # missing, half-written or corrupt
 
 
-def load(vm: VizModel, layer: str, filters: Sequence[int], ascent_settings: AscentSettings) -> FilterFrame | None:
-    """The stored final frame of these filters (``cached=True``), or None.
+def load(vm: VizModel, request: FilterRequest) -> FilterFrame | None:
+    """The stored final frame of a grid of filters with a seed (``cached=True``), or None.
 
     Each filter's image depends only on the model, layer, settings and its own index (its start is
     seeded by (seed, filter) and every image of a batch gets the same transforms), so the frame is
     put together from any stored runs of the layer with these settings: a grid of filters 0–15 is
     served from a stored 0–63, or from 0–7 and 8–15.
     """
-    if ascent_settings.seed is None:
+    if request.show != "filters" or request.settings.seed is None:
         return None
-    filters = [int(i) for i in filters]
+    layer, filters, ascent_settings = request.layer, list(request.indices), request.settings
     exact = _read(run_path(vm, layer, filters, ascent_settings), _request(vm, layer, filters, ascent_settings))
     if exact is not None:
         return _frame(exact, filters, ascent_settings)
@@ -176,9 +157,11 @@ def _frame(arrays: dict | None, filters: list[int], ascent_settings: AscentSetti
     )
 
 
-def save(vm: VizModel, layer: str, ascent_settings: AscentSettings, frame: FilterFrame) -> Path | None:
-    """Store a finished run (written to a temporary file, then renamed); None if it has no seed."""
-    if ascent_settings.seed is None or not frame.done:
+def save(vm: VizModel, request: FilterRequest, frame: FilterFrame) -> Path | None:
+    """Store a finished grid of filters (written to a temporary file, then renamed); None if the
+    request is of another show or has no seed."""
+    layer, ascent_settings = request.layer, request.settings
+    if request.show != "filters" or ascent_settings.seed is None or not frame.done:
         return None
     path = run_path(vm, layer, frame.filters, ascent_settings)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -198,51 +181,38 @@ def save(vm: VizModel, layer: str, ascent_settings: AscentSettings, frame: Filte
 
 
 def visualize(
-    vm: VizModel,
-    layer: str,
-    filters: Sequence[int],
-    *,
-    mode: str = "classic",
-    steps: int | None = None,
-    lr: float | None = None,
-    size: int | None = None,
-    seed: int | None = None,
-    every: int = 1,
-    use_cache: bool = True,
-    live: LiveSettings | None = None,
+    vm: VizModel, request: FilterRequest, *, use_cache: bool = True, live: LiveSettings | None = None
 ) -> Iterator[FilterFrame]:
-    """:func:`vizcore.filters.visualize` through the cache: a stored run is one cached frame.
+    """:func:`vizcore.filters.run` through the cache: a stored grid of filters is one cached frame.
 
-    A run that finishes is stored; a run stopped early, or whose lr was changed live (``live``, as
-    in :func:`vizcore.filters.visualize`), is not: its images are not those of its settings.
-
-    Raises:
-        RequestError: as :func:`vizcore.filters.visualize`, before any work.
+    A grid that finishes is stored; a run stopped early, or whose lr was changed live (``live``, as
+    in :func:`vizcore.filters.run`), is not: its images are not those of its settings. Requests of
+    other shows (neurons, classes, …) run as they are.
     """
-    filters = filters_module.check_filters(vm, layer, filters)
-    ascent_settings = filters_module.settings(vm, mode, steps=steps, lr=lr, size=size, seed=seed)
-    cached = load(vm, layer, filters, ascent_settings) if use_cache else None
+    cached = load(vm, request) if use_cache else None
     if cached is not None:
         return iter([cached])
-    frames = filters_module.visualize(
-        vm,
-        layer,
-        filters,
-        mode=ascent_settings.mode,
-        steps=ascent_settings.steps,
-        lr=ascent_settings.lr,
-        size=ascent_settings.size,
-        seed=ascent_settings.seed,
-        every=every,
-        live=live,
-    )
-    return _storing(vm, layer, ascent_settings, frames, live)
+    return _storing(vm, request, filters_module.run(vm, request, live), live)
 
 
 def _storing(
-    vm: VizModel, layer: str, ascent_settings: AscentSettings, frames: Iterator[FilterFrame], live: LiveSettings | None
+    vm: VizModel, request: FilterRequest, frames: Iterator[FilterFrame], live: LiveSettings | None
 ) -> Iterator[FilterFrame]:
     for frame in frames:
         if frame.done and not (live is not None and live.changes):
-            save(vm, layer, ascent_settings, frame)
+            save(vm, request, frame)
         yield frame
+
+
+def why_features(
+    vm: VizModel, why: Why, *, steps: int | None = None, size: int | None = None, every: int = 1, use_cache: bool = True
+) -> Iterator[FilterFrame]:
+    """Robust feature visualisations of a :class:`vizcore.why.Why`'s best channels (image i for
+    ``why.channels[i]``), in one batch, through the atlas: one cached frame when a run of these filters
+    is stored, else frames as they grow (every ``every`` steps). Seeded (``vizcore.why.FEATURE_SEED``),
+    so that the atlas stores and finds them; settings as :func:`vizcore.filters.settings` (robust)."""
+    channels = [channel.channel for channel in why.channels]
+    request = filter_request(
+        vm, "filters", why.layer, channels, mode="robust", steps=steps, size=size, seed=FEATURE_SEED, every=every
+    )
+    return visualize(vm, request, use_cache=use_cache)

@@ -18,6 +18,11 @@ A dream can be tweaked while it runs: given a :class:`vizcore.live.LiveSettings`
 the learning rate, the layer mix, the steps per octave, the octave scale and the jitter before
 every step, so a change takes effect at the next step, on the image reached so far, and is recorded
 with that step (``live.changes``).
+
+A dream climbs with the ascent engine (:mod:`vizcore.ascent`): a photo parameterisation
+(:class:`vizcore.param.Photo`), the ``mean_abs`` step rule (:mod:`vizcore.step_rules`, also for
+tiles, on NumPy) and the dream objective; its compiled passes live in ascent's per-model cache
+(:func:`vizcore.ascent.compiled`), one dreamer per layer set.
 """
 
 from __future__ import annotations
@@ -34,12 +39,12 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from . import ascent, objectives, scheduler
-from .cache import PerModel
+from . import ascent, objectives, scheduler, step_rules
 from .checks import is_real, positive_number, rgb_image, whole_number
 from .errors import RequestError
 from .live import LiveSettings
 from .models import SCALINGS, VizModel, no_spatial_layer_message
+from .param import Photo
 from .registry import MODELS
 
 STEPS = 20  # gradient ascent steps per octave
@@ -174,22 +179,22 @@ def dream_objective(names: Sequence[str], weights: Sequence[float] | np.ndarray)
 
 class _Dreamer:
     """The compiled steps for one model and one ordered set of layers (weights are run-time inputs):
-    the ascent engine's step on a photo (:class:`vizcore.ascent.Photo`, mean-|g| steps) with the
-    dream objective, plus the frame it streams."""
+    the ascent engine's step on a photo (:class:`vizcore.param.Photo`, the ``mean_abs`` step rule)
+    with the dream objective, plus the frame it streams."""
 
     def __init__(self, vm: VizModel, names: tuple[str, ...]):
         self.extractor = vm.extractor(list(names))  # any input size, unless a layer needs the model's own
         self.fixed_size = (
             tuple(self.extractor.inputs[0].shape[1:3]) if None not in self.extractor.inputs[0].shape[1:3] else None
         )
-        photo = ascent.Photo(vm.scaling)
+        photo = Photo(vm.scaling)
         self.low, self.high = photo.low, photo.high
         self.half_range = photo.half_range  # the unit of lr
-        self.frame = _frame_function(vm.scaling)
+        self.frame = _frame_function(vm)
         self.min_side: int | None = None  # filled by minimum_side
         self.names = names
         self.objective = dream_objective(names, [1.0] * len(names))
-        self.engine = ascent.engine(vm, ascent.Method(photo, "mean_abs"), self.objective)
+        self.engine = ascent.engine(vm, step_rules.Method(photo, "mean_abs"), self.objective)
         self.gradients = _loss_and_gradient(self.engine.gradient())
         image, detail = tf.TensorSpec((1, None, None, 3), tf.float32), tf.TensorSpec((None, None, 3), tf.float32)
         weights, scalar = self.engine.signature, tf.TensorSpec((), tf.float32)
@@ -242,10 +247,9 @@ class _Dreamer:
         return float(np.mean(losses)), gradients
 
     def tiled_step(self, image: np.ndarray, weights: list[tf.Tensor], lr: float, layout) -> tuple[float, np.ndarray]:
-        """One ascent step on tiles, updating ``image`` in place."""
+        """One ascent step on tiles (the ``mean_abs`` rule on the whole gradient), updating ``image`` in place."""
         loss, gradients = self.tiled_gradients(image, weights, layout)
-        gradients *= lr / max(_mean_abs(gradients), 1e-12)
-        image += gradients
+        step_rules.mean_abs_step_in_place(image, gradients, lr)
         np.clip(image, self.low, self.high, out=image)
         return loss, image
 
@@ -263,11 +267,6 @@ def _loss_and_gradient(gradient):
 _NO_SEED = tf.zeros([2], tf.int32)  # a photo is dreamed without random transforms
 
 
-def _mean_abs(array: np.ndarray) -> float:
-    """mean(|array|), band by band so that no full-size temporary is made."""
-    return sum(float(np.abs(band).sum()) for band in np.array_split(array[0], 16)) / array.size
-
-
 def _frame(image: tf.Tensor, detail: tf.Tensor, inverse) -> tf.Tensor:
     """RGB uint8 at the detail's size: the octave's image upscaled plus the detail it lacks.
 
@@ -279,29 +278,24 @@ def _frame(image: tf.Tensor, detail: tf.Tensor, inverse) -> tf.Tensor:
     return tf.saturate_cast(tf.round(inverse(full)), tf.uint8)
 
 
-_FRAME_FUNCTIONS: dict[str, tf.types.experimental.GenericFunction] = {}
+def _frame_function(vm: VizModel):
+    """The compiled frame conversion of a model's input scaling (shared by every mix), in ascent's cache."""
+    inverse = SCALINGS[vm.scaling].inverse
 
-
-def _frame_function(scaling: str):
-    """The compiled frame conversion for one input scaling (shared by every mix)."""
-    if scaling not in _FRAME_FUNCTIONS:
-        inverse = SCALINGS[scaling].inverse
-        _FRAME_FUNCTIONS[scaling] = tf.function(
+    def build():
+        return tf.function(
             lambda image, detail: _frame(image, detail, inverse),
             input_signature=[tf.TensorSpec((1, None, None, 3), tf.float32), tf.TensorSpec((None, None, 3), tf.float32)],
             autograph=False,
         )
-    return _FRAME_FUNCTIONS[scaling]
 
-
-DREAMERS_KEPT = 8  # compiled layer sets kept per model (least recently used dropped first)
-_DREAMERS = PerModel(DREAMERS_KEPT)
+    return ascent.compiled(vm, ("dream frame",), build)
 
 
 def _dreamer(vm: VizModel, names: tuple[str, ...]) -> _Dreamer:
-    """One compiled dreamer per model and layer set, shared by every caller; the recent ones are kept."""
-    _DREAMERS.size = DREAMERS_KEPT  # a test may lower it
-    return _DREAMERS.get(vm, names, lambda: _Dreamer(vm, names))
+    """One compiled dreamer per model and layer set, shared by every caller: an entry of ascent's
+    per-model cache of compiled functions (the recent ones are kept)."""
+    return ascent.compiled(vm, ("dreamer", names), lambda: _Dreamer(vm, names))
 
 
 # --- tiles and sizes -------------------------------------------------------------------------
@@ -428,6 +422,8 @@ def dream(
 
     Returns:
         An iterator of DreamFrame(octave, step, image, loss, steps, taken); validation happens on call.
+        Iterating may wait for short work or end in :class:`vizcore.scheduler.Cancelled` before any
+        step (:func:`vizcore.scheduler.checkpoint`), in a long run's turn.
 
     Raises:
         RequestError: unknown layer, empty mix, negative weight, lr ≤ 0, steps < 1, octave
@@ -560,6 +556,10 @@ def _frames(
 
     The live settings are taken before every step; an octave's size is set as it starts, by the
     octave scale then in use (never smaller than the octave before it).
+
+    The loop may wait or be cancelled: before every step it calls :func:`vizcore.scheduler.checkpoint`,
+    which in a long run's turn waits while short work is in flight and raises
+    :class:`vizcore.scheduler.Cancelled` once the run was stopped.
     """
     full = tuple(original.shape[1:3])
     settings = live.take(1)
@@ -609,7 +609,7 @@ def dream_gradients(
     else:
         layout = tile_layout(inputs.shape[1:3], tile, np.random.default_rng(seed))
         loss, gradients = dreamer.tiled_gradients(inputs, dreamer.weights(weights), layout)
-    return loss, (gradients / max(_mean_abs(gradients), 1e-12))[0]
+    return loss, step_rules.mean_abs_normalised(gradients)[0]
 
 
 def dream_loss_of(vm: VizModel, image: np.ndarray, layers: Mapping[str, float]) -> float:

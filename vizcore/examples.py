@@ -3,7 +3,7 @@
 Indexing runs every photo (resized to the model's input, as the model sees it to predict) through
 the layer in batches and keeps, per photo and channel, the channel's peak activation and where it
 is. An index is stored on disk under ``weights_cache_dir() / "examples"``, keyed by the model
-(:func:`vizcore.atlas.model_fingerprint`), the layer and the photos (each file's path, size and
+(:func:`vizcore.models.model_fingerprint`), the layer and the photos (each file's path, size and
 modification time), so a folder indexed once answers at once. Files that are not images, are
 broken or too big (``vizcore.load_image`` refuses bombs before decoding) are skipped and counted.
 
@@ -31,12 +31,12 @@ import numpy as np
 import tensorflow as tf
 from PIL import Image
 
-from .atlas import model_fingerprint
+from . import scheduler
 from .cache import PerModel
 from .checks import whole_number
 from .errors import ImageError, RequestError
 from .images import load_image
-from .models import VizModel, weights_cache_dir
+from .models import VizModel, model_fingerprint, weights_cache_dir
 
 FORMAT = 1  # bump whenever what an index stores changes
 BATCH = 16  # photos run through the layer at once
@@ -124,6 +124,10 @@ def indexing(
     """Index ``files`` for ``layer``'s channels, yielding progress after each batch; the stored index
     when there is one (a single final Progress).
 
+    The loop may wait or be cancelled: before every batch it calls :func:`vizcore.scheduler.checkpoint`,
+    which in a long run's turn waits while short work is in flight and raises
+    :class:`vizcore.scheduler.Cancelled` once the run was stopped (elsewhere it does nothing).
+
     Raises:
         RequestError: no files, an unknown layer, batch < 1.
     """
@@ -153,6 +157,7 @@ def _indexed(vm: VizModel, layer: str, files: list[str], batch: int, path: Path)
     kept, peaks, where, means, skipped = [], [], [], [], []
     grid = (0, 0)
     for start in range(0, len(files), batch):
+        scheduler.checkpoint()  # give way to short work; end here if the run was stopped
         photos = []
         for file in files[start : start + batch]:
             try:

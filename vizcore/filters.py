@@ -36,41 +36,41 @@ import vizcore._quiet  # noqa: F401  (imports TensorFlow quietly, first)
 
 import numpy as np
 
-from . import ascent, objectives
-from .ascent import (  # noqa: F401  (the settings and limits live with the loop; re-exported for callers)
-    CHUNK_PIXELS,
+from . import ascent, objectives, step_rules
+from .ascent import INDICES  # noqa: F401 (re-exported)
+from .live import LiveSettings
+from .models import VizModel
+from .param import IMAGES, SPECTRUM, deprocess  # noqa: F401 (re-exported)
+from .requests import (  # noqa: F401  (a request's names, re-exported for the callers of this module)
     CLASSIC,
     CROP,
+    DIVERSE_COUNT,
+    DIVERSITY,
     FEATURE_BORDER,
-    IMAGES,
-    INDICES,
+    MAX_IMAGES,
     MAX_SEED,
     MAX_SIZE,
     MAX_STEPS,
     MIN_SIZE,
     MIN_TILE,
+    MIX_COUNT,
     MODES,
-    RELU_OVERRIDE_STEPS,
     ROBUST_LR,
     ROBUST_SIZE_AT_224,
     ROBUST_STEPS,
-    SPECTRUM,
     AscentSettings,
+    FilterRequest,
+    channel_border,
+    check_filters,
     crop_for,
-    deprocess,
+    filter_request,
+    objective_request,
+    parse_filters,
     robust_size,
     settings,
     small_model_side,
 )
-from .checks import whole_number
-from .errors import RequestError
-from .live import LiveSettings
-from .models import VizModel
-
-DIVERSITY = 8.0  # weight of the diversity term (per image: minus its mean cosine to the others' Gram matrices)
-DIVERSE_COUNT = 4  # images of one filter in a diverse set
-MIX_COUNT = 5  # images in a mix's row
-MAX_IMAGES = 256  # images in one request of neurons, classes, diverse sets or mixes
+from .step_rules import CHUNK_PIXELS, RELU_OVERRIDE_STEPS  # noqa: F401 (re-exported)
 
 
 class FilterFrame(NamedTuple):
@@ -102,210 +102,75 @@ class FilterFrame(NamedTuple):
         return self.step >= self.steps
 
 
-# --- requests --------------------------------------------------------------------------------
-
-
-def check_filters(vm: VizModel, layer: str, filters: Sequence[int]) -> tuple[int, ...]:
-    """The filter indices, checked against the layer's channel count.
-
-    Raises:
-        RequestError: unknown or non-4-D layer, no filters, an index that is not in the layer.
-    """
-    channels = vm.layer(layer).channels
-    requested = tuple(filters) if not isinstance(filters, (int, np.integer)) else (filters,)
-    if not requested:
-        raise RequestError("No filters requested: give at least one filter index.")
-    for index in requested:
-        if isinstance(index, bool) or not isinstance(index, (int, np.integer)):
-            raise RequestError(f"Filter indices must be whole numbers, got {index!r}")
-        if not 0 <= index < channels:
-            raise RequestError(f"Filter {index} out of range: layer {layer} has {channels} filters (0–{channels - 1}).")
-    return tuple(int(index) for index in requested)
-
-
-def parse_filters(text: str) -> list[int]:
-    """``"0-7, 12, 20-23"`` → [0, 1, …, 7, 12, 20, …, 23]. Raises RequestError if unreadable."""
-    indices: list[int] = []
-    for part in (p.strip() for p in str(text).split(",")):
-        if not part:
-            continue
-        first, dash, last = part.partition("-")
-        try:
-            low, high = int(first), int(last) if dash else int(first)
-        except ValueError:
-            raise RequestError(f"Cannot read filters {text!r}: use indices and ranges like 0-7,12") from None
-        if high < low:
-            raise RequestError(f"Filter range {part!r} runs backwards: write {high}-{low}")
-        if high - low >= 100_000:
-            raise RequestError(f"Filter range {part!r} is too long")
-        indices.extend(range(low, high + 1))
-    if not indices:
-        raise RequestError(f"No filters in {text!r}: use indices and ranges like 0-7,12")
-    return indices
-
-
-def channel_border(mode: str) -> int:
-    """Feature-map px a channel's mean leaves out: the Keras example's 2 in classic mode, none in robust."""
-    return FEATURE_BORDER if mode == "classic" else 0
-
-
 # --- runs ------------------------------------------------------------------------------------
 
 
-def visualize(
-    vm: VizModel,
-    layer: str,
-    filters: Sequence[int],
-    *,
-    steps: int | None = None,
-    lr: float | None = None,
-    size: int | None = None,
-    mode: str = "classic",
-    seed: int | None = None,
-    every: int = 1,
-    chunk_size: int | None = None,
-    live: LiveSettings | None = None,
-) -> Iterator[FilterFrame]:
-    """Optimise one image per filter, all in one batch, yielding frames as they improve.
+def run(vm: VizModel, request: FilterRequest, live: LiveSettings | None = None) -> Iterator[FilterFrame]:
+    """Climb a checked request's objective, all its images in one batch, yielding frames as they improve.
 
-    Args:
-        vm: the model.
-        layer: a layer with 4-D output (``vm.conv_layers()``).
-        filters: channel indices; image i maximises filter ``filters[i]``.
-        steps, lr, size: per mode, None takes the defaults of :func:`settings`.
-        mode: ``"classic"`` or ``"robust"`` (see the module docstring).
-        seed: the same seed gives the same images; None draws one.
-        every: yield a frame every ``every`` steps (and always after the last).
-        chunk_size: images per compiled step; None bounds it by ``CHUNK_PIXELS``.
-        live: the run's live settings (its lr), begun with ``lr``: ``live.update(lr=…)`` while the
-            run streams changes the step size from the next step on (``live.changes`` records it).
+    Image i starts from the seed (run seed, ``request.plan.image_seeds[i]``), so a filter's image is
+    the same whichever other filters share its batch. ``live``: the run's live settings, begun with
+    the request's lr: ``live.update(lr=…)`` while the run streams changes the step size from the
+    next step on (``live.changes`` records it). The loop waits for its turn and ends when the run is
+    stopped (``vizcore.scheduler.checkpoint`` between chunks).
 
     Yields:
         FilterFrame after steps ``every``, ``2·every``, … and the last.
-
-    Raises:
-        RequestError: bad layer, filters or parameters (checked before any work).
     """
-    filters = check_filters(vm, layer, filters)
-    objective = objectives.channel(layer, filters, border=channel_border(mode))
-    return visualize_objective(
-        vm,
-        objective,
-        filters,
-        steps=steps,
-        lr=lr,
-        size=size,
-        mode=mode,
-        seed=seed,
-        every=every,
-        chunk_size=chunk_size,
-        live=live,
-    )
+    plan = request.plan
+    ascent_settings = request.settings._replace(seed=ascent.run_seed(request.settings))
+    seeds = np.array([(ascent_settings.seed, index) for index in plan.image_seeds], np.int32)
+    method = step_rules.method_for(vm, ascent_settings)
+    frames = ascent.climb(
+        vm, plan.objective, method, ascent_settings, seeds,
+        every=request.every, chunk_size=request.chunk_size, report=plan.report, live=live,
+    )  # fmt: skip
+    return (FilterFrame(*frame, filters=plan.labels) for frame in frames)
 
 
-def neurons(
-    vm: VizModel, layer: str, filters: Sequence[int], *, x: int | None = None, y: int | None = None, **options
-) -> Iterator[FilterFrame]:
-    """One image per filter maximising its neuron at (x, y) of the layer's map (the centre by default).
+def visualize(vm: VizModel, layer: str, filters: Sequence[int], *, live: LiveSettings | None = None, **options):
+    """One image per filter of ``layer`` (image i maximises filter ``filters[i]``), all in one batch.
 
-    ``options`` as :func:`visualize` (steps, lr, size, mode, seed, every, chunk_size)."""
-    filters = check_filters(vm, layer, filters)
-    return visualize_objective(vm, objectives.neuron(layer, filters, x, y), filters, **options)
-
-
-def classes(vm: VizModel, class_indices: Sequence[int], *, per_class: int = 1, **options) -> Iterator[FilterFrame]:
-    """``per_class`` images of each class, each maximising the class's pre-softmax score (different seeds).
-
-    ``options`` as :func:`visualize`. Raises RequestError without a classifier head or for a class
-    out of range."""
-    wanted = _whole_numbers("class", class_indices)
-    whole_number("images per class", per_class, 1, MAX_IMAGES)
-    chosen = tuple(index for index in wanted for _ in range(per_class))
-    _not_too_many(len(chosen))
-    return visualize_objective(vm, objectives.class_logit(chosen), chosen, image_seeds=range(len(chosen)), **options)
+    ``options``: mode (``classic`` or ``robust``, see the module docstring), steps, lr, size (None:
+    the mode's defaults, :func:`settings`), seed (the same seed gives the same images; None draws
+    one), every (a frame every ``every`` steps and after the last), chunk_size (images per compiled
+    step; None bounds it by ``CHUNK_PIXELS``). Raises RequestError, before any work, on a bad request.
+    """
+    return run(vm, filter_request(vm, "filters", layer, filters, **options), live)
 
 
-def diverse(
-    vm: VizModel,
-    layer: str,
-    filter_index: int,
-    *,
-    count: int = DIVERSE_COUNT,
-    weight: float = DIVERSITY,
-    **options,
-) -> Iterator[FilterFrame]:
+def neurons(vm: VizModel, layer: str, filters: Sequence[int], *, x: int | None = None, y: int | None = None,
+            live: LiveSettings | None = None, **options) -> Iterator[FilterFrame]:  # fmt: skip
+    """One image per filter maximising its neuron at (x, y) of the layer's map (the centre by default)."""
+    return run(vm, filter_request(vm, "neurons", layer, filters, x=x, y=y, **options), live)
+
+
+def classes(vm: VizModel, class_indices: Sequence[int], *, per_class: int = 1, live: LiveSettings | None = None,
+            **options) -> Iterator[FilterFrame]:  # fmt: skip
+    """``per_class`` images of each class, each maximising the class's pre-softmax score (different seeds)."""
+    return run(vm, filter_request(vm, "classes", "", class_indices, count=per_class, **options), live)
+
+
+def diverse(vm: VizModel, layer: str, filter_index: int, *, count: int = DIVERSE_COUNT, weight: float = DIVERSITY,
+            live: LiveSettings | None = None, **options) -> Iterator[FilterFrame]:  # fmt: skip
     """``count`` images of one filter pushed apart by Lucid's diversity term of weight ``weight``.
 
     ``activations`` stay the filter's mean activation (the diversity term is left out of it)."""
-    (filter_index,) = check_filters(vm, layer, [filter_index])
-    whole_number("images", count, 2, MAX_IMAGES)
-    if isinstance(weight, bool) or not np.isfinite(weight) or weight < 0:
-        raise RequestError(f"The diversity weight must be zero or positive, got {weight!r}")
-    mode = options.get("mode", "classic")
-    goal = objectives.channel(layer, filter_index, border=channel_border(mode))
-    objective = goal + weight * objectives.diversity(layer)
-    labels = (filter_index,) * count
-    return visualize_objective(vm, objective, labels, image_seeds=range(count), report=goal, **options)
+    request = filter_request(vm, "diverse", layer, (filter_index,), count=count, diversity=weight, **options)
+    return run(vm, request, live)
 
 
-def mix(
-    vm: VizModel, layer: str, first: int, second: int, *, count: int = MIX_COUNT, **options
-) -> Iterator[FilterFrame]:
+def mix(vm: VizModel, layer: str, first: int, second: int, *, count: int = MIX_COUNT,
+        live: LiveSettings | None = None, **options) -> Iterator[FilterFrame]:  # fmt: skip
     """A row of ``count`` images from filter ``first`` to filter ``second`` (Lucid's channel_interpolate):
     image i maximises ``(1 − t)·first + t·second`` with t from 0 to 1, every image from the same start."""
-    first, second = check_filters(vm, layer, [first, second])
-    whole_number("images", count, 2, MAX_IMAGES)
-    mode = options.get("mode", "classic")
-    objective = objectives.channel_interpolate(layer, first, layer, second, count, border=channel_border(mode))
-    return visualize_objective(vm, objective, tuple(range(count)), image_seeds=[0] * count, **options)
+    return run(vm, filter_request(vm, "mix", layer, (first, second), count=count, **options), live)
 
 
-def visualize_objective(
-    vm: VizModel,
-    objective: objectives.Objective,
-    labels: Sequence[int] | None = None,
-    *,
-    image_seeds: Sequence[int] | None = None,
-    report: objectives.Objective | None = None,
-    steps: int | None = None,
-    lr: float | None = None,
-    size: int | None = None,
-    mode: str = "classic",
-    seed: int | None = None,
-    every: int = 1,
-    chunk_size: int | None = None,
-    count: int | None = None,
-    live: LiveSettings | None = None,
-) -> Iterator[FilterFrame]:
-    """Climb any objective; one image per row of the objective (or ``count`` images when it has one row).
-
-    Image i starts from the seed (seed, ``image_seeds[i]``) (default: its label), so a filter's image
-    is the same whichever other filters share its batch. ``report``, if given, is the objective the
-    final frame's ``activations`` and ``initial`` measure (e.g. the channel without the diversity term).
-    ``live``: the run's live lr, as in :func:`visualize`.
-
-    Raises:
-        RequestError: a bad objective (checked against the model), bad settings, before any work.
-    """
-    objective = objective.checked(vm)
-    rows = objective.rows()
-    count = whole_number("images", count, 1, MAX_IMAGES) if count is not None else rows
-    if rows not in (1, count):
-        raise RequestError(f"The objective sets apart {rows} images but {count} were asked for.")
-    labels = tuple(labels) if labels is not None else tuple(range(count))
-    image_seeds = tuple(image_seeds) if image_seeds is not None else labels
-    ascent_settings = settings(vm, mode, steps=steps, lr=lr, size=size, seed=seed)
-    whole_number("every", every, 1, MAX_STEPS)
-    if chunk_size is not None:
-        whole_number("chunk_size", chunk_size, 1, 100_000)
-    ascent_settings = ascent_settings._replace(seed=ascent.run_seed(ascent_settings))
-    seeds = np.array([(ascent_settings.seed, index) for index in image_seeds], np.int32)
-    method = ascent.method_for(vm, ascent_settings)
-    report = report.checked(vm) if report is not None else None
-    frames = ascent.climb(
-        vm, objective, method, ascent_settings, seeds, every=every, chunk_size=chunk_size, report=report, live=live
-    )
-    return (FilterFrame(*frame, filters=labels) for frame in frames)
+def visualize_objective(vm: VizModel, objective: objectives.Objective, labels: Sequence[int] | None = None, *,
+                        live: LiveSettings | None = None, **options) -> Iterator[FilterFrame]:  # fmt: skip
+    """Climb any objective (see :func:`vizcore.requests.objective_request` for ``options``)."""
+    return run(vm, objective_request(vm, objective, labels, **options), live)
 
 
 def prepare(vm: VizModel, layer: str, mode: str = "classic") -> None:
@@ -317,31 +182,16 @@ def prepare(vm: VizModel, layer: str, mode: str = "classic") -> None:
     vm.layer(layer)
     ascent_settings = settings(vm, mode)
     objective = objectives.channel(layer, [0], border=channel_border(mode)).checked(vm)
-    ascent.prepare(vm, objective, ascent.method_for(vm, ascent_settings), ascent_settings.size)
+    ascent.prepare(vm, objective, step_rules.method_for(vm, ascent_settings), ascent_settings.size)
 
 
 def settling_from(vm: VizModel, mode: str, steps: int) -> int | None:
     """The first step of a run whose transforms only shift the image (robust mode's second half), or
     None. The score a step records jumps there: it is then measured on a nearly unmoved image."""
-    method = ascent.method_for(vm, settings(vm, mode, steps=steps))
+    method = step_rules.method_for(vm, settings(vm, mode, steps=steps))
     return next((step for step in range(1, steps + 1) if method.settles(step, steps)), None)
 
 
 def mean_activations(features, filters, border: int = 0):
     """Mean of channel ``filters[i]`` over image i's feature map (N, h, w, C), minus ``border`` px."""
     return objectives.channel_score(features, filters, border)
-
-
-def _whole_numbers(name: str, values) -> tuple[int, ...]:
-    values = (values,) if isinstance(values, (int, np.integer)) else tuple(values)
-    if not values:
-        raise RequestError(f"No {name} requested: give at least one.")
-    for value in values:
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-            raise RequestError(f"{name.capitalize()} indices must be whole numbers, got {value!r}")
-    return tuple(int(value) for value in values)
-
-
-def _not_too_many(count: int) -> None:
-    if count > MAX_IMAGES:
-        raise RequestError(f"{count} images asked for: at most {MAX_IMAGES} in one run.")

@@ -13,8 +13,8 @@ A layer is named by its *path*: the names of the nested models that hold it and 
 joined by "/" (``mobilenetv2_1.00_160/block_13_expand_relu``). Top-level layers are their name.
 
 This is the one module that uses Keras' graph internals (``Function._run_through_graph``, the
-loop that ``keras.models.clone_model`` also runs); ``tests/test_graph.py`` fails loudly if they
-change.
+loop that ``keras.models.clone_model`` also runs, and a symbolic tensor's ``_keras_history``, the
+layer that made it); ``tests/test_graph.py`` fails loudly if they change.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ import keras
 
 SEPARATOR = "/"
 INPUT, OUTPUT = "input", "output"  # which tensor of a layer a target wants
+PASSING_LAYERS = (keras.layers.Dropout,)  # layers that pass values through at inference
 
 
 class Target(NamedTuple):
@@ -160,12 +161,44 @@ def view(model, targets: Sequence[Target], input_shape: tuple, adapt=None) -> ke
 
 def producer(model, index: int = 0) -> tuple[str, object] | None:
     """(path, layer) of the layer that makes the model's ``index``-th output, looking into nested models."""
-    tensor = model.outputs[index]
+    return tensor_producer(model.outputs[index])
+
+
+def tensor_producer(tensor, prefix: str = "") -> tuple[str, object] | None:
+    """(path, layer) of the layer that makes a symbolic tensor, looking into a nested model that makes
+    it; ``prefix`` is the path (with its separator) of the model the tensor belongs to."""
     history = getattr(tensor, "_keras_history", None)
     if not history:
         return None
     layer = history[0]
     if is_container(layer):
         inner = producer(layer, history[2] if len(history) > 2 else 0)
-        return None if inner is None else (layer.name + SEPARATOR + inner[0], inner[1])
-    return layer.name, layer
+        return None if inner is None else (prefix + layer.name + SEPARATOR + inner[0], inner[1])
+    return prefix + layer.name, layer
+
+
+def parent_prefix(path: str) -> str:
+    """The nested models' part of a layer's path, with its separator ("" at the top level)."""
+    parent = path.rpartition(SEPARATOR)[0]
+    return parent + SEPARATOR if parent else ""
+
+
+def pooled_layer(layer, path: str) -> str | None:
+    """The path of the layer that a global average pooling (no ``keepdims``) feeds into ``layer`` at
+    ``path``, through layers that pass values at inference (``PASSING_LAYERS``); None otherwise."""
+    source = tensor_producer(layer.input, parent_prefix(path))
+    while source is not None and isinstance(source[1], PASSING_LAYERS):
+        source = tensor_producer(source[1].input, parent_prefix(source[0]))
+    if source is None or not isinstance(source[1], keras.layers.GlobalAveragePooling2D) or source[1].keepdims:
+        return None
+    fed_by = tensor_producer(source[1].input, parent_prefix(source[0]))
+    return None if fed_by is None else fed_by[0]
+
+
+def output_names(model: keras.Model) -> list[str]:
+    """A name for each output: the path of the layer that makes it (or ``output i``)."""
+    names = []
+    for index in range(len(model.outputs)):
+        made_by = producer(model, index)
+        names.append(made_by[0] if made_by else f"output {index}")
+    return names

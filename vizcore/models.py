@@ -15,10 +15,11 @@ import io
 import json
 import os
 import threading
+import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import vizcore._quiet  # noqa: F401  (imports TensorFlow quietly, first)
 
@@ -250,10 +251,8 @@ class VizModel:
 
     def output_titles(self) -> list[str]:
         """One title per output of the model: the layer that makes it and its shape."""
-        from .user_models import output_names
-
         shapes = [tuple(tensor.shape)[1:] for tensor in self.keras.outputs]
-        return [f"{name} {shape}" for name, shape in zip(output_names(self.keras), shapes)]
+        return [f"{name} {shape}" for name, shape in zip(graph.output_names(self.keras), shapes)]
 
     @property
     def detected_kind(self) -> str | None:
@@ -333,47 +332,6 @@ def image_input(model: keras.Model, name: str = "The model") -> tuple[int, tuple
 # --- loading ---------------------------------------------------------------------------------
 
 
-def load_model(
-    name_or_path: str | os.PathLike,
-    *,
-    scaling: str | None = None,
-    labels_path: str | os.PathLike | None = None,
-    head: str | None = None,
-    output: int | str | None = None,
-) -> VizModel:
-    """Load a registry model by name, a model of the models folder by name, or a model file.
-
-    Args:
-        name_or_path: a name of ``vizcore.MODELS``, a file name of the models folder
-            (``vizcore.user_models.models_dir()``), or a path to a ``.keras`` / ``.h5`` file.
-        scaling: for a user's model, how inputs are scaled: 0-1, -1-1, caffe, torch or raw
-            (None: remembered beside the file, else suggested from the model).
-        labels_path: for a user's model, a text file with one class name per line.
-        head: for a user's model, force the kind of output (softmax, logits, binary, multilabel, regression).
-        output: for a user's model with several outputs, which one (index or layer name).
-
-    Raises:
-        ModelError: unknown name, weights that cannot be had offline, unsafe or broken file.
-    """
-    from . import user_models
-
-    key = str(name_or_path)
-    if key in MODELS:
-        spec = MODELS[key]
-        return load_bundled(spec) if spec.source == "bundled" else load_zoo(spec)
-    options: dict[str, Any] = dict(scaling=scaling, labels_path=labels_path, head=head, output=output)
-    in_folder = user_models.find_model_file(key)
-    if in_folder is not None:
-        return user_models.load_user_model(in_folder, **options)
-    if Path(key).suffix.lower() in user_models.MODEL_SUFFIXES or Path(key).exists():
-        return user_models.load_user_model(key, **options)
-    folder = ", ".join(user_models.folder_models()) or f"none in {user_models.models_dir()}"
-    raise ModelError(
-        f"Unknown model {key!r}: use one of {', '.join(MODELS)}, a model of your models folder "
-        f"({folder}) or a path to a .keras or .h5 file."
-    )
-
-
 def weights_cache_dir() -> Path:
     """Where converted weights (and other caches) live: $VIZCORE_CACHE_DIR or the user cache."""
     return Path(os.environ.get("VIZCORE_CACHE_DIR") or platformdirs.user_cache_dir("vizcore"))
@@ -442,3 +400,27 @@ def load_zoo(spec: ModelSpec) -> VizModel:
             "or use a bundled EfficientNet-Lite."
         ) from None
     return VizModel(spec.name, model, spec.input_size, labels_module.imagenet_labels(), spec.scaling)
+
+
+# --- a model's fingerprint -----------------------------------------------------------------------
+
+_FINGERPRINTS: weakref.WeakKeyDictionary[VizModel, str] = weakref.WeakKeyDictionary()
+_WEIGHTS_DIGESTS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # keras.Model → digest
+_FINGERPRINT_LOCK = threading.Lock()
+
+
+def model_fingerprint(vm: VizModel) -> str:
+    """A digest of the model's name, input scaling and weights (the weights hashed once per Keras model,
+    so a user's model opened again with other settings is not hashed again). Keys stored results
+    (the atlas, the audit) so that another model's, or retrained weights', are never served."""
+    with _FINGERPRINT_LOCK:
+        if vm not in _FINGERPRINTS:
+            if vm.keras not in _WEIGHTS_DIGESTS:
+                digest = hashlib.sha256()
+                for weight in vm.keras.weights:
+                    digest.update(weight.path.encode())
+                    digest.update(np.ascontiguousarray(weight.numpy()).tobytes())
+                _WEIGHTS_DIGESTS[vm.keras] = digest.hexdigest()
+            identity = f"{vm.name}|{vm.scaling}|{_WEIGHTS_DIGESTS[vm.keras]}"
+            _FINGERPRINTS[vm] = hashlib.sha256(identity.encode()).hexdigest()[:20]
+        return _FINGERPRINTS[vm]

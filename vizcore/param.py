@@ -1,12 +1,19 @@
-"""Image parameterisations (Lucid's ``optvis.param``): decorrelated colour in Fourier space.
+"""Image parameterisations (Lucid's ``optvis.param``): what the ascent loop optimises, and how it
+becomes an image.
 
-Optimising pixels directly favours high frequencies, which the gradient of a CNN is full of.
-Lucid (Olah et al., "Feature Visualization", Distill 2017) optimises instead a spectrum whose
-frequencies are scaled by 1/f, so every frequency moves at the same speed, and colours in a
-decorrelated basis (the square root of ImageNet's colour correlation), then squashes them with
-a sigmoid into valid RGB. Here the spectrum of a batch is one real tensor of shape
-(N, 2, 3, H, W // 2 + 1) (real and imaginary parts) and :func:`to_rgb` maps it to (N, H, W, 3)
-in [0, 1].
+A parameterisation starts a batch from one [2] seed per image, maps its value to RGB in [0, 1]
+(``image``), keeps it valid after a step (``project``) and shows it as uint8 (``pixels``,
+``shown``). Three are offered:
+
+* :class:`Pixels`: the image itself, around grey (the Keras filter-visualisation example, Chollet);
+* :class:`Fourier`: decorrelated colour in Fourier space (Lucid; Olah et al., "Feature
+  Visualization", Distill 2017). Optimising pixels directly favours high frequencies, which the
+  gradient of a CNN is full of; Lucid optimises instead a spectrum whose frequencies are scaled by
+  1/f, so every frequency moves at the same speed, and colours in a decorrelated basis (the square
+  root of ImageNet's colour correlation), then squashes them with a sigmoid into valid RGB. Here
+  the spectrum of a batch is one real tensor of shape (N, 2, 3, H, W // 2 + 1) (real and imaginary
+  parts) and :func:`to_rgb` maps it to (N, H, W, 3) in [0, 1];
+* :class:`Photo`: a photo in the model's input space, kept in its valid range (DeepDream).
 """
 
 from __future__ import annotations
@@ -16,12 +23,21 @@ import vizcore._quiet  # noqa: F401  (imports TensorFlow quietly, first)
 import numpy as np
 import tensorflow as tf
 
+from .models import SCALINGS
+from .requests import CROP
+
 SPECTRUM_SD = 0.01  # standard deviation of the initial spectrum (Lucid's default)
 DECAY_POWER = 1.0  # amplitudes scale as 1 / frequency ** DECAY_POWER
 
 # sqrt of ImageNet's colour correlation matrix (Lucid's color_correlation_svd_sqrt)
 COLOR_CORRELATION_SVD_SQRT = np.array([[0.26, 0.09, 0.02], [0.27, 0.00, -0.05], [0.27, -0.09, 0.03]], np.float32)
 COLOR_CORRELATION = COLOR_CORRELATION_SVD_SQRT / np.max(np.linalg.norm(COLOR_CORRELATION_SVD_SQRT, axis=0))
+
+IMAGES = tf.TensorSpec([None, None, None, 3], tf.float32)  # any batch and size: traced once
+SPECTRUM = tf.TensorSpec([None, 2, 3, None, None], tf.float32)  # a batch of spectra (see to_rgb)
+
+
+# --- the spectrum --------------------------------------------------------------------------------
 
 
 def spectrum_shape(size: int) -> tuple[int, int, int, int]:
@@ -59,3 +75,118 @@ def to_rgb(spectrum: tf.Tensor) -> tf.Tensor:
 def decorrelate_colors(image: tf.Tensor) -> tf.Tensor:
     """Map colours from the decorrelated basis to RGB (Lucid's _linear_decorelate_color)."""
     return tf.tensordot(image, tf.constant(COLOR_CORRELATION.T), axes=1)
+
+
+# --- the parameterisations ----------------------------------------------------------------------
+
+
+class Pixels:
+    """The image itself, around grey in [-1, 1] (the Keras example); shown deprocessed and cropped."""
+
+    spec = IMAGES
+
+    def __init__(self, crop: int = 0):
+        self.crop = crop
+        self.key = ("pixels", crop)  # the crop is part of the frame each compiled step returns
+
+    def start(self, size: int, seeds: np.ndarray) -> tf.Tensor:
+        """Grey with uniform noise of ±0.125, one image per [2] seed."""
+        shape = [size, size, 3]
+        return (tf.stack([tf.random.stateless_uniform(shape, seed) for seed in np.asarray(seeds)]) - 0.5) * 0.25
+
+    def image(self, x):
+        return (x + 1.0) / 2.0
+
+    def project(self, x):
+        return x
+
+    def pixels(self, x) -> np.ndarray:
+        return deprocess(x, crop=self.crop)
+
+    def shown(self, x, image):
+        return _deprocess(x, tf.constant(self.crop, tf.int32))
+
+
+class Fourier:
+    """A decorrelated-colour 1/f spectrum (Lucid's ``fft_image``): :func:`to_rgb` makes its image."""
+
+    key = "fourier"
+    spec = SPECTRUM
+
+    def start(self, size: int, seeds: np.ndarray) -> tf.Tensor:
+        return initial_spectrum(size, seeds)
+
+    def image(self, x):
+        return to_rgb(x)
+
+    def project(self, x):
+        return x
+
+    def pixels(self, x) -> np.ndarray:
+        return _fourier_pixels(x).numpy()
+
+    def shown(self, x, image):
+        return tf.cast(tf.round(image * 255.0), tf.uint8)
+
+
+class Photo:
+    """A photo in the model's input space, clipped to the valid range after every step (DeepDream)."""
+
+    spec = tf.TensorSpec([None, None, None, 3], tf.float32)
+
+    def __init__(self, scaling: str):
+        self.scaling = SCALINGS[scaling]
+        self.key = ("photo", scaling)
+        ends = np.stack([self.scaling.forward(np.full(3, v, np.float32)) for v in (0.0, 255.0)])
+        # One range for every channel (their union, for caffe): a scalar clip is free, a per-channel one ~3 % of a step.
+        self.low, self.high = float(ends.min()), float(ends.max())
+        self.half_range = float(np.mean(ends.max(0) - ends.min(0))) / 2  # the unit of dream's lr
+
+    def start(self, size: int, seeds: np.ndarray) -> tf.Tensor:
+        """Mid-grey with faint uniform colour noise (±4 grey levels), one image per [2] seed."""
+        shape = [size, size, 3]
+        noise = tf.stack([tf.random.stateless_uniform(shape, seed, -4.0, 4.0) for seed in np.asarray(seeds)])
+        return self.scaling.forward(127.5 + noise)
+
+    def image(self, x):
+        return self.scaling.inverse(x) / 255.0
+
+    def pixels(self, x) -> np.ndarray:
+        return tf.saturate_cast(tf.round(self.scaling.inverse(x)), tf.uint8).numpy()
+
+    def shown(self, x, image):
+        return tf.saturate_cast(tf.round(image * 255.0), tf.uint8)
+
+    def project(self, x):
+        return tf.clip_by_value(x, self.low, self.high)
+
+
+def model_inputs(parameterisation, scaling: str, x, transform, seed, image=None):
+    """What the model takes: the parameterised images (their RGB ``image`` if computed already),
+    transformed, in the model's input scaling."""
+    if isinstance(parameterisation, Photo) and transform is None:
+        return x  # already in the input space
+    image = parameterisation.image(x) if image is None else image
+    if transform is not None:
+        image = transform(image, seed)
+    return SCALINGS[scaling].forward(image * 255.0)
+
+
+def deprocess(images, crop: int = CROP) -> np.ndarray:
+    """The Keras example's deprocessing: centre, std 0.15 around grey, clip, crop ``crop`` px → uint8."""
+    return _deprocess(tf.convert_to_tensor(images, tf.float32), tf.constant(crop, tf.int32)).numpy()
+
+
+@tf.function(input_signature=[IMAGES, tf.TensorSpec([], tf.int32)], autograph=False)
+def _deprocess(images, crop):
+    mean, variance = tf.nn.moments(images, axes=[1, 2, 3], keepdims=True)
+    images = (images - mean) / (tf.sqrt(variance) + 1e-5) * 0.15 + 0.5
+    height, width = tf.shape(images)[1], tf.shape(images)[2]
+    images = images[:, crop : height - crop, crop : width - crop]
+    return tf.cast(tf.clip_by_value(images, 0.0, 1.0) * 255.0, tf.uint8)  # truncates, as astype(uint8)
+
+
+@tf.function(input_signature=[SPECTRUM], autograph=False)
+def _fourier_pixels(spectrum):
+    """Spectra → uint8 RGB, compiled (eagerly, the FFT's many small ops cost more than the FFT)."""
+    return tf.cast(tf.round(to_rgb(spectrum) * 255.0), tf.uint8)

@@ -1,9 +1,11 @@
 """Redirected ReLU gradients (Lucid's optvis/overrides/redirected_relu_grad.py), registered with TensorFlow.
 
 The one module that touches TensorFlow internals (its gradient registry, to register the two
-gradient functions once even when the module is imported twice, as a dev server's reload does).
-``tests/test_relu_override.py`` fails loudly if TensorFlow changes them. Use the override with
-``graph.gradient_override_map(REDIRECTED_RELU)`` inside a ``tf.function``.
+gradient functions once even when the module is imported twice, as a dev server's reload does, and
+TF1's gradient override map of the graph being traced). ``tests/test_relu_override.py`` fails
+loudly if TensorFlow changes them. Use the override with ``with redirected_relu_gradients():``
+around the forward pass, inside a ``tf.function``, and take the gradient with ``tf.gradients``
+(a ``GradientTape`` ignores the override map).
 """
 
 from __future__ import annotations
@@ -51,3 +53,9 @@ def _redirected_relu6_grad(op, grad):
 
 
 REDIRECTED_RELU = {"Relu": "VizcoreRedirectedRelu", "Relu6": "VizcoreRedirectedRelu6"}
+
+
+def redirected_relu_gradients(redirect: bool = True):
+    """A context in which the ReLU and ReLU6 ops traced get the redirected gradients (or, with
+    ``redirect`` False, their own): TF1's ``gradient_override_map`` of the graph being traced."""
+    return tf.compat.v1.get_default_graph().gradient_override_map(REDIRECTED_RELU if redirect else {})

@@ -263,7 +263,7 @@ def output_index(model: keras.Model, output) -> int:
     """The index of an output given by index or by its layer's name."""
     count = len(model.outputs)
     if isinstance(output, str) and not output.isdigit():
-        names = output_names(model)
+        names = graph.output_names(model)
         if output not in names:
             raise ModelError(f"The model has no output {output!r}; its outputs are {', '.join(names)}.")
         return names.index(output)
@@ -271,15 +271,6 @@ def output_index(model: keras.Model, output) -> int:
     if not 0 <= index < count:
         raise ModelError(f"The model has {count} output(s) (0 to {count - 1}); output {index} does not exist.")
     return index
-
-
-def output_names(model: keras.Model) -> list[str]:
-    """A name for each output: the path of the layer that makes it (or ``output i``)."""
-    names = []
-    for index in range(len(model.outputs)):
-        made_by = graph.producer(model, index)
-        names.append(made_by[0] if made_by else f"output {index}")
-    return names
 
 
 def suggest_scaling(model: keras.Model) -> tuple[str, str]:

@@ -19,16 +19,24 @@ import vizcore._quiet  # noqa: F401  (imports TensorFlow quietly, first)
 import numpy as np
 import tensorflow as tf
 
-from .. import scheduler, timeline
+from .. import timeline
 from ..cache import PerModel
-from ..checks import class_index as checked_class_index
-from ..checks import rgb_image, whole_number
 from ..drawing import resized_map
-from ..errors import ModelError, RequestError
+from ..errors import RequestError
 from ..models import VizModel
-from .methods import LIVE_TENSORS, METHODS, SCORE_CAM_MAX_BATCH, SCORE_CAM_MEMORY_BYTES, CamContext
+from .methods import CamContext
+from .request import (  # noqa: F401  (the request's checks, re-exported for callers of the core)
+    DEFAULT_METHOD,
+    CamRequest,
+    cam_request,
+    checked_class,
+    checked_method,
+    default_layer,
+    default_layer_reason,
+    spatial_layers,
+    target_layer,
+)
 
-DEFAULT_METHOD = "gradcam"
 AUGMENT_FLIPS = (False, True)  # test-time augmentation: horizontal flip ...
 AUGMENT_BRIGHTNESS = (1.0, 0.8, 1.2)  # ... times brightness factors (the first pair is the photo itself)
 MAX_VIEWS = 16  # compiled views kept per model (one per target layer), least recently used dropped
@@ -45,6 +53,7 @@ class CamResult(NamedTuple):
     method: str
     grid: np.ndarray  # float32 (h, w) in [0, 1], the map on the layer's own grid
     lower: bool = False  # True: the map shows what lowers the score (a regression output), not what raises it
+    request: CamRequest | None = None  # what was asked: the photo at the model's size, the settings
 
 
 # --- the shared core: a view from the input to (A, logits), compiled ----------------------------
@@ -68,20 +77,10 @@ class CamView:
         self.activations_and_gradients = tf.function(
             self._activations_and_gradients, input_signature=[batch, scalar, sign], autograph=False
         )
-        self._masked_scores = tf.function(
-            self._masked_class_probabilities,
-            input_signature=[
-                tf.TensorSpec((1, height, width, 3), tf.float32),
-                tf.TensorSpec((None, None, None), tf.float32),
-                scalar,
-                sign,
-            ],
-            autograph=False,
-        )
         self.class_probabilities = tf.function(
             self._class_probabilities, input_signature=[batch, scalar, sign], autograph=False
         )
-        self._batch_size: int | None = None
+        self.input_size = (height, width)
 
     def _activations_and_gradients(self, inputs, class_index, sign):
         """The shared core. class_index < 0 means the top-1 class of the first input."""
@@ -100,42 +99,12 @@ class CamView:
     def _class_probabilities(self, inputs, class_index, sign):
         """The explained class's probability (a regression output's signed value) for each input."""
         timeline.mark("tracing", what=f"class probabilities {self.layer_name} {inputs.shape}")
+        return self.probabilities_of(inputs, class_index, sign)
+
+    def probabilities_of(self, inputs, class_index, sign):
+        """In a traced pass: the explained class's probability (signed value) for each input."""
         _, features = self.model(inputs, training=False)
         return sign * self.head.display(self.head.scores(features))[:, class_index]
-
-    def _masked_class_probabilities(self, inputs, maps, class_index, sign):
-        """Class probability of the input masked by each map, upsampled and scaled to [0, 1]."""
-        masks = tf.image.resize(maps[..., None], tf.shape(inputs)[1:3], method="bilinear")
-        low = tf.reduce_min(masks, axis=(1, 2, 3), keepdims=True)
-        high = tf.reduce_max(masks, axis=(1, 2, 3), keepdims=True)
-        return self._class_probabilities(inputs * tf.math.divide_no_nan(masks - low, high - low), class_index, sign)
-
-    def masked_scores(self, inputs, maps, class_index: int, sign: float = 1.0) -> np.ndarray:
-        """Score-CAM probes for maps (K, h, w), in batches that fit SCORE_CAM_MEMORY_BYTES."""
-        batch = self.batch_size()
-        sign = tf.constant(sign, tf.float32)
-        scores = []
-        for start in range(0, int(maps.shape[0]), batch):
-            scheduler.checkpoint()  # a long Score-CAM gives way to short work between batches
-            scores.append(self._masked_scores(inputs, maps[start : start + batch], class_index, sign).numpy())
-        return np.concatenate(scores)
-
-    def batch_size(self) -> int:
-        """Masked copies per forward pass: the memory budget over one copy's largest activations."""
-        if self._batch_size is None:
-            graph = self._masked_scores.get_concrete_function().graph
-            largest = max(
-                (
-                    int(np.prod(out.shape[1:]))
-                    for op in graph.get_operations()
-                    for out in op.outputs
-                    if out.shape.rank == 4 and out.shape[1:].is_fully_defined()
-                ),
-                default=1,
-            )
-            per_copy = 4 * LIVE_TENSORS * largest
-            self._batch_size = int(np.clip(SCORE_CAM_MEMORY_BYTES // per_copy, 1, SCORE_CAM_MAX_BATCH))
-        return self._batch_size
 
 
 _VIEWS = PerModel(MAX_VIEWS)
@@ -160,57 +129,58 @@ def prepare(vm: VizModel, layer: str | None = None) -> None:
 # --- heatmap -----------------------------------------------------------------------------------
 
 
-def heatmap(
-    vm: VizModel,
-    image,
-    *,
-    class_index: int | None = None,
-    method: str = DEFAULT_METHOD,
-    layer: str | None = None,
-    top_k: int | None = None,
-    augment: bool = False,
-    eigen_smooth: bool = False,
-    lower: bool = False,
-) -> CamResult:
+def heatmap(vm: VizModel, image, **options) -> CamResult:
     """Where the model looked to call ``image`` by a class (or what raises an output's value).
 
-    Args:
-        vm: a model with a head (vizcore.heads): softmax or logits classes, a binary head's
-            negative (0) and positive (1) class, multi-label labels, or regression outputs.
-        image: RGB uint8 (H, W, 3) of any size (grayscale (H, W) is accepted too).
-        class_index: the class to explain; None takes the top-1 class.
-        method: a key of ``METHODS``: gradcam, gradcam++, scorecam or layercam.
-        layer: the target layer; None picks the last layer with spatial extent.
-        top_k: Score-CAM only: probe the k channels of highest variance (Faster Score-CAM).
-        augment: test-time augmentation: average the maps of flipped × brightened copies.
-        eigen_smooth: keep the first principal component of the weighted activations (Eigen-CAM).
-        lower: explain what lowers the score instead of what raises it (for regression outputs).
+    ``image`` is an RGB uint8 (H, W, 3) photo of any size; ``options`` are :func:`cam_request`'s
+    (class_index, method, layer, top_k, augment, eigen_smooth, lower). The request is checked once
+    and carried by the result (see :func:`explain`).
+    """
+    return explain(vm, cam_request(vm, image, **options))
+
+
+def explain(vm: VizModel, request: CamRequest) -> CamResult:
+    """The map a checked request asks for.
+
+    Every method is one weights function (``METHODS``) over the one compiled pass: the target layer's
+    activations A and the gradients of the class's pre-activation score with respect to A; the map is
+    ReLU(Σ_k w_k · A_k), optionally eigen-smoothed (Eigen-CAM), on the layer's grid, normalised to
+    [0, 1] and upsampled to the photo; with ``augment`` the maps of flipped × brightened copies are
+    averaged. A model with a head (vizcore.heads): softmax or logits classes, a binary head's negative
+    (0) and positive (1) class, multi-label labels, or regression outputs (``lower``: what lowers it).
 
     Returns:
-        A CamResult; ``heatmap`` is float32 (H, W) in [0, 1] at the image's own size.
-
-    Raises:
-        ImageError: not an RGB uint8 image. ModelError: the model's output is not a class vector.
-        RequestError: unknown method, class index out of range, layer without spatial extent.
+        A CamResult; ``heatmap`` is float32 (H, W) in [0, 1] at the photo's own size.
     """
-    image = rgb_image(image)
-    weights_function = checked_method(method).weights
-    class_index = checked_class(vm, class_index)
-    top_k = _checked_top_k(top_k)
-    view = compiled_view(vm, target_layer(vm, layer))
-    inputs = tf.constant(vm.preprocess(_variants(vm.resize_for_input(image), augment)))
-    sign = -1.0 if lower else 1.0
+    view = compiled_view(vm, request.layer)
+    inputs = tf.constant(vm.preprocess(_variants(request.inputs, request.augment)))
+    sign = -1.0 if request.lower else 1.0
     acts, grads, logits, target = view.activations_and_gradients(
-        inputs, tf.constant(class_index, tf.int32), tf.constant(sign, tf.float32)
+        inputs, tf.constant(request.class_index, tf.int32), tf.constant(sign, tf.float32)
     )
     check_spatial(view.layer_name, acts)
-    weights = weights_function(acts, grads, CamContext(view, inputs, int(target), top_k, sign))
-    grid = _merged(_class_maps(acts, weights, eigen_smooth), augment)
+    context = CamContext(view, inputs, int(target), request.top_k, sign)
+    weights = request.record.weights(acts, grads, context)
+    grid = _merged(_class_maps(acts, weights, request.eigen_smooth), request.augment)
     target = int(target)
     score = float(view.head.display(logits[:1])[0, target])
+    heat = resized_map(grid, request.photo.shape[:2])
     return CamResult(
-        resized_map(grid, image.shape[:2]), target, vm.label(target), score, view.layer_name, method, grid, bool(lower)
+        heat, target, vm.label(target), score, view.layer_name, request.method, grid, request.lower, request
     )
+
+
+def given_map(vm: VizModel, image, heat, class_index: int, *, lower: bool = False) -> CamResult:
+    """A map made elsewhere (another tool, a hand-made test case) as a result the trust metrics take:
+    the photo is checked as a request's, the map must be a finite 2-D array (higher = more important)."""
+    request = cam_request(vm, image, class_index=class_index, lower=lower)
+    if request.class_index < 0:
+        raise RequestError("A given map needs the class it explains (class_index).")
+    heat = np.asarray(heat, np.float32)
+    if heat.ndim != 2 or not np.all(np.isfinite(heat)):
+        raise RequestError(f"A heatmap is a finite 2-D array, got shape {heat.shape}.")
+    return CamResult(heat, request.class_index, vm.label(request.class_index), float("nan"), "", "given", heat,
+                     bool(lower), request)  # fmt: skip
 
 
 def _class_maps(acts, weights, eigen_smooth: bool) -> np.ndarray:
@@ -262,71 +232,6 @@ def _normalised(values: np.ndarray) -> np.ndarray:
     if not high > low:
         return np.zeros(values.shape, np.float32)
     return ((values - low) / (high - low)).astype(np.float32)
-
-
-# --- checks at the door ------------------------------------------------------------------------
-
-
-def checked_method(method: str):
-    """The CamMethod record called ``method``; RequestError lists the methods otherwise."""
-    if method not in METHODS:
-        raise RequestError(f"Unknown method {method!r}: use one of {', '.join(METHODS)}.")
-    return METHODS[method]
-
-
-def checked_class(vm: VizModel, class_index) -> int:
-    """-1 (top-1, chosen in the compiled pass) for None (a regression's first output); else an index."""
-    head = vm.require_head()
-    if class_index is None:
-        return -1 if head.is_probability else 0
-    return checked_class_index(vm, class_index)
-
-
-def _checked_top_k(top_k) -> int | None:
-    """None (every channel), or a whole number of channels of at least 1."""
-    if top_k is None:
-        return None
-    try:
-        return whole_number("top_k", top_k, 1)
-    except RequestError:
-        raise RequestError(f"top_k must be a positive number of channels or None, got {top_k!r}.") from None
-
-
-def spatial_layers(vm: VizModel) -> list[str]:
-    """Layers whose feature map is more than 1×1 at the model's input size, input to output."""
-    return [info.name for info in vm.conv_layers() if vm.layer_size(info.name) != (1, 1)]
-
-
-def default_layer(vm: VizModel) -> str:
-    """The last layer with spatial extent (a 4-D output that is not 1×1), at any depth of nesting."""
-    layers = spatial_layers(vm)
-    if not layers:
-        raise ModelError(
-            f"{vm.name} has no layer with spatial extent to compute a heatmap on "
-            "(no 4-D feature map larger than 1×1); predictions still work."
-        )
-    return layers[-1]
-
-
-def default_layer_reason(vm: VizModel) -> str:
-    """Why the automatic layer was chosen, in words."""
-    layer = default_layer(vm)
-    height, width = vm.layer_size(layer)
-    size = f"{height}×{width}" if height and width else "spatial"
-    return (
-        f"{layer} is the last layer with a {size} feature map before the head: the deepest features, "
-        "which carry the most class information, while still knowing where things are (Selvaraju et al., 2017)."
-    )
-
-
-def target_layer(vm: VizModel, layer: str | None) -> str:
-    """``layer`` checked (RequestError names valid choices), or the default one."""
-    if layer is None:
-        return default_layer(vm)
-    name = vm.layer(layer).name
-    if vm.layer_size(name) == (1, 1):
-        raise RequestError(f"Layer {layer!r} of {vm.name} has no spatial extent (1×1); pick an earlier layer.")
-    return name
 
 
 def check_spatial(layer: str, acts) -> None:

@@ -11,26 +11,20 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Any
 
 import vizcore._quiet  # noqa: F401  (imports TensorFlow quietly, first)
 
-import numpy as np
 import tensorflow as tf
 
-if TYPE_CHECKING:
-    from .core import CamView
-
-SCORE_CAM_MEMORY_BYTES = 512 * 2**20  # activation memory one Score-CAM batch may take
-SCORE_CAM_MAX_BATCH = 32  # masked copies of the photo per forward pass, at most
-LIVE_TENSORS = 3  # largest activations alive at once in a forward pass (estimate)
+from .score_cam import FASTER_TOP_K, score_cam_weights
 
 
 @dataclass(frozen=True)
 class CamContext:
     """What a weights function may need beyond A and its gradients: Score-CAM's masked passes."""
 
-    view: CamView  # vizcore.cam.core: the compiled passes (Score-CAM masks photos through it)
+    view: Any  # a vizcore.cam.core.CamView: the compiled passes (Score-CAM masks photos through it)
     inputs: tf.Tensor  # model inputs (N, H, W, 3)
     class_index: int
     top_k: int | None  # Faster Score-CAM: keep the k channels of highest activation variance
@@ -61,32 +55,6 @@ def layer_cam_weights(acts, grads, context):
     return tf.nn.relu(grads)
 
 
-def score_cam_weights(acts, grads, context):
-    """Score-CAM (Wang et al., 2020, Eq. 8): channel weight = class probability of the photo
-    masked by that channel's upsampled, normalised map. No gradients.
-
-    With ``context.top_k`` it is Faster Score-CAM: only the k channels of highest spatial
-    variance are probed, the others weigh 0. Probes run in batches sized to a memory budget.
-    """
-    weights = np.zeros((acts.shape[0], 1, 1, acts.shape[-1]), np.float32)
-    for sample in range(acts.shape[0]):
-        channels = _score_cam_channels(acts[sample], context.top_k)
-        maps = tf.transpose(tf.gather(acts[sample], channels, axis=-1), (2, 0, 1))
-        weights[sample, 0, 0, channels] = context.view.masked_scores(
-            context.inputs[sample : sample + 1], maps, context.class_index, context.sign
-        )
-    return tf.constant(weights)
-
-
-def _score_cam_channels(acts, top_k: int | None) -> np.ndarray:
-    """All channels, or the ``top_k`` of highest spatial variance (Faster Score-CAM)."""
-    channels = acts.shape[-1]
-    if top_k is None or top_k >= channels:
-        return np.arange(channels)
-    variance = tf.math.reduce_variance(acts, axis=(0, 1)).numpy()
-    return np.sort(np.argsort(-variance, kind="stable")[:top_k])
-
-
 @dataclass(frozen=True)
 class CamMethod:
     """A CAM method as the user meets it: its name (CLI), title (page), one-line note, weights function."""
@@ -95,6 +63,7 @@ class CamMethod:
     title: str
     note: str
     weights: Callable
+    channel_budget: int | None = None  # probes channels one by one: this many by default (``top_k``), None for all
 
 
 METHODS: dict[str, CamMethod] = {
@@ -102,7 +71,9 @@ METHODS: dict[str, CamMethod] = {
     for method in (
         CamMethod("gradcam", "Grad-CAM", "gradient averaged per channel", grad_cam_weights),
         CamMethod("gradcam++", "Grad-CAM++", "positive gradients, pixel-weighted", grad_cam_pp_weights),
-        CamMethod("scorecam", "Score-CAM", "probability of the photo masked by each channel", score_cam_weights),
+        CamMethod(
+            "scorecam", "Score-CAM", "probability of the photo masked by each channel", score_cam_weights, FASTER_TOP_K
+        ),
         CamMethod("layercam", "LayerCAM", "positive gradient at every location", layer_cam_weights),
     )
 }

@@ -20,20 +20,12 @@ import tensorflow as tf
 from PIL import Image, ImageFilter
 
 from .. import scheduler
-from ..checks import rgb_image, whole_number
+from ..checks import whole_number
 from ..errors import RequestError
 from ..models import VizModel
-from .core import (
-    DEFAULT_METHOD,
-    CamResult,
-    checked_class,
-    checked_method,
-    compiled_view,
-    default_layer,
-    heatmap,
-    spatial_layers,
-)
+from .core import CamResult, compiled_view, default_layer, explain
 from .methods import METHODS
+from .request import CamRequest, checked_method, spatial_layers
 
 FAITHFULNESS_FRACTIONS = (0.025, 0.05, 0.1, 0.2)  # shares of the photo removed, hottest first
 FAITHFULNESS_RANDOM_DRAWS = 4  # random removals averaged per fraction
@@ -62,31 +54,25 @@ class Faithfulness(NamedTuple):
 
 def faithfulness(
     vm: VizModel,
-    image,
-    heatmap_or_result,
-    class_index: int | None = None,
+    result: CamResult,
     *,
     fractions: tuple[float, ...] = FAITHFULNESS_FRACTIONS,
     random_draws: int = FAITHFULNESS_RANDOM_DRAWS,
     seed: int = 0,
-    lower: bool | None = None,
 ) -> Faithfulness:
     """Deletion test (Petsiuk et al., 2018; ROAD, Rong et al., 2022): how much the class
     probability drops when the map's hottest patches are removed, minus the drop for as many
     random patches. Removed patches take the blurred photo's pixels; one batched forward pass.
 
     Args:
-        image: the RGB uint8 photo the map explains.
-        heatmap_or_result: a CamResult, or a 2-D map of any size (higher = more important).
-        class_index: the class (taken from the CamResult when given one).
+        result: the map, its class and its photo (:func:`vizcore.cam.explain`, or :func:`given_map`).
         fractions: shares of the photo removed; random_draws: random removals per share.
 
     Returns:
         Faithfulness; ``score`` in [−1, 1], above 0 the map finds pixels that matter more than chance.
     """
-    heat, class_index, lower = _map_and_class(vm, heatmap_or_result, class_index, lower, "faithfulness")
+    photo, heat, class_index, lower = _photo_map_and_class(result)
     _check_fractions(fractions, random_draws)
-    photo = vm.resize_for_input(rgb_image(image))
     masks, rng = [], np.random.default_rng(seed)
     ranking = _patch_ranking(heat)
     for fraction in fractions:
@@ -98,19 +84,11 @@ def faithfulness(
     return _faithfulness_from(probabilities, fractions, random_draws)
 
 
-def _map_and_class(vm: VizModel, heatmap_or_result, class_index, lower, metric: str):
-    """(float32 map, checked class index, lower) from a CamResult or a bare map and a class."""
-    if isinstance(heatmap_or_result, CamResult):
-        class_index = heatmap_or_result.class_index if class_index is None else class_index
-        lower = heatmap_or_result.lower if lower is None else lower
-        heatmap_or_result = heatmap_or_result.heatmap
-    class_index = checked_class(vm, class_index)
-    if class_index < 0:
-        raise RequestError(f"{metric} needs the class the heatmap explains (class_index).")
-    heat = np.asarray(heatmap_or_result, np.float32)
-    if heat.ndim != 2 or not np.all(np.isfinite(heat)):
-        raise RequestError(f"A heatmap is a finite 2-D array, got shape {heat.shape}.")
-    return heat, class_index, bool(lower)
+def _photo_map_and_class(result: CamResult):
+    """(the photo at the model's size, float32 map, class index, lower) of a result, checked when it was made."""
+    if not isinstance(result, CamResult) or result.request is None:
+        raise RequestError("A trust metric takes the CamResult of a map (vizcore.cam.explain or cam.given_map).")
+    return result.request.inputs, np.asarray(result.heatmap, np.float32), result.class_index, result.lower
 
 
 def _check_fractions(fractions, random_draws) -> None:
@@ -213,49 +191,38 @@ class _Probe(NamedTuple):
     finish: Callable[[np.ndarray], Curve | Road]
 
 
-def deletion(
-    vm: VizModel, image, heatmap_or_result, class_index: int | None = None, *, steps: int = CURVE_STEPS, lower=None
-) -> Curve:
+def deletion(vm: VizModel, result: CamResult, *, steps: int = CURVE_STEPS) -> Curve:
     """Deletion (Petsiuk et al., 2018, "RISE", Sec. 4.1): the class probability as the map's hottest
     patches are blurred away, none → all of them in ``steps`` steps; its AUC, lower is better.
 
     Args:
-        image: the RGB uint8 photo the map explains.
-        heatmap_or_result: a CamResult, or a 2-D map of any size (higher = more important).
-        class_index: the class (taken from the CamResult when given one).
+        result: the map, its class and its photo (:func:`vizcore.cam.explain`, or :func:`given_map`).
         steps: shares of the patches measured after the untouched photo.
 
     Returns:
         A Curve; ``auc`` is in probability units (in [0, 1] for a classifier).
     """
     steps = whole_number("steps", steps, 1)
-    probes = _run(vm, image, heatmap_or_result, class_index, lower, "deletion", lambda p, h: [_curve(p, h, steps)])
+    probes = _run(vm, result, lambda p, h: [_curve(p, h, steps)])
     return probes[0]
 
 
-def insertion(
-    vm: VizModel, image, heatmap_or_result, class_index: int | None = None, *, steps: int = CURVE_STEPS, lower=None
-) -> Curve:
+def insertion(vm: VizModel, result: CamResult, *, steps: int = CURVE_STEPS) -> Curve:
     """Insertion (Petsiuk et al., 2018, Sec. 4.1): the class probability as the map's hottest patches
     are added back to the blurred photo, none → all in ``steps`` steps; its AUC, higher is better.
     Arguments as :func:`deletion`."""
     steps = whole_number("steps", steps, 1)
-    probes = _run(
-        vm, image, heatmap_or_result, class_index, lower, "insertion", lambda p, h: [_curve(p, h, steps, True)]
-    )
+    probes = _run(vm, result, lambda p, h: [_curve(p, h, steps, True)])
     return probes[0]
 
 
 def road(
     vm: VizModel,
-    image,
-    heatmap_or_result,
-    class_index: int | None = None,
+    result: CamResult,
     *,
     percentiles: Sequence[int] = ROAD_PERCENTILES,
     noise: float = ROAD_NOISE,
     seed: int = 0,
-    lower=None,
 ) -> Road:
     """ROAD, "remove and debias" (Rong et al., 2022, Sec. 4): at each percentile p, the p % most
     relevant pixels (MoRF) or the p % least relevant (LeRF) are removed and filled by the noisy
@@ -273,20 +240,17 @@ def road(
     percentiles = _checked_road(percentiles, noise)
     rng = np.random.default_rng(seed)
     probe = lambda p, h: [_road(p, h, percentiles, noise, rng)]  # noqa: E731
-    return _run(vm, image, heatmap_or_result, class_index, lower, "ROAD", probe)[0]
+    return _run(vm, result, probe)[0]
 
 
 def trust_metrics(
     vm: VizModel,
-    image,
-    heatmap_or_result,
-    class_index: int | None = None,
+    result: CamResult,
     *,
     steps: int = CURVE_STEPS,
     percentiles: Sequence[int] = ROAD_PERCENTILES,
     noise: float = ROAD_NOISE,
     seed: int = 0,
-    lower=None,
 ) -> TrustMetrics:
     """Deletion, insertion and ROAD of one map, their changed photos run in one batched series of
     forward passes (see :func:`deletion`, :func:`insertion`, :func:`road` for the arguments)."""
@@ -300,14 +264,13 @@ def trust_metrics(
             _road(photo, heat, percentiles, noise, rng),
         ]
 
-    deleted, inserted, removed = _run(vm, image, heatmap_or_result, class_index, lower, "trust_metrics", probes)
+    deleted, inserted, removed = _run(vm, result, probes)
     return TrustMetrics(deleted, inserted, removed)
 
 
-def _run(vm: VizModel, image, heatmap_or_result, class_index, lower, metric: str, build) -> list:
-    """Check the request, build the probes on the photo at the model's size, run them in one series."""
-    heat, class_index, lower = _map_and_class(vm, heatmap_or_result, class_index, lower, metric)
-    photo = vm.resize_for_input(rgb_image(image))
+def _run(vm: VizModel, result: CamResult, build) -> list:
+    """Build the probes on the result's photo at the model's size, run them in one series."""
+    photo, heat, class_index, lower = _photo_map_and_class(result)
     probes = build(photo, heat)
     batch = np.concatenate([probe.images for probe in probes])
     probabilities = _class_probabilities(vm, batch, class_index, -1.0 if lower else 1.0)
@@ -465,18 +428,9 @@ class LayerScore(NamedTuple):
     result: CamResult
 
 
-def rank_layers(
-    vm: VizModel,
-    image,
-    *,
-    class_index: int | None = None,
-    method: str = DEFAULT_METHOD,
-    count: int = RANKED_LAYERS,
-    lower: bool = False,
-    top_k: int | None = None,
-) -> list[LayerScore]:
-    """The last ``count`` spatial layers, each scored by the faithfulness of its map for this photo
-    and class (see :func:`faithfulness`), best first.
+def rank_layers(vm: VizModel, request: CamRequest, *, count: int = RANKED_LAYERS) -> list[LayerScore]:
+    """The last ``count`` spatial layers, each scored by the faithfulness of its map for the request's
+    photo, class and method (see :func:`faithfulness`), best first.
 
     Only layers whose maps differ in size from the layer after them are kept (a ReLU or a
     BatchNormalization just after a convolution gives nearly the same map), so the ranking compares
@@ -486,8 +440,8 @@ def rank_layers(
     layers = _stage_ends(vm)[-count:]
     scores = []
     for layer in layers:
-        result = heatmap(vm, image, class_index=class_index, method=method, layer=layer, lower=lower, top_k=top_k)
-        scores.append(LayerScore(layer, faithfulness(vm, image, result).score, result))
+        result = explain(vm, request.but(vm, layer=layer))
+        scores.append(LayerScore(layer, faithfulness(vm, result).score, result))
     return sorted(scores, key=lambda item: -item.faithfulness)
 
 
@@ -504,7 +458,6 @@ def _stage_ends(vm: VizModel) -> list[str]:
 # --- which method and layer? ---------------------------------------------------------------------
 
 RANKED_MAP_LAYERS = 3  # rank_maps: every method on the last this-many stages
-RANKING_TOP_K = 64  # rank_maps runs Score-CAM as Faster Score-CAM on this many channels
 
 
 class RankedMap(NamedTuple):
@@ -530,41 +483,38 @@ def ranking_layers(vm: VizModel, count: int = RANKED_MAP_LAYERS) -> list[str]:
 
 def score_maps(
     vm: VizModel,
-    image,
+    request: CamRequest,
     *,
-    class_index: int | None = None,
     methods: Sequence[str] | None = None,
     layers: Sequence[str] | None = None,
-    top_k: int | None = RANKING_TOP_K,
-    lower: bool = False,
+    full: bool = False,
     seed: int = 0,
 ) -> Iterator[RankedMap]:
-    """Every method × layer's map for the photo and class with its :func:`trust_metrics`, yielded as
-    each is done (method by method; a page draws progress). The top-1 class is fixed by the first map.
+    """Every method × layer's map for the request's photo and class with its :func:`trust_metrics`,
+    yielded as each is done (method by method; a page draws progress). The top-1 class is fixed by
+    the first map. A long run: it waits for short work between maps and ends there if stopped.
 
     Args:
         methods: keys of METHODS (default all); layers: default :func:`ranking_layers`.
-        top_k: Score-CAM's channels (Faster Score-CAM; None probes every channel).
+        full: methods that probe channels probe every one (else their ``channel_budget``: Faster Score-CAM).
     """
     methods = [checked_method(name).name for name in (METHODS if methods is None else methods)]
     layers = ranking_layers(vm) if layers is None else list(layers)
     for method in methods:
         for layer in layers:
             scheduler.checkpoint()  # a ranking is a long run: it gives way to short work between maps
-            result = heatmap(
-                vm, image, class_index=class_index, method=method, layer=layer, lower=lower,
-                top_k=top_k if method == "scorecam" else None,
-            )  # fmt: skip
-            class_index = result.class_index
-            metrics = trust_metrics(vm, image, result, seed=seed)
+            top_k = None if full else METHODS[method].channel_budget
+            result = explain(vm, request.but(vm, method=method, layer=layer, top_k=top_k))
+            request = request.but(vm, class_index=result.class_index)
+            metrics = trust_metrics(vm, result, seed=seed)
             yield RankedMap(
                 method, result.layer, metrics.road.combined, metrics.insertion.auc, metrics.deletion.auc, result
             )
 
 
-def rank_maps(vm: VizModel, image, **options) -> list[RankedMap]:
+def rank_maps(vm: VizModel, request: CamRequest, **options) -> list[RankedMap]:
     """:func:`score_maps` (same keywords), best first by ROAD combined + insertion − deletion."""
-    return ranked(score_maps(vm, image, **options))
+    return ranked(score_maps(vm, request, **options))
 
 
 def ranked(maps) -> list[RankedMap]:

@@ -28,10 +28,11 @@ from PIL import Image
 
 from .. import graph
 from ..cache import PerModel
-from ..checks import rgb_image, whole_number
+from ..checks import whole_number
 from ..errors import ModelError
 from ..models import VizModel
-from .core import DEFAULT_METHOD, checked_class, checked_method, heatmap
+from .core import explain
+from .request import CamRequest
 
 SANITY_STAGES = 3  # stages randomised by default: for Lite0 the head, the top convolution, block 7
 PASS_SPEARMAN = 0.5  # a map passes when its rank correlation with the original falls below this
@@ -78,27 +79,19 @@ class SanityReport(NamedTuple):
     class_check: ClassCheck | None  # None for a model with one output
 
 
-def cam_explainer(
-    method: str = DEFAULT_METHOD, layer: str | None = None, top_k: int | None = None, lower: bool = False
-) -> Explainer:
-    """The map of ``vizcore.cam.heatmap`` with these settings, as a sanity check's explainer."""
-    checked_method(method)
+def cam_explainer(request: CamRequest) -> Explainer:
+    """The request's map (its method, layer and options) for any model and class, as a sanity check's explainer."""
 
-    def explain(vm: VizModel, image: np.ndarray, class_index: int) -> np.ndarray:
-        return heatmap(vm, image, class_index=class_index, method=method, layer=layer, top_k=top_k, lower=lower).heatmap
+    def explain_class(vm: VizModel, image: np.ndarray, class_index: int) -> np.ndarray:
+        return explain(vm, request.but(vm, class_index=class_index)).heatmap
 
-    return explain
+    return explain_class
 
 
 def sanity_check(
     vm: VizModel,
-    image,
+    request: CamRequest,
     *,
-    class_index: int | None = None,
-    method: str = DEFAULT_METHOD,
-    layer: str | None = None,
-    top_k: int | None = None,
-    lower: bool = False,
     stages: int = SANITY_STAGES,
     seed: int = 0,
     explainer: Explainer | None = None,
@@ -106,11 +99,10 @@ def sanity_check(
     """Cascading model-parameter randomisation (Adebayo et al., 2018, Sec. 3.1) and the class check.
 
     Args:
-        image: the RGB uint8 photo. class_index: the class (None: the top-1).
-        method, layer, top_k, lower: the map, as ``vizcore.cam.heatmap``'s.
+        request: the photo, the class (−1: the top-1) and the map's method, layer and options.
         stages: how many stages to randomise, from the output back (see :func:`weight_stages`).
         seed: the random weights' and the random class's generator.
-        explainer: any map maker (model, photo, class) → 2-D map instead of the CAM method.
+        explainer: any map maker (model, photo, class) → 2-D map instead of the request's CAM method.
 
     Returns:
         A SanityReport, stages from the output back; inconclusive when the original map or a stage's
@@ -119,25 +111,25 @@ def sanity_check(
     Raises:
         RequestError: bad arguments. ModelError: a model that cannot be copied (subclassed).
     """
-    image = rgb_image(image)
-    explain = explainer or cam_explainer(method, layer, top_k, lower)
-    class_index = _explained_class(vm, image, class_index)
+    image = request.photo
+    explain_class = explainer or cam_explainer(request)
+    class_index = _explained_class(vm, request)
     groups = weight_stages(vm)
     stages = whole_number("stages", stages, 1, len(groups), why=f"{vm.name} has {len(groups)} stages with weights")
     rng = np.random.default_rng(seed)
-    original = np.asarray(explain(vm, image, class_index), np.float32)
+    original = np.asarray(explain_class(vm, image, class_index), np.float32)
     results = []
     copy = _copies.get(vm, "copy", lambda: _RandomisableCopy(vm))
     with copy.lock:
         copy.reset()
         for group in groups[:stages]:
             copy.randomise(group, rng)
-            randomised = np.asarray(explain(copy.vm, image, class_index), np.float32)
+            randomised = np.asarray(explain_class(copy.vm, image, class_index), np.float32)
             rank, structure = _similarity(vm, original, randomised)
             results.append(SanityStage(group[0], group, randomised, rank, structure, is_uniform(randomised)))
         copy.reset()
     outcome = _outcome(original, results)
-    check = _class_check(vm, image, class_index, original, explain, rng)
+    check = _class_check(vm, image, class_index, original, explain_class, rng)
     verdict = _verdict(outcome, results, is_uniform(original))
     return SanityReport(class_index, original, tuple(results), outcome, outcome == PASSED, verdict, check)
 
@@ -165,9 +157,10 @@ def _block(path: str) -> str:
     return f"{parent}/{(match.group(0) if match else name).rstrip('_')}"
 
 
-def _explained_class(vm: VizModel, image: np.ndarray, class_index) -> int:
-    class_index = checked_class(vm, class_index)
-    return vm.predict(image, top=1)[0].index if class_index < 0 else class_index
+def _explained_class(vm: VizModel, request: CamRequest) -> int:
+    if request.class_index >= 0:
+        return request.class_index
+    return vm.predict(request.photo, top=1)[0].index
 
 
 # --- the copy of the model --------------------------------------------------------------------------

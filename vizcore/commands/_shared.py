@@ -47,7 +47,7 @@ def add_model_argument(parser: argparse.ArgumentParser) -> None:
 
 
 def model_from_args(args):
-    from ..models import load_model
+    from ..loading import load_model
     from ..user_models import import_custom_objects
 
     if getattr(args, "custom_objects", None):
@@ -97,3 +97,15 @@ def add_ascent_arguments(parser) -> None:
         "--size", type=int, metavar="PX", help="image side in pixels (default: 180 classic, ~128 robust)"
     )
     parser.add_argument("--seed", type=int, default=0, help="same seed, same images (default 0)")
+
+
+def write_png(image, path: Path) -> Path:
+    """Write an RGB uint8 image as a PNG, making its folder; RequestError (one line) if it cannot."""
+    from ..drawing import png_bytes
+
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(png_bytes(image))
+    except OSError as error:
+        raise RequestError(f"Cannot write {path}: {error.strerror or error}") from None
+    return path

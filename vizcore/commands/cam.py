@@ -78,51 +78,39 @@ def run(args: argparse.Namespace) -> int:
     whole_number("--stages", args.stages, 1)
     image = load_image(args.image)
     vm = model_from_args(args)
-    result = cam.heatmap(
-        vm,
-        image,
-        class_index=args.class_index,
-        method=args.method,
-        layer=args.layer,
-        top_k=args.top_k,
-        augment=args.augment,
-        eigen_smooth=args.eigen_smooth,
-        lower=args.lower,
-    )
-    blended = drawing.overlay(image, result.heatmap, cmap=args.cmap, alpha=args.alpha)
-    trust = cam.faithfulness(vm, image, result)
+    request = cam.cam_request(
+        vm, image, class_index=args.class_index, method=args.method, layer=args.layer, top_k=args.top_k,
+        augment=args.augment, eigen_smooth=args.eigen_smooth, lower=args.lower,
+    )  # fmt: skip
+    result = cam.explain(vm, request)
+    request = request.but(vm, class_index=result.class_index)  # the top-1 found: what every check explains
+    blended = drawing.overlay(request.photo, result.heatmap, cmap=args.cmap, alpha=args.alpha)
+    trust = cam.faithfulness(vm, result)
     Image.fromarray(blended).save(out)
     if heatmap_path:
         import numpy as np
 
         np.save(heatmap_path, result.heatmap)
-    ranking = (
-        cam.rank_layers(vm, image, class_index=result.class_index, method=args.method, lower=args.lower)
-        if args.rank_layers
-        else None
-    )
-    extra = _trust(args, vm, image, result)
+    ranking = cam.rank_layers(vm, request) if args.rank_layers else None
+    extra = _trust(args, vm, request, result)
     _report(args, vm, result, trust, out, heatmap_path, ranking, extra)
     return 0
 
 
-def _trust(args, vm, image, result) -> dict:
+def _trust(args, vm, request, result) -> dict:
     """The --metrics, --sanity and --rank sections of the JSON report, as asked."""
     from .. import cam
 
     extra: dict = {}
     if args.metrics:
-        metrics = cam.trust_metrics(vm, image, result)
+        metrics = cam.trust_metrics(vm, result)
         extra["metrics"] = {
             "deletion": round(metrics.deletion.auc, 4),
             "insertion": round(metrics.insertion.auc, 4),
             "road": round(metrics.road.combined, 4),
         }
     if args.sanity:
-        report = cam.sanity_check(
-            vm, image, class_index=result.class_index, method=args.method, layer=result.layer,
-            top_k=args.top_k, lower=args.lower, stages=args.stages,
-        )  # fmt: skip
+        report = cam.sanity_check(vm, request, stages=args.stages)
         stages = [
             {
                 "randomised_from": s.randomised_from,
@@ -139,7 +127,7 @@ def _trust(args, vm, image, result) -> dict:
             "verdict": report.verdict,
         }
     if args.rank:
-        ranked = cam.rank_maps(vm, image, class_index=result.class_index, lower=args.lower)
+        ranked = cam.rank_maps(vm, request)
         extra["ranking"] = [
             {
                 "method": item.method,

@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 from ..errors import RequestError
-from ._shared import ProgressBar, add_ascent_arguments, add_model_argument, model_from_args, print_json
+from ._shared import ProgressBar, add_ascent_arguments, add_model_argument, model_from_args, print_json, write_png
 
 DEFAULT_COUNT = 64  # filters per layer when --filters is not given: the first 64 (or all, if fewer)
 PART = 16  # atlas: filters computed and stored together; a stopped atlas resumes from the last stored part
@@ -61,38 +61,32 @@ def file_name(layer: str) -> str:
     return layer.replace("/", "__")
 
 
-def _run(vm, layer: str, indices: list[int], args, label: str):
-    """Run (or fetch from the cache) one layer with a progress bar on stderr; the final frame."""
+def _request(vm, layer: str, indices, args):
+    """The run's request, checked once: every layer and index of a command is checked before any work."""
+    from ..requests import filter_request
+
+    return filter_request(
+        vm, "filters", layer, indices, mode=args.mode, steps=args.steps, lr=args.lr, size=args.size, seed=args.seed
+    )
+
+
+def _settings(vm, args):
+    from ..requests import settings
+
+    return settings(vm, args.mode, steps=args.steps, lr=args.lr, size=args.size, seed=args.seed)
+
+
+def _run(vm, request, args, label: str):
+    """Run (or fetch from the cache) one request with a progress bar on stderr; the final frame."""
     from .. import atlas
 
-    frames = atlas.visualize(
-        vm,
-        layer,
-        indices,
-        mode=args.mode,
-        steps=args.steps,
-        lr=args.lr,
-        size=args.size,
-        seed=args.seed,
-        use_cache=not args.no_cache,
-    )
     bar, frame = None, None
-    for frame in frames:
+    for frame in atlas.visualize(vm, request, use_cache=not args.no_cache):
         bar = bar or ProgressBar(frame.steps, label)
         bar.update(frame.step, "cached" if frame.cached else f"mean activation {frame.activations.mean():.3f}")
     if bar:
         bar.close()
     return frame
-
-
-def _write_png(image, path: Path) -> None:
-    from ..drawing import png_bytes
-
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(png_bytes(image))
-    except OSError as error:
-        raise RequestError(f"Cannot write {path}: {error.strerror or error}") from None
 
 
 def _check_cols(cols: int) -> None:
@@ -109,19 +103,18 @@ def _filter_rows(frame) -> list[dict]:
 
 def filters_command(args) -> int:
     from ..drawing import grid
-    from ..filters import settings
 
     _check_cols(args.cols)
     vm = model_from_args(args)
     args.layer = vm.layer(args.layer).name  # the full path of a layer inside a nested model
-    indices = _filter_indices(args, vm.layer(args.layer).channels)
-    ascent_settings = settings(vm, args.mode, steps=args.steps, lr=args.lr, size=args.size, seed=args.seed)
-    frame = _run(vm, args.layer, indices, args, args.layer)
+    request = _request(vm, args.layer, _filter_indices(args, vm.layer(args.layer).channels), args)
+    ascent_settings = request.settings
+    frame = _run(vm, request, args, args.layer)
     out = Path(args.out)
-    _write_png(grid(frame.images, cols=args.cols), out)
+    write_png(grid(frame.images, cols=args.cols), out)
     if args.tiles:
         for index, image in zip(frame.filters, frame.images):
-            _write_png(image, Path(args.tiles) / f"{file_name(args.layer)}_{index:04d}.png")
+            write_png(image, Path(args.tiles) / f"{file_name(args.layer)}_{index:04d}.png")
     if args.json:
         print_json(
             {
@@ -220,7 +213,6 @@ def _duration(seconds: float) -> str:
 def atlas_command(args) -> int:
     from .. import atlas
     from ..drawing import grid
-    from ..filters import check_filters, settings
 
     _check_cols(args.cols)
     shard, shards = _parse_shard(args.shard)
@@ -230,19 +222,22 @@ def atlas_command(args) -> int:
         if args.layers
         else [info.name for info in vm.conv_layers() if info.kind == "Conv2D"]
     )
-    ascent_settings = settings(vm, args.mode, steps=args.steps, lr=args.lr, size=args.size, seed=args.seed)
-    plan = [
-        (layer, check_filters(vm, layer, _filter_indices(args, vm.layer(layer).channels))) for layer in layers
-    ]  # every layer and index checked before any work
-    plan = plan[shard::shards]
-    parts = {layer: [indices[at : at + PART] for at in range(0, len(indices), PART)] for layer, indices in plan}
+    plan = [_request(vm, layer, _filter_indices(args, vm.layer(layer).channels), args) for layer in layers]
+    plan = plan[shard::shards]  # every layer and index checked before any work
+    ascent_settings = plan[0].settings if plan else _settings(vm, args)  # (a shard may get no layer)
+    parts = {
+        request.layer: [_request(vm, request.layer, request.indices[at : at + PART], args)
+                        for at in range(0, len(request.indices), PART)]
+        for request in plan
+    }  # fmt: skip
     out, rows, clock = Path(args.out), [], _Clock(sum(map(len, parts.values())))
-    for layer, indices in plan:
+    for request in plan:
+        layer, indices = request.layer, request.indices
         for part in parts[layer]:
-            frame = _run(vm, layer, list(part), args, clock.label(layer, part))
+            frame = _run(vm, part, args, clock.label(layer, part.indices))
             clock.done(frame.cached)
-        frame = atlas.load(vm, layer, indices, ascent_settings) or _run(vm, layer, list(indices), args, layer)
-        _write_png(grid(frame.images, cols=args.cols), out / f"{file_name(layer)}.png")
+        frame = atlas.load(vm, request) or _run(vm, request, args, layer)
+        write_png(grid(frame.images, cols=args.cols), out / f"{file_name(layer)}.png")
         summary = {"model": vm.name, "layer": layer, **ascent_settings._asdict(), "filters": _filter_rows(frame)}
         (out / f"{file_name(layer)}.json").write_text(json.dumps(summary))
         rows.append(

@@ -6,11 +6,20 @@ The expression's grammar is :mod:`vizcore.expressions`'; the run is :func:`vizco
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from pathlib import Path
 
 from ..checks import whole_number
 from ..errors import RequestError
-from ._shared import ProgressBar, add_ascent_arguments, add_model_argument, model_from_args, print_json, writable_path
+from ._shared import (
+    ProgressBar,
+    add_ascent_arguments,
+    add_model_argument,
+    model_from_args,
+    print_json,
+    writable_path,
+    write_png,
+)
 
 TOP = 5  # predictions per image in --json
 SHOWN_TOP = 3  # predictions per image in the summary
@@ -51,7 +60,7 @@ def register(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from .. import expressions
-    from ..filters import MAX_IMAGES, settings
+    from ..requests import MAX_IMAGES, objective_request
 
     out = writable_path(args.out, ".png") if args.out else None
     tiles = _tiles_folder(args.tiles) if args.tiles else None
@@ -59,8 +68,12 @@ def run(args: argparse.Namespace) -> int:
     vm = model_from_args(args)
     goal = expressions.parse(vm, args.expression, args.mode)
     objective = _with_diversity(goal, args.diversity, batch)
-    ascent_settings = settings(vm, args.mode, steps=args.steps, lr=args.lr, size=args.size, seed=args.seed)
-    frame = _climb(vm, objective, goal, ascent_settings, batch)
+    request = objective_request(
+        vm, objective, range(batch), image_seeds=range(batch), report=goal if objective is not goal else None,
+        count=batch, mode=args.mode, steps=args.steps, lr=args.lr, size=args.size, seed=args.seed,
+    )  # fmt: skip
+    ascent_settings = request.settings
+    frame = _climb(vm, request)
     tile_paths = _write_tiles(frame.images, tiles) if tiles else []
     if out:
         _write_grid(frame.images, out)
@@ -102,49 +115,29 @@ def _with_diversity(goal, weight: float | None, batch: int):
     return expressions.with_diversity(goal, weight)
 
 
-def _climb(vm, objective, goal, ascent_settings, batch: int):
+def _climb(vm, request):
     """Run the ascent with a progress bar on stderr; the final frame (values: the expression alone)."""
-    from ..filters import visualize_objective
+    from .. import filters
 
-    frames = visualize_objective(
-        vm,
-        objective,
-        range(batch),
-        image_seeds=range(batch),
-        report=goal if objective is not goal else None,
-        count=batch,
-        every=max(1, ascent_settings.steps // MAX_FRAMES),
-        **ascent_settings._asdict(),
-    )
+    request = dataclasses.replace(request, every=max(1, request.settings.steps // MAX_FRAMES))
     bar, frame = None, None
-    for frame in frames:
+    for frame in filters.run(vm, request):
         bar = bar or ProgressBar(frame.steps, "visualize")
         bar.update(frame.step, f"mean value {frame.activations.mean():.3f}")
     if bar:
         bar.close()
-    assert frame is not None  # visualize_objective yields at least the last step's frame
+    assert frame is not None  # a run yields at least the last step's frame
     return frame
 
 
 def _write_grid(images, out: Path) -> None:
     from ..drawing import grid
 
-    _write_png(grid(images), out)
+    write_png(grid(images), out)
 
 
 def _write_tiles(images, tiles: Path) -> list[Path]:
-    return [_write_png(image, tiles / f"image_{index:04d}.png") for index, image in enumerate(images)]
-
-
-def _write_png(image, path: Path) -> Path:
-    from ..drawing import png_bytes
-
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(png_bytes(image))
-    except OSError as error:
-        raise RequestError(f"Cannot write {path}: {error.strerror or error}") from None
-    return path
+    return [write_png(image, tiles / f"image_{index:04d}.png") for index, image in enumerate(images)]
 
 
 def _predictions(vm, image) -> list[dict]:

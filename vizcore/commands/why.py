@@ -43,7 +43,7 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from .. import examples, why
+    from .. import examples, why, why_drawing
     from ..checks import whole_number
     from ..expressions import class_index
 
@@ -63,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
         features = _features(vm, result, args.steps)
         pictures = {c.channel: features[i] for i, c in enumerate(result.channels)}
         crops = {channel: [p.image for p in found_patches] for channel, found_patches in patches.items()}
-        out.write_bytes(png_bytes(why.panel(result, image, features=pictures, examples=crops)))
+        out.write_bytes(png_bytes(why_drawing.panel(result, image, features=pictures, examples=crops)))
     _report(args, vm, result, found, patches, out)
     return 0
 
@@ -82,10 +82,10 @@ def _index(vm, layer: str, files):
 
 
 def _features(vm, result, steps):
-    from .. import why
+    from .. import atlas
 
     bar, frame = None, None
-    for frame in why.features(vm, result, steps=steps):
+    for frame in atlas.why_features(vm, result, steps=steps):
         bar = bar or ProgressBar(frame.steps, "features")
         bar.update(frame.step, "cached" if frame.cached else "")
     if bar:

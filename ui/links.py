@@ -1,6 +1,6 @@
 """Shareable links: a page's main choices live in the URL's query, so a copied link reopens the same view.
 
-The only module that touches ``st.query_params``. Not a page (no Streamlit call at import).
+The only module that touches ``st.query_params``.
 
 **When a link counts.** The query the session opened with is the *link*. It is set aside at the
 first call here (``opening_link``); each key of it is read at most once, and what is left of it is
