@@ -3,10 +3,12 @@
 Photos in a batch are independent, so the gradient of the *sum* over the batch of each photo's own
 target score with respect to the layer's activations is, row by row, the gradient of that photo's
 score alone: one tape gives every photo's Grad-CAM, each for its own class. The pass is a
-``tf.function`` with a fixed batch size (the last batch is padded), traced once per model, layer
-and batch size. Gradient-based methods (Grad-CAM, Grad-CAM++, LayerCAM) take their weights from
-``vizcore.cam.METHODS`` inside the pass; Score-CAM, which probes masked copies of each photo,
-falls back to ``vizcore.cam.heatmap`` photo by photo.
+``tf.function`` of a fixed batch size: a full batch runs at the batch size, a smaller one (the
+last batch, the few wrong photos whose true class is explained too) is padded to the next power of
+two, so a run traces at most log2(batch) + 1 passes, each once. Gradient-based methods
+(Grad-CAM, Grad-CAM++, LayerCAM) take their weights from ``vizcore.cam.METHODS`` inside the pass;
+Score-CAM, which probes masked copies of each photo, falls back to ``vizcore.cam.heatmap`` photo
+by photo.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from ..models import VizModel
 
 TOP = 5  # predictions kept per photo
 PROBE_METHODS = ("scorecam",)  # methods whose weights need masked passes: computed photo by photo
-MAX_PASSES = 8  # compiled batch passes kept per model (one per layer, method and batch size)
+MAX_PASSES = 16  # compiled batch passes kept per model (one per layer, method and padded size)
 
 
 class BatchResult(NamedTuple):
@@ -114,12 +116,18 @@ def predict_and_explain(
     """
     if len(photos) > batch_size:
         raise RequestError(f"{len(photos)} photos do not fit a batch of {batch_size}.")
-    result = batch_pass(vm, layer, _gradient_method(method), batch_size)(vm.preprocess(photos), targets)
+    size = padded_size(len(photos), batch_size)
+    result = batch_pass(vm, layer, _gradient_method(method), size)(vm.preprocess(photos), targets)
     if method in PROBE_METHODS:
         maps = [cam.heatmap(vm, photo, class_index=int(t), method=method, layer=layer).grid
                 for photo, t in zip(photos, result.targets)]  # fmt: skip
         result = result._replace(maps=np.stack(maps))
     return result
+
+
+def padded_size(count: int, batch_size: int) -> int:
+    """The pass that runs ``count`` photos: the batch size, or the next power of two below it."""
+    return min(batch_size, 1 << max(count - 1, 0).bit_length())
 
 
 def _gradient_method(method: str) -> str:
