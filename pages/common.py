@@ -52,6 +52,7 @@ PAGES = [  # (file, title, icon) of the pages after Home, in the top navigation'
     ("pages/heatmaps.py", "Heatmaps", ":material/local_fire_department:"),
     ("pages/why.py", "Why this class?", ":material/psychology_alt:"),
     ("pages/dream.py", "Dream", ":material/cloud:"),
+    ("pages/audit.py", "Audit", ":material/fact_check:"),
 ]
 UPLOAD_MODEL = "Upload a model file"   # the model picker's last choice
 FOLDER = "folder:"                     # prefix of the picker's values for models-folder files

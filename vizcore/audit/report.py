@@ -52,6 +52,27 @@ def write_report(out: Path, summary: Summary, manifest: dict) -> Path:
     return path
 
 
+def charts(summary: Summary) -> list[tuple[str, bytes]]:
+    """(title, PNG) of each chart the summary has: confusion matrix, reliability diagram, mean maps."""
+    measures, found = summary.measures, []
+    if measures.get("confusion"):
+        found.append(("Confusion matrix", _confusion_chart(measures)))
+    if measures.get("reliability"):
+        found.append(("Calibration", _reliability_chart(measures["reliability"])))
+    if summary.mean_maps:
+        found.append(("Mean map per class", _mean_maps_chart(summary.mean_maps)))
+    return found
+
+
+def gallery_picture(entry: dict, root: Path) -> np.ndarray:
+    """A gallery photo with its predicted class's map on top (and the true class's beside it when wrong)."""
+    photo = _thumbnail(Path(root) / entry["path"])
+    images = [_blend(photo, entry["map"])]
+    if entry["true_map"] is not None:
+        images.append(_blend(photo, entry["true_map"]))
+    return images[0] if len(images) == 1 else _side_by_side(images)
+
+
 def report_html(summary: Summary, manifest: dict) -> str:
     """The report as one HTML document."""
     measures = summary.measures
@@ -189,11 +210,8 @@ def _gallery(entries: list[dict], root: Path) -> str:
 
 def _photo_card(entry: dict, root: Path) -> str:
     """A photo with its predicted class's map blended on top (and the true class's map when wrong)."""
-    photo = _thumbnail(root / entry["path"])
-    images = [_blend(photo, entry["map"])]
-    if entry["true_map"] is not None:
-        images.append(_blend(photo, entry["true_map"]))
-    picture, wide = (images[0], "") if len(images) == 1 else (_side_by_side(images), " wide")
+    picture = gallery_picture(entry, root)
+    wide = " wide" if entry["true_map"] is not None else ""
     lines = [f"predicted <b>{html.escape(entry['predicted'])}</b>"
              + (f" {entry['confidence']:.0%}" if entry["confidence"] is not None else "")]  # fmt: skip
     if entry["label"] is not None and entry["label"] != entry["predicted"]:
