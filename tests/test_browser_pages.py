@@ -57,7 +57,7 @@ def test_a_page_url_opened_first_runs_in_the_app_frame(server, browser):
     page = new_page(browser)
     open_page(page, server, "filters", "Press Run to grow one image per filter.")
     links = page.locator('[data-testid="stTopNavLink"]')
-    titles = ["Home", "Filters", "Heatmaps", "Why this class?", "Dream"]
+    titles = ["Home", "Filters", "Heatmaps", "Why this class?", "Dream", "Audit"]
     assert links.count() == len(titles)
     assert all(links.nth(i).inner_text().strip().endswith(title) for i, title in enumerate(titles))  # after its icon
     assert page.locator('[data-testid="stSidebar"]').get_by_text("efficientnet_lite0 · input").count() == 1

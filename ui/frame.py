@@ -20,6 +20,7 @@ PAGES = [  # (file, title, icon) of the pages after Home, in the top navigation'
     ("pages/heatmaps.py", "Heatmaps", ":material/local_fire_department:"),
     ("pages/why.py", "Why this class?", ":material/psychology_alt:"),
     ("pages/dream.py", "Dream", ":material/cloud:"),
+    ("pages/audit.py", "Audit", ":material/fact_check:"),
 ]
 FRAME_DRAWN = "_app_frame_drawn"       # session_state: app.py drew the frame in this rerun
 

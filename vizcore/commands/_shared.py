@@ -17,11 +17,13 @@ def print_json(payload) -> None:
     sys.stdout.write("\n")
 
 
-def add_model_argument(parser: argparse.ArgumentParser) -> None:
-    """MODEL, plus the options that say how to read a user's own model."""
+def add_model_argument(parser: argparse.ArgumentParser, *, optional: bool = False) -> None:
+    """MODEL (``optional``: it may be left out, the command checks when it needs it), plus the options
+    that say how to read a user's own model."""
     parser.add_argument(
         "model",
         metavar="MODEL",
+        nargs="?" if optional else None,
         help="registry name (efficientnet_lite0, vgg16, ...), a model "
         "of your models folder by name, or a path to a .keras / .h5 file",
     )
