@@ -1,7 +1,7 @@
 """Dream: DeepDream a photo (or noise) with a mix of layers, and watch it dream, tweaking it live.
 
-Widgets are read into a layer mix and a ``DreamControls``; ``vizcore.dream.dream`` yields frames;
-this page draws them live. The run (one press of Run and what it made) lives in
+Widgets are read into a layer mix and a ``DreamControls``, checked once as a ``vizcore.dream.dream_request``;
+``vizcore.dream.run`` yields its frames; this page draws them live. The run (one press of Run and what it made) lives in
 ``st.session_state["dream_run"]`` and is updated at every frame, with the engine's generator and
 its ``vizcore.live.LiveSettings``. A widget changed while it dreams reruns the script, which
 interrupts the stream but not the dream: the rerun hands the new layer mix, weights, steps,
@@ -285,7 +285,8 @@ def start_dream(vm, image: np.ndarray, mix: dict, controls: DreamControls, key: 
     """Start a new dream and stream it; bad settings show an st.error and nothing starts."""
     live = LiveSettings()
     try:
-        frames = dream.dream(vm, image, mix, **controls.options(image), live=live)
+        request = dream.dream_request(vm, image, mix, **controls.options(image))  # checked once, here
+        frames = dream.run(vm, request, live)
     except vizcore.VizcoreError as error:
         st.error(str(error))
         return

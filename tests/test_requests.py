@@ -149,3 +149,17 @@ def test_a_heatmaps_rerun_reads_and_resizes_the_photo_once(monkeypatch):
     at.selectbox(key="heat_class").set_value(834).run()  # another class: a new map, its trust scores
     assert not at.exception and at.metric[0].label == "Faithfulness"
     assert reads.calls == 1 and len(resizes) == 1, (reads.calls, resizes)
+
+
+def test_a_dream_request_is_checked_once_and_run_as_it_is(tiny_model, monkeypatch):
+    from vizcore import dream
+
+    settings_checks, mix_checks = Counter(monkeypatch, dream, "check_settings"), Counter(monkeypatch, dream, "check_mix")
+    request = dream.dream_request(tiny_model, photo(size=(64, 64)), {"conv_2": 1.0}, steps=2, octaves=1, seed=0)
+    assert (settings_checks.calls, mix_checks.calls) == (1, 1)
+    frames = list(dream.run(tiny_model, request))
+    assert frames[-1].step == 2 and (settings_checks.calls, mix_checks.calls) == (1, 1)
+    again = dream.dream_request(tiny_model, photo(size=(64, 64)), {"conv_2": 1.0}, steps=2, octaves=1, seed=0)
+    assert again == request and hash(again) == hash(request) and not request.photo.flags.writeable
+    with pytest.raises(RequestError, match="steps"):
+        dream.dream_request(tiny_model, photo(size=(64, 64)), {"conv_2": 1.0}, steps=0)

@@ -28,9 +28,11 @@ tiles, on NumPy) and the dream objective; its compiled passes live in ascent's p
 from __future__ import annotations
 
 import functools
+import hashlib
 import itertools
 import math
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import NamedTuple
 
 import vizcore._quiet  # noqa: F401  (imports TensorFlow quietly, first)
@@ -380,7 +382,32 @@ def check_size(
 # --- the dream -------------------------------------------------------------------------------
 
 
-def dream(
+@dataclass(frozen=True)
+class DreamRequest:
+    """A dream, checked once: the photo (at the size it is dreamed), the layer mix and the settings.
+    Frozen and hashable (the photo by its digest); :func:`run` takes it as it is."""
+
+    digest: str
+    layers: tuple[tuple[str, float], ...]  # (layer, weight ≥ 0), the mix
+    steps: int = STEPS
+    lr: float = LR
+    octaves: int = OCTAVES
+    octave_scale: float = OCTAVE_SCALE
+    max_loss: float | None = None
+    tile: int | None = None
+    seed: int | None = None
+    every: int = 1
+    jitter: int = JITTER
+    photo: np.ndarray = field(compare=False, repr=False, default_factory=lambda: np.zeros((0, 0, 3), np.uint8))
+    resolved: tuple[tuple[str, ...], tuple[float, ...]] = field(compare=False, repr=False, default=((), ()))
+    # the mix's layers as the model names them (nested paths) and their weights: what the loop dreams with
+
+    @property
+    def mix(self) -> dict[str, float]:
+        return dict(self.layers)
+
+
+def dream_request(
     vm: VizModel,
     image: np.ndarray,
     layers: Mapping[str, float],
@@ -394,8 +421,49 @@ def dream(
     seed: int | None = None,
     every: int = 1,
     jitter: int = JITTER,
-    live: LiveSettings | None = None,
-) -> Iterator[DreamFrame]:
+) -> DreamRequest:
+    """Check a dream once: the photo, the mix and the settings (see :func:`dream` for each).
+
+    Args:
+        vm: the model to dream with.
+        image: RGB uint8 (H, W, 3): a photo, or :func:`noise_image` for a dream from nothing.
+        layers: {layer name: weight ≥ 0}; the loss is Σ w_l · mean(a_l²) over non-border pixels.
+        steps: gradient ascent steps per octave.
+        lr: step size in half the model's input range; gradients are normalised by their mean |g|.
+        octaves: number of scales; each is ``octave_scale`` times larger than the previous one.
+        octave_scale: size ratio between octaves, > 1.
+        max_loss: an octave ends early once its loss exceeds this (the Keras example's max_loss).
+        tile: if given, gradients are taken on tiles of at most tile × tile pixels with a random
+            roll (the TensorFlow tutorial), so memory is bounded for large photos.
+        seed: seeds the random roll; the same seed gives the same dream.
+        every: yield a frame every ``every`` steps (the last step always yields).
+        jitter: before each step the image is rolled by up to this many pixels at random along
+            each axis, and rolled back after it (the TensorFlow tutorial), so no pixel stays at a
+            border; 0 (the default) rolls nothing.
+
+    Raises:
+        RequestError: unknown layer, empty mix, negative weight, lr ≤ 0, steps < 1, octave
+            scale ≤ 1, jitter out of range, or a photo (or tile) too small for the octaves and layers.
+    """
+    names, weights = check_mix(vm, layers)
+    check_settings(
+        steps=steps, lr=lr, octaves=octaves, octave_scale=octave_scale, max_loss=max_loss, tile=tile, every=every,
+        jitter=jitter,
+    )  # fmt: skip
+    photo = _at_fixed_size(vm, _dreamer(vm, names), rgb_image(image), octaves, tile)
+    _check_photo_size(vm, names, photo.shape[:2], octaves, octave_scale, tile)
+    photo = np.array(photo, copy=True)
+    photo.flags.writeable = False
+    digest = hashlib.sha256(repr(photo.shape).encode() + photo.tobytes()).hexdigest()
+    mix = tuple((name, float(weight)) for name, weight in dict(layers).items())  # as given: the live updates' names
+    resolved = (tuple(names), tuple(float(weight) for weight in weights))
+    return DreamRequest(
+        digest, mix, steps, lr, octaves, octave_scale, max_loss, tile, seed, every, jitter, photo, resolved
+    )
+
+
+def dream(vm: VizModel, image: np.ndarray, layers: Mapping[str, float], *, live: LiveSettings | None = None,
+          **settings) -> Iterator[DreamFrame]:  # fmt: skip
     """DeepDream ``image`` with a layer mix, from the smallest octave to the input's size.
 
     Args:
@@ -429,24 +497,24 @@ def dream(
         RequestError: unknown layer, empty mix, negative weight, lr ≤ 0, steps < 1, octave
             scale ≤ 1, jitter out of range, or a photo (or tile) too small for the octaves and layers.
     """
-    names, _ = check_mix(vm, layers)
-    check_settings(
-        steps=steps,
-        lr=lr,
-        octaves=octaves,
-        octave_scale=octave_scale,
-        max_loss=max_loss,
-        tile=tile,
-        every=every,
-        jitter=jitter,
-    )
-    image = rgb_image(image)
-    image = _at_fixed_size(vm, _dreamer(vm, names), image, octaves, tile)
+    return run(vm, dream_request(vm, image, layers, **settings), live)
+
+
+def run(vm: VizModel, request: DreamRequest, live: LiveSettings | None = None) -> Iterator[DreamFrame]:
+    """Dream a checked request, from its smallest octave to the photo's size, yielding frames.
+
+    ``live``: the run's live settings (``LIVE``), begun with the request's values (not checked again);
+    an update is checked then and taken at the next step. Iterating may wait for short work or end in
+    :class:`vizcore.scheduler.Cancelled` before any step (a long run's turn)."""
+    image = request.photo
     live = live if live is not None else LiveSettings()
-    start = {"layers": dict(layers), "lr": lr, "steps": steps, "octave_scale": octave_scale, "jitter": jitter}
-    live.begin(start, _live_check(vm, image.shape[:2], octaves, max_loss, tile, every))
-    stepper = _DreamStepper(vm, tile, np.random.default_rng(seed))
-    frames = _frames(stepper, tf.constant(vm.preprocess(image)), octaves, live, max_loss, every)
+    start = {"layers": request.mix, "lr": request.lr, "steps": request.steps, "octave_scale": request.octave_scale,
+             "jitter": request.jitter}  # fmt: skip
+    check = _live_check(vm, image.shape[:2], request.octaves, request.max_loss, request.tile, request.every)
+    live.begin(start, check, checked=True)
+    stepper = _DreamStepper(vm, request.tile, np.random.default_rng(request.seed))
+    stepper.start(request.mix, request.resolved)
+    frames = _frames(stepper, tf.constant(vm.preprocess(image)), request.octaves, live, request.max_loss, request.every)
     return frames if vm.channels == 3 else (frame._replace(image=vm.as_seen(frame.image)) for frame in frames)
 
 
@@ -468,15 +536,20 @@ def _live_check(
             jitter=values["jitter"],
         )
         names, _ = check_mix(vm, values["layers"])
-        fixed = _dreamer(vm, names).fixed_size
-        if fixed is not None and fixed != tuple(size):
-            raise RequestError(
-                f"Layers {', '.join(names)} of {vm.name} only take {fixed[1]}×{fixed[0]} images; "
-                f"this dream is {size[1]}×{size[0]}."
-            )
-        check_size(vm, names, size, octaves, values["octave_scale"], tile)
+        _check_photo_size(vm, names, size, octaves, values["octave_scale"], tile)
 
     return check
+
+
+def _check_photo_size(vm: VizModel, names, size, octaves: int, octave_scale: float, tile: int | None) -> None:
+    """A photo of ``size`` can be dreamed with these layers: their fixed size, if any, and every octave."""
+    fixed = _dreamer(vm, names).fixed_size
+    if fixed is not None and fixed != tuple(size):
+        raise RequestError(
+            f"Layers {', '.join(names)} of {vm.name} only take {fixed[1]}×{fixed[0]} images; "
+            f"this dream is {size[1]}×{size[0]}."
+        )
+    check_size(vm, names, size, octaves, octave_scale, tile)
 
 
 def _at_fixed_size(vm: VizModel, dreamer: _Dreamer, image: np.ndarray, octaves: int, tile: int | None) -> np.ndarray:
@@ -500,6 +573,13 @@ class _DreamStepper:
         self.vm, self.tile, self.rng = vm, tile, rng
         self.mix: dict | None = None
         self.lr, self.jitter = 0.0, 0
+
+    def start(self, mix: Mapping[str, float], resolved: tuple[tuple[str, ...], tuple[float, ...]]) -> None:
+        """Begin with a checked request's mix (its layers resolved already)."""
+        names, weights = resolved
+        self.dreamer = _dreamer(self.vm, names)
+        self.weights = self.dreamer.weights(np.asarray(weights, np.float32))
+        self.mix = dict(mix)
 
     def use(self, settings: Mapping) -> None:
         """Take a step's live settings: another layer set takes its own compiled dreamer (built once)."""

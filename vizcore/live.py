@@ -36,9 +36,13 @@ class LiveSettings:
         self._changes: list[Change] = []
         self._check: Callable[[Mapping[str, Any]], None] = lambda values: None
 
-    def begin(self, values: Mapping[str, Any], check: Callable[[Mapping[str, Any]], None]) -> None:
-        """Start a run at ``values``; ``check(values)`` raises RequestError for values it cannot take."""
-        check(values)
+    def begin(
+        self, values: Mapping[str, Any], check: Callable[[Mapping[str, Any]], None], *, checked: bool = False
+    ) -> None:
+        """Start a run at ``values``; ``check(values)`` raises RequestError for values it cannot take (the
+        values of a request checked already, ``checked``, are not checked again; later updates are)."""
+        if not checked:
+            check(values)
         with self._lock:
             self._values, self._pending, self._changes, self._check = dict(values), {}, [], check
 

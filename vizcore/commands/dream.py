@@ -51,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
     image = _start_image(args, dream)
     vm = model_from_args(args)
     layers = dream.parse_layer_mix(args.layers) if args.layers is not None else dream.default_layers(vm)
-    frames = dream.dream(
+    request = dream.dream_request(
         vm,
         image,
         layers,
@@ -63,6 +63,7 @@ def run(args: argparse.Namespace) -> int:
         tile=args.tile,
         seed=args.seed,
     )
+    frames = dream.run(vm, request)
     started, history, last = time.perf_counter(), [], None
     gif_frames = drawing.GifFrames(image, args.octaves * args.steps) if gif_path else None
     bar = ProgressBar(args.octaves * args.steps, label="dream")
