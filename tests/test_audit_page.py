@@ -42,3 +42,62 @@ def test_page_refuses_a_folder_outside_the_roots(page):
     at, _ = page
     at.text_input[0].set_value("/etc").run()
     assert "is not under a folder this server allows" in at.error[0].value
+
+
+def _audited(at, root):
+    at.text_input[0].set_value(str(root / "photos")).run()
+    at.button(key="audit_run").click().run()
+    assert not at.exception, at.exception
+    return at.session_state["audit_summary"][1].measures
+
+
+def test_a_clicked_confusion_cell_shows_its_photos_and_opens_one_in_heatmaps(page):
+    at, root = page
+    measures = _audited(at, root)
+    before = _coffee_pictures(at)
+    row = measures["classes"].index("espresso")
+    at.session_state["audit_cell"] = {"selection": {"rows": [], "columns": [], "cells": [(row, "espresso")]}}
+    at.run()
+    assert not at.exception, at.exception
+    assert any("True espresso, predicted espresso" in m.value for m in at.markdown)
+    assert _coffee_pictures(at) == before + 1  # the cell's one photo, with its map (the galleries show it too)
+    assert at.button(key="audit_cell_open_0").label == "Open in Heatmaps"
+    at.button(key="audit_cell_open_0").click().run(timeout=600)
+    assert not at.exception, at.exception
+    _, working = at.session_state["_working_photo"]  # the photo carried: the session's working photo
+    assert (working.source, working.upload.name) == ("Upload", "coffee.png")
+    assert "Heatmaps" in [t.value for t in at.title]  # the page switched
+    assert at.radio(key="heat_source").value == "Upload"
+    assert at.selectbox(key="heat_class").value == _class_index(at, "espresso")  # the predicted class, not reset
+
+
+def _coffee_pictures(at):
+    return sum("espresso/coffee.png" in caption for image in at.image for caption in image.captions)
+
+
+def _class_index(at, name):
+    option = next(o for o in at.selectbox(key="heat_class").options if o.startswith(f"{name} ·"))
+    return int(option.rsplit("·", 1)[1])
+
+
+def test_a_clicked_reliability_bin_shows_its_photos(page):
+    at, root = page
+    measures = _audited(at, root)
+    reliability = measures["reliability"]
+    filled = [at_ for at_, count in enumerate(reliability["count"]) if count]
+    at.session_state["audit_bin"] = {"selection": {"rows": [0], "columns": [], "cells": []}}
+    at.run()
+    assert not at.exception, at.exception
+    edges = reliability["bins"]
+    title = f"Confidence {edges[filled[0]]:.2f}–{edges[filled[0] + 1]:.2f}"
+    assert any(title in m.value for m in at.markdown)
+    assert at.button(key="audit_bin_open_0").label == "Open in Heatmaps"
+
+
+def test_the_summary_so_far_counts_the_stored_rows(page):
+    from vizcore.audit import store
+
+    at, root = page
+    _audited(at, root)
+    out = at.session_state["audit_summary"][0]  # the audit folder the page ran into
+    assert store.tally(out) == {"stored": 3, "skipped": 0, "labelled": 3, "correct": 2}

@@ -422,24 +422,8 @@ def dream_request(
     every: int = 1,
     jitter: int = JITTER,
 ) -> DreamRequest:
-    """Check a dream once: the photo, the mix and the settings (see :func:`dream` for each).
-
-    Args:
-        vm: the model to dream with.
-        image: RGB uint8 (H, W, 3): a photo, or :func:`noise_image` for a dream from nothing.
-        layers: {layer name: weight ≥ 0}; the loss is Σ w_l · mean(a_l²) over non-border pixels.
-        steps: gradient ascent steps per octave.
-        lr: step size in half the model's input range; gradients are normalised by their mean |g|.
-        octaves: number of scales; each is ``octave_scale`` times larger than the previous one.
-        octave_scale: size ratio between octaves, > 1.
-        max_loss: an octave ends early once its loss exceeds this (the Keras example's max_loss).
-        tile: if given, gradients are taken on tiles of at most tile × tile pixels with a random
-            roll (the TensorFlow tutorial), so memory is bounded for large photos.
-        seed: seeds the random roll; the same seed gives the same dream.
-        every: yield a frame every ``every`` steps (the last step always yields).
-        jitter: before each step the image is rolled by up to this many pixels at random along
-            each axis, and rolled back after it (the TensorFlow tutorial), so no pixel stays at a
-            border; 0 (the default) rolls nothing.
+    """Check a dream once: the photo (resized to the model's size when a layer of the mix takes no
+    other), the mix and the settings; :func:`dream` says what each means.
 
     Raises:
         RequestError: unknown layer, empty mix, negative weight, lr ≤ 0, steps < 1, octave

@@ -205,3 +205,22 @@ def _write_atomically(path: Path, data: bytes) -> None:
     partial = path.with_name(f".{os.getpid()}.{path.name}")
     partial.write_bytes(data)
     os.replace(partial, path)
+
+
+def tally(out: Path) -> dict[str, int]:
+    """How far a run has got, from the parts stored so far: photos stored, skipped, labelled and right.
+
+    Reads only the ``error`` and ``correct`` columns, so a page can redraw it after every batch.
+    """
+    counts = {"stored": 0, "skipped": 0, "labelled": 0, "correct": 0}
+    for part in _parts(Path(out)):
+        try:
+            table = pq.read_table(part, columns=["error", "correct"])
+        except (OSError, pa.ArrowException):  # a part being replaced by a merge: counted next time
+            continue
+        errors, correct = table.column("error").to_pylist(), table.column("correct").to_pylist()
+        counts["stored"] += len(errors)
+        counts["skipped"] += sum(error is not None for error in errors)
+        counts["labelled"] += sum(value is not None for value in correct)
+        counts["correct"] += sum(value is True for value in correct)
+    return counts

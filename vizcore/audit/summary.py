@@ -262,3 +262,35 @@ def _entry(rows: dict, at: int, names: list[str]) -> dict:
         "map": _grid(rows, at),
         "true_map": _grid(rows, at, "true_map"),
     }
+
+
+def photos_where(table: pa.Table, manifest: dict, *, true: str | None = None, predicted: str | None = None,
+                 confidence_bin: int | None = None, bins: int = ECE_BINS, limit: int = GALLERY_SIZE) -> list[dict]:
+    """The audited photos of one confusion-matrix cell or one reliability bin, as gallery entries.
+
+    ``true`` and ``predicted`` are class names (either may be None: any); ``confidence_bin`` is a
+    bin of :func:`reliability` (top-1 confidence in ((m−1)/M, m/M], 0 in the first). Each entry is
+    a gallery entry (path, label, predicted, confidence, maps…) with ``pred_index`` and
+    ``true_index`` added; most confident first, at most ``limit``.
+    """
+    rows = table.to_pydict()
+    names = manifest["classes"]
+    chosen = []
+    for at, error in enumerate(rows["error"]):
+        if error is not None or rows["pred_index"][at] is None:
+            continue
+        index = rows["true_index"][at]
+        if true is not None and (index is None or names[index] != true):
+            continue
+        if predicted is not None and names[rows["pred_index"][at]] != predicted:
+            continue
+        if confidence_bin is not None:
+            confidence = rows["confidence"][at]
+            if confidence is None or index is None:
+                continue
+            if min(max(int(np.ceil(confidence * bins)) - 1, 0), bins - 1) != confidence_bin:
+                continue
+        chosen.append(at)
+    chosen.sort(key=lambda at: -(rows["confidence"][at] or 0.0))
+    return [{**_entry(rows, at, names), "pred_index": rows["pred_index"][at], "true_index": rows["true_index"][at]}
+            for at in chosen[:limit]]
