@@ -1,0 +1,73 @@
+"""The Audit page in a real browser: a folder under the server's roots audited, a count of the
+confusion matrix clicked (its photos shown with their maps), one photo opened in Heatmaps.
+
+A server of its own, whose limits file lists a temporary folder as an audit root.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+
+import pytest
+from browser import exception_boxes, screenshot, streamlit_server, wait_for_app
+from PIL import Image
+
+pytestmark = pytest.mark.skipif(not os.path.exists("/usr/bin/chromium") and not shutil.which("chromium"),
+                                reason="Debian's chromium is not installed (.ci/run installs it)")
+TIMEOUT = 300_000  # ms: a cold model load plus a run, on 2 CPU cores shared with other sessions
+SAMPLES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "assets", "samples")
+ROW_HEIGHT = 35  # px: a row of st.dataframe's grid (its header row too)
+
+
+@pytest.fixture(scope="module")
+def audit_server(tmp_path_factory):
+    """A server whose [audit] roots list a folder of two labelled photos; yields (URL, the photos' folder)."""
+    root = tmp_path_factory.mktemp("audit-root")
+    photos = root / "photos"
+    for folder, sample in (("military_uniform", "grace_hopper"), ("espresso", "coffee")):
+        (photos / folder).mkdir(parents=True)
+        Image.open(os.path.join(SAMPLES, f"{sample}.jpg")).save(photos / folder / f"{sample}.png")
+    limits = root / "vizcore.toml"
+    limits.write_text(f'[audit]\nroots = ["{root}"]\n')
+    with streamlit_server(env={"VIZCORE_LIMITS": str(limits)}) as url:
+        yield url, photos
+
+
+def click_in_last_column(page, grid, row: int) -> None:
+    """Click the cell at data row ``row`` of an st.dataframe's last column (a canvas grid: no element to click;
+    its columns share the width left by the index, so the last one ends at the grid's right edge)."""
+    box = grid.bounding_box()
+    page.mouse.click(box["x"] + box["width"] - 40, box["y"] + ROW_HEIGHT * (row + 1.5))
+
+
+def test_audit_a_folder_click_a_cell_and_open_a_photo_in_heatmaps(audit_server, browser):
+    url, photos = audit_server
+    page = browser.new_context(viewport={"width": 1400, "height": 1100}).new_page()
+    page.set_default_timeout(TIMEOUT)
+    page.goto(f"{url}/audit")
+    page.get_by_text("Folder on the server").first.wait_for()
+    wait_for_app(page)
+    field = page.get_by_test_id("stTextInputField").first
+    field.fill(str(photos))
+    field.press("Enter")
+    wait_for_app(page)
+    page.get_by_role("button", name="Run").click()
+    page.get_by_text("Click a count to see its photos").wait_for()
+    wait_for_app(page)
+    assert page.get_by_text("100.0%").count() == 1  # both photos called right: a diagonal matrix
+    grid = page.locator('[data-testid="stDataFrame"]').first
+    grid.scroll_into_view_if_needed()
+    click_in_last_column(page, grid, 1)  # (espresso, espresso): classes by index, military uniform 652, espresso 967
+    page.get_by_text("True espresso, predicted espresso").wait_for(timeout=60_000)
+    wait_for_app(page)
+    screenshot(page, "audit-cell")
+    assert not exception_boxes(page)
+    page.get_by_text("True espresso, predicted espresso").scroll_into_view_if_needed()
+    page.get_by_role("button", name="Open in Heatmaps").first.click()
+    page.get_by_text("Class to explain").first.wait_for()
+    wait_for_app(page)
+    assert page.url.split("?")[0].endswith("/heatmaps")
+    assert "class=967" in page.url and "photo=upload-" in page.url  # the photo and its predicted class
+    page.get_by_text("Showing coffee.png").wait_for()
+    screenshot(page, "audit-to-heatmaps")
+    assert not exception_boxes(page)
