@@ -264,8 +264,16 @@ def _entry(rows: dict, at: int, names: list[str]) -> dict:
     }
 
 
-def photos_where(table: pa.Table, manifest: dict, *, true: str | None = None, predicted: str | None = None,
-                 confidence_bin: int | None = None, bins: int = ECE_BINS, limit: int = GALLERY_SIZE) -> list[dict]:
+def photos_where(
+    table: pa.Table,
+    manifest: dict,
+    *,
+    true: str | None = None,
+    predicted: str | None = None,
+    confidence_bin: int | None = None,
+    bins: int = ECE_BINS,
+    limit: int = GALLERY_SIZE,
+) -> list[dict]:
     """The audited photos of one confusion-matrix cell or one reliability bin, as gallery entries.
 
     ``true`` and ``predicted`` are class names (either may be None: any); ``confidence_bin`` is a
@@ -292,5 +300,7 @@ def photos_where(table: pa.Table, manifest: dict, *, true: str | None = None, pr
                 continue
         chosen.append(at)
     chosen.sort(key=lambda at: -(rows["confidence"][at] or 0.0))
-    return [{**_entry(rows, at, names), "pred_index": rows["pred_index"][at], "true_index": rows["true_index"][at]}
-            for at in chosen[:limit]]
+    return [
+        {**_entry(rows, at, names), "pred_index": rows["pred_index"][at], "true_index": rows["true_index"][at]}
+        for at in chosen[:limit]
+    ]
