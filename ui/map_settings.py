@@ -7,6 +7,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from vizcore import cam, drawing
+from vizcore.cam.request import probed_channels
 
 
 @dataclass(frozen=True)
@@ -22,8 +23,7 @@ class HeatmapSettings:
 
     def for_method(self, method: str) -> HeatmapSettings:
         """These settings with another method (and top_k only if it probes channels, so maps share the cache)."""
-        probes = cam.METHODS[method].channel_budget is not None
-        return replace(self, method=method, top_k=self.top_k if probes else None)
+        return replace(self, method=method, top_k=probed_channels(cam.METHODS[method], self.top_k))
 
 
 @dataclass(frozen=True)

@@ -58,9 +58,7 @@ class CamRequest:
         }
         checked: dict[str, Any] = {key: checks.get(key, bool)(value) for key, value in changes.items()}
         request = dataclasses.replace(self, **checked)
-        if METHODS[request.method].channel_budget is None and request.top_k is not None:
-            request = dataclasses.replace(request, top_k=None)
-        return request
+        return dataclasses.replace(request, top_k=probed_channels(request.record, request.top_k))
 
 
 def cam_request(
@@ -86,7 +84,7 @@ def cam_request(
     """
     photo = _read_only(rgb_image(image))
     record = checked_method(method)
-    top_k = checked_top_k(top_k) if record.channel_budget is not None else checked_top_k(top_k) and None
+    top_k = probed_channels(record, checked_top_k(top_k))
     digest = hashlib.sha256(repr(photo.shape).encode() + photo.tobytes()).hexdigest()
     return CamRequest(
         digest, checked_class(vm, class_index), record.name, target_layer(vm, layer), top_k, bool(augment),
@@ -127,6 +125,11 @@ def checked_top_k(top_k) -> int | None:
         return whole_number("top_k", top_k, 1)
     except RequestError:
         raise RequestError(f"top_k must be a positive number of channels or None, got {top_k!r}.") from None
+
+
+def probed_channels(record: CamMethod, top_k: int | None) -> int | None:
+    """A checked ``top_k`` for a method that probes channels; None for the others (they take none)."""
+    return top_k if record.channel_budget is not None else None
 
 
 def spatial_layers(vm: VizModel) -> list[str]:

@@ -9,6 +9,7 @@ Faster Score-CAM: only the k channels of highest spatial variance are probed, th
 from __future__ import annotations
 
 import threading
+import weakref
 
 import vizcore._quiet  # noqa: F401  (imports TensorFlow quietly, first)
 
@@ -22,7 +23,7 @@ SCORE_CAM_MAX_BATCH = 32  # masked copies of the photo per forward pass, at most
 LIVE_TENSORS = 3  # largest activations alive at once in a forward pass (estimate)
 FASTER_TOP_K = 64  # channels the pages and rankings probe unless every channel is asked for
 
-_PROBES: dict[int, MaskedScores] = {}  # id(view) → its masked pass (views live as long as their model)
+_PROBES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # a view → its masked pass, gone with the view
 _LOCK = threading.Lock()
 
 
@@ -113,7 +114,6 @@ class MaskedScores:
 def masked_scores(view) -> MaskedScores:
     """The view's masked pass, built once per view and shared by every thread."""
     with _LOCK:
-        probe = getattr(view, "_score_cam", None)
-        if probe is None:
-            probe = view._score_cam = MaskedScores(view)
-        return probe
+        if view not in _PROBES:
+            _PROBES[view] = MaskedScores(view)
+        return _PROBES[view]
