@@ -23,7 +23,7 @@ from ui.frame import page
 from ui.streaming import stream
 from vizcore import RequestError, audit, cam
 from vizcore.atlas import model_fingerprint
-from vizcore.audit import roots, store
+from vizcore.audit import roots, store, zipped
 from vizcore.audit.report import charts, gallery_picture
 from vizcore.audit.summary import GALLERIES, photos_where
 
@@ -33,6 +33,8 @@ CELL_PHOTOS = 12      # photos shown for a clicked cell or bin
 SUMMARY = "audit_summary"  # session_state: (audit folder, Summary) of the last finished run
 OPEN_HEATMAPS = "audit_open_heatmaps"  # session_state: a photo was carried to Heatmaps, switch there
 CARRY_PROBLEM = "audit_carry_problem"  # session_state: why a photo could not be carried
+UNPACKED = "audit_unpacked"  # session_state: (upload's file id, the folder it unpacked to)
+SERVER, ZIP = "Folder on the server", "Upload a zip"
 
 
 def _carry_to_heatmaps(model: str, path: str, class_index: int, method: str) -> None:
@@ -59,20 +61,51 @@ if st.session_state.pop(OPEN_HEATMAPS, False):
     st.switch_page("pages/heatmaps.py")
 if problem := st.session_state.pop(CARRY_PROBLEM, None):
     st.error(problem)
+
+
+def folder_on_the_server(allowed: tuple[Path, ...]) -> Path | None:
+    """A folder typed by the user, if it lies under the server's roots (refused in words otherwise)."""
+    listed = ", ".join(map(str, allowed)) or "none"
+    typed = st.text_input("Folder on the server", placeholder=str(allowed[0]) if allowed else "",
+                          help=f"Only folders under {listed} (.streamlit/vizcore.toml, [audit] roots).")
+    return roots.allowed_folder(typed, allowed) if typed else None
+
+
+def uploaded_zip() -> Path | None:
+    """The folder an uploaded zip unpacked to (once per upload), or None before one is uploaded."""
+    bounds = runs.limits()
+    upload = st.file_uploader("Zip of photos", type="zip", key="audit_zip", max_upload_size=bounds.zip_mb,
+                              help=f"Class subfolders, a flat folder or a CSV of path,label, zipped: at most "
+                                   f"{bounds.zip_photos} photos and {bounds.zip_mb} MB.")
+    if upload is None:
+        return None
+    kept = st.session_state.get(UNPACKED)
+    if kept is None or kept[0] != upload.file_id:
+        with st.spinner(f"Unpacking {upload.name}…"):
+            unpacked = zipped.unpack(upload.getvalue(), roots.unpacked_dir(), bounds)
+        st.session_state[UNPACKED] = (upload.file_id, unpacked)
+    return st.session_state[UNPACKED][1]
+
+
 try:
     allowed = roots.allowed_roots()
 except RequestError as error:
     st.error(str(error))
-    st.stop()
-listed = ", ".join(map(str, allowed)) or "none"
-typed = st.text_input("Folder on the server", placeholder=str(allowed[0]) if allowed else "",
-                      help=f"Only folders under {listed} (.streamlit/vizcore.toml, [audit] roots).")
+    allowed = ()
+source = st.radio("Photos", [SERVER, ZIP], index=0 if allowed else 1, horizontal=True, key="audit_source",
+                  help="A folder the server lists, or a zip you upload.")
+folder, problem = None, None
+try:
+    folder = uploaded_zip() if source == ZIP else folder_on_the_server(allowed)
+except RequestError as error:
+    problem = str(error)
 metrics = st.checkbox("Measure deletion and insertion AUC (slower)")
 requested = runs.run_and_stop_buttons("audit_run", "audit_stop", "Stop: a later Run resumes where it stopped.")
-if not typed:
+if problem:
+    st.error(problem)
+if folder is None:
     st.stop()
 try:
-    folder = roots.allowed_folder(typed, allowed)
     settings = audit.settings(vm, metrics=metrics, batch_size=BATCH)
 except RequestError as error:
     st.error(str(error))

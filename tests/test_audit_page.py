@@ -101,3 +101,44 @@ def test_the_summary_so_far_counts_the_stored_rows(page):
     _audited(at, root)
     out = at.session_state["audit_summary"][0]  # the audit folder the page ran into
     assert store.tally(out) == {"stored": 3, "skipped": 0, "labelled": 3, "correct": 2}
+
+
+def _zip_of(folder: Path, extra: dict[str, bytes] | None = None) -> bytes:
+    import io
+    import zipfile
+
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as archive:
+        for path in sorted(folder.rglob("*.png")):
+            archive.write(path, f"photos/{path.relative_to(folder).as_posix()}")
+        for name, data in (extra or {}).items():
+            archive.writestr(name, data)
+    return out.getvalue()
+
+
+def test_an_uploaded_zip_is_audited_like_a_folder(page, tmp_path, monkeypatch):
+    from vizcore.audit import roots
+
+    at, root = page
+    monkeypatch.setattr(roots, "unpacked_dir", lambda: tmp_path / "zips")
+    at.radio(key="audit_source").set_value("Upload a zip").run()
+    at.file_uploader(key="audit_zip").set_value(("photos.zip", _zip_of(root / "photos"), "application/zip")).run()
+    at.button(key="audit_run").click().run()
+    assert not at.exception, at.exception
+    assert not at.error
+    metrics = {metric.label: metric.value for metric in at.metric}
+    assert metrics["photos"] == "3" and metrics["accuracy"] == "66.7%"  # labelled by the zip's class folders
+
+
+def test_a_zip_with_a_path_leaving_its_folder_is_refused_in_words(page, tmp_path, monkeypatch):
+    from vizcore.audit import roots
+
+    at, root = page
+    monkeypatch.setattr(roots, "unpacked_dir", lambda: tmp_path / "zips")
+    evil = _zip_of(root / "photos", {"../../evil.png": b"x"})
+    at.radio(key="audit_source").set_value("Upload a zip").run()
+    at.file_uploader(key="audit_zip").set_value(("evil.zip", evil, "application/zip")).run()
+    assert not at.exception, at.exception
+    assert "a path that leaves its folder" in at.error[0].value
+    assert not (tmp_path / "zips").exists() or not any((tmp_path / "zips").iterdir())
+    assert not at.metric  # nothing audited

@@ -14,6 +14,8 @@ not know, so the limits have a file of their own. Every key is optional::
     kept_photos_mb = 500  # ... and their size in all, in MB (the least recently used go first)
     user_models_mb = 2000 # users' models held in memory with what is compiled for them, in MB (LRU)
     kept_models_mb = 2000 # uploaded model files kept on disk, in MB (the least recently used go first)
+    zip_photos = 2000     # photos in one zip uploaded to the Audit page
+    zip_mb = 500          # MB: the size of such a zip, and of what it unpacks to
 """
 
 from __future__ import annotations
@@ -42,6 +44,8 @@ class Limits:
     kept_photos_mb: int = 500
     user_models_mb: int = 2000
     kept_models_mb: int = 2000
+    zip_photos: int = 2000
+    zip_mb: int = 500
 
     def check_run(self, *, steps: int | None = None, size: int | None = None, images: int | None = None) -> None:
         """RequestError, in a user's words, when one run asks for more than this server allows."""

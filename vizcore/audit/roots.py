@@ -56,3 +56,8 @@ def audit_dir(folder: Path, fingerprint: str) -> Path:
     """Where the page keeps the audit of a folder by a model: under the cache, one folder each."""
     key = hashlib.sha256(f"{folder}|{fingerprint}".encode()).hexdigest()[:16]
     return weights_cache_dir() / "audits" / key
+
+
+def unpacked_dir() -> Path:
+    """Where the Audit page unpacks uploaded zips (vizcore.audit.zipped), one folder each."""
+    return weights_cache_dir() / "audit-zips"
