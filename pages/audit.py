@@ -17,7 +17,7 @@ import pandas as pd
 import streamlit as st
 
 import vizcore
-from ui import photos, runs
+from ui import audited, photos, runs
 from ui.cache_keys import array_digest, model_identity
 from ui.frame import page
 from ui.streaming import stream
@@ -31,34 +31,42 @@ BATCH = 16            # photos per pass
 GALLERY_COLUMNS = 4   # photos per gallery row
 CELL_PHOTOS = 12      # photos shown for a clicked cell or bin
 SUMMARY = "audit_summary"  # session_state: (audit folder, Summary) of the last finished run
-OPEN_HEATMAPS = "audit_open_heatmaps"  # session_state: a photo was carried to Heatmaps, switch there
+OPEN_PAGE = "audit_open_page"  # session_state: a photo was carried to this page, switch there
+HEATMAPS, WHY = "pages/heatmaps.py", "pages/why.py"
 CARRY_PROBLEM = "audit_carry_problem"  # session_state: why a photo could not be carried
 UNPACKED = "audit_unpacked"  # session_state: (upload's file id, the folder it unpacked to)
 SERVER, ZIP = "Folder on the server", "Upload a zip"
 
 
-def _carry_to_heatmaps(model: str, path: str, class_index: int, method: str) -> None:
-    """An "Open in Heatmaps" click's callback (it runs before the rerun): the photo becomes the session's
-    working photo (kept in the server's store, as an upload is) and Heatmaps' class and method take the
-    audit's, as chosen for this model and photo (so that Heatmaps does not reset them to its defaults)."""
+def _carry(target: str, model: str, path: str, class_index: int, method: str) -> None:
+    """An "Open in Heatmaps" or "Open in Why this class?" click's callback (it runs before the rerun): the
+    photo becomes the session's working photo (kept in the server's store, as an upload is) and the target
+    page's class and map method take the audit's, as chosen for this model and photo (so that the page does
+    not reset them to its defaults)."""
     try:
         data = Path(path).read_bytes()
         image = photos.decode_image(data)
     except (OSError, vizcore.ImageError) as error:
-        st.session_state[CARRY_PROBLEM] = f"{Path(path).name} can't be opened in Heatmaps: {error}"
+        st.session_state[CARRY_PROBLEM] = f"{Path(path).name} can't be opened: {error}"
         return
     stored = photos.store().put(data, Path(path).name)
     photos.choose(replace(photos.working()[1], source=photos.UPLOAD, upload=stored))
-    st.session_state["heat_class"], st.session_state["heat_class_owner"] = class_index, f"{model}/{array_digest(image)}"
-    if method in cam.METHODS:
-        st.session_state["heat_method"] = method
-    st.session_state[OPEN_HEATMAPS] = True
+    owner = f"{model}/{array_digest(image)}"
+    if target == HEATMAPS:
+        st.session_state["heat_class"], st.session_state["heat_class_owner"] = class_index, owner
+        if method in cam.METHODS:
+            st.session_state["heat_method"] = method
+    else:
+        st.session_state["why_class"], st.session_state["why_class_owner"] = class_index, owner
+        st.session_state["why_contrast"], st.session_state["why_contrast_owner"] = -1, owner
+        st.session_state["why_map_method"] = method
+    st.session_state[OPEN_PAGE] = target
 
 
 vm = page("Audit a photo folder", "The model across your photos: where it is wrong, whether it is "
                  "confident when wrong, where it looks. Class subfolders, a flat folder or a CSV of path,label.")
-if st.session_state.pop(OPEN_HEATMAPS, False):
-    st.switch_page("pages/heatmaps.py")
+if target := st.session_state.pop(OPEN_PAGE, None):
+    st.switch_page(target)
 if problem := st.session_state.pop(CARRY_PROBLEM, None):
     st.error(problem)
 
@@ -174,7 +182,7 @@ def picked_bin(reliability: dict) -> int | None:
 
 
 def photo_grid(entries: list[dict], root: Path, key: str, class_index) -> None:
-    """Photos with their maps, each with "Open in Heatmaps" on its predicted class."""
+    """Photos with their maps, each opening in Heatmaps or Why this class? on its predicted class."""
     columns = st.columns(GALLERY_COLUMNS)
     model = model_identity(vm)
     for at, entry in enumerate(entries):
@@ -184,10 +192,12 @@ def photo_grid(entries: list[dict], root: Path, key: str, class_index) -> None:
         if entry["confidence"] is not None:
             caption += f" · {entry['confidence']:.0%}"
         place.image(gallery_picture(entry, root), caption=f"{caption} · {entry['path']}")
-        place.button("Open in Heatmaps", icon=":material/open_in_new:", key=f"{key}_{at}",
-                     on_click=_carry_to_heatmaps,
-                     args=(model, str(root / entry["path"]), class_index(entry), measures["method"]),
-                     help=f"This photo on the Heatmaps page, explaining {entry['predicted']}.")
+        carried = (model, str(root / entry["path"]), class_index(entry), measures["method"])
+        place.button("Open in Heatmaps", icon=":material/open_in_new:", key=f"{key}_{at}", on_click=_carry,
+                     args=(HEATMAPS, *carried), help=f"This photo on Heatmaps, explaining {entry['predicted']}.")
+        place.button("Open in Why this class?", icon=":material/psychology_alt:", key=f"{key}_why_{at}",
+                     on_click=_carry, args=(WHY, *carried),
+                     help=f"Which learned features made {entry['predicted']}, on the Why page.")
 
 
 kept = st.session_state.get(SUMMARY)
@@ -206,6 +216,7 @@ if summary is None:
     st.stop()
 measures = summary.measures
 root = folder if folder.is_dir() else folder.parent
+audited.remember(out, root)  # the Why page's example photos, from now on
 names = list(store.read_manifest(out)["classes"])
 stamp = (out / store.MERGED).stat().st_mtime
 cards = st.columns(4)

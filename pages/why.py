@@ -16,7 +16,7 @@ import numpy as np
 import streamlit as st
 
 import vizcore
-from ui import links, photos, predictions, runs, warm
+from ui import audited, links, photos, predictions, runs, warm
 from ui.cache_keys import HASH_FUNCS, array_digest, model_identity
 from ui.frame import page
 from ui.models import cached_spatial_layers
@@ -86,18 +86,28 @@ def settings(vm, top1: int, photo: str) -> tuple[int, int | None, str | None, in
 
 
 def example_files() -> tuple[list[Path], str]:
-    """The photos to find examples in (samples, $VIZCORE_IMAGES_DIR, uploads) and where they come from."""
+    """The photos to find examples in (the folder audited last, or the samples and $VIZCORE_IMAGES_DIR;
+    plus uploads) and where they come from."""
     folders = examples.default_folders()
     with st.expander("Example photos"):
+        found = audited.photos()
+        use_audit = found is not None and st.toggle(
+            f"Photos of the audited folder {found[0].name}", value=True, key="why_use_audit",
+            help=f"The photos your audit read ({len(found[1])} of them, at most {examples.MAX_AUDITED} spread over "
+                 f"its classes), instead of the bundled samples: the patches come from your own data.")
         uploads = st.file_uploader("Add photos", accept_multiple_files=True, key="why_photos",
                                    max_upload_size=photos.PHOTO_MB,
                                    help=f"Up to {MAX_UPLOADED_PHOTOS} photos, besides the samples and "
                                         f"${examples.IMAGES_DIR_VARIABLE}.")
         stored = list({photo.digest: photo.path for photo in map(stored_photo, (uploads or [])[:MAX_UPLOADED_PHOTOS])
                        }.values())  # one photo uploaded twice is one example photo
-        named = ", ".join(str(folder) for folder in folders)
+        named = (f"the audited folder {found[0]} ({len(found[1])} photos)" if use_audit and found
+                 else ", ".join(str(folder) for folder in folders))
         st.caption(f"Examples come from {named}" + (f" and {len(stored)} uploaded photos" if stored else "")
-                   + f". Set ${examples.IMAGES_DIR_VARIABLE} to a folder of your own photos.")
+                   + ("." if use_audit else f". Set ${examples.IMAGES_DIR_VARIABLE} to a folder of your own "
+                      "photos, or audit one on the Audit page."))
+    if use_audit and found:
+        return found[1] + stored, named
     try:
         files = examples.image_files(folders)
     except vizcore.VizcoreError as error:

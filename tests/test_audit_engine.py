@@ -316,3 +316,38 @@ def test_lite0_names_a_real_photo_in_its_imagenet_synset_folder(lite0, tmp_path,
     assert measures["classes"] == ["military uniform", "wine bottle"] and measures["confusion"] == [[1, 0], [1, 0]]
     rows = pq.read_table(tmp_path / "out" / "audit.parquet").to_pylist()
     assert all(row["pred_index"] == 652 for row in rows) and rows[1]["true_map"] is not None
+
+
+def test_audited_photos_are_the_photos_read_spread_evenly_and_never_the_skipped(trained, tmp_path):
+    vm, photos = trained
+    folder = tmp_path / "photos"
+    for path in sorted(photos.rglob("*.png")):
+        (folder / path.parent.name).mkdir(parents=True, exist_ok=True)
+        (folder / path.parent.name / path.name).write_bytes(path.read_bytes())
+    (folder / "Red" / "broken.png").write_bytes(b"not a png")
+    _run(vm, folder, tmp_path / "out")
+    audit.finish(tmp_path / "out")
+    every = audit.audited_photos(tmp_path / "out")
+    assert every == sorted(p for p in folder.rglob("*.png") if p.name != "broken.png")  # skipped: left out
+    spread = audit.audited_photos(tmp_path / "out", limit=6)
+    assert len(spread) == 6 and {p.parent.name for p in spread} == {"Red", "GREEN", "b_l_u_e"}  # every class
+    (folder / "GREEN" / "0.png").unlink()
+    assert folder / "GREEN" / "0.png" not in audit.audited_photos(tmp_path / "out")  # removed since: left out
+
+
+def test_why_takes_its_example_patches_from_an_audited_folder(lite0, tmp_path, samples, capsys):
+    photos = tmp_path / "photos"
+    (photos / "espresso").mkdir(parents=True)
+    Image.fromarray(samples["coffee"]).save(photos / "espresso" / "my_coffee.png")
+    Image.fromarray(samples["cat"]).save(photos / "espresso" / "my_cat.png")
+    _run(lite0, photos, tmp_path / "out")
+    audit.finish(tmp_path / "out")
+    capsys.readouterr()
+    image = tmp_path / "coffee.png"
+    Image.fromarray(samples["coffee"]).save(image)
+    out = str(tmp_path / "out")
+    assert main(["why", "efficientnet_lite0", str(image), "--top", "2", "--audit", out, "--json"]) == 0
+    payload = json.loads(capsys.readouterr().out)
+    files = {example["file"] for row in payload["channels"] for example in row["examples"]}
+    assert payload["examples_indexed"] == 2 and files
+    assert files <= {str(photos / "espresso" / "my_coffee.png"), str(photos / "espresso" / "my_cat.png")}

@@ -142,3 +142,23 @@ def test_a_zip_with_a_path_leaving_its_folder_is_refused_in_words(page, tmp_path
     assert "a path that leaves its folder" in at.error[0].value
     assert not (tmp_path / "zips").exists() or not any((tmp_path / "zips").iterdir())
     assert not at.metric  # nothing audited
+
+
+def test_a_photo_opens_in_why_with_its_class_and_the_audited_folder_gives_the_examples(page):
+    at, root = page
+    measures = _audited(at, root)
+    row = measures["classes"].index("espresso")
+    at.session_state["audit_cell"] = {"selection": {"rows": [], "columns": [], "cells": [(row, "espresso")]}}
+    at.run()
+    assert at.button(key="audit_cell_open_why_0").label == "Open in Why this class?"
+    at.session_state["why_show_features"] = False  # the carried photo and examples are tested, not the pictures
+    at.button(key="audit_cell_open_why_0").click().run(timeout=600)
+    assert not at.exception, at.exception
+    assert "Why this class?" in [t.value for t in at.title]  # the page switched
+    _, working = at.session_state["_working_photo"]
+    assert working.upload.name == "coffee.png"
+    espresso = next(i for i in range(1000) if at.selectbox(key="why_class").format_func(i).startswith("espresso ·"))
+    assert at.selectbox(key="why_class").value == espresso  # the audit's predicted class, not reset
+    assert at.toggle(key="why_use_audit").value is True
+    captions = " ".join(c.value for c in at.caption)
+    assert f"Examples come from the audited folder {root / 'photos'} (3 photos)" in captions

@@ -45,6 +45,7 @@ IMAGES_DIR_VARIABLE = "VIZCORE_IMAGES_DIR"  # the user's folder of example photo
 RECEPTIVE_MASS = 0.8  # share of the centre position's input gradient inside the effective receptive field
 RECEPTIVE_DRAWS = 4  # random inputs the effective receptive field is averaged over
 DEFAULT_PATCHES = 4  # example patches per channel
+MAX_AUDITED = 1000  # photos of an audited folder indexed at most (spread evenly): about 30 s on 2 cores
 PATCH_SIDE = 96  # px, each patch is resized to this square
 
 _EXTRACTORS = PerModel(8)  # (model, layer) → its compiled extractor

@@ -17,6 +17,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
+
 from . import store
 from .report import REPORT, write_report
 from .run import AuditSettings, Progress, audit, settings
@@ -24,7 +26,18 @@ from .summary import Summary, summarise
 
 SUMMARY = "summary.json"
 
-__all__ = ["AuditSettings", "Progress", "Summary", "audit", "finish", "settings", "summarise", "REPORT", "SUMMARY"]
+__all__ = [
+    "AuditSettings",
+    "Progress",
+    "Summary",
+    "audit",
+    "audited_photos",
+    "finish",
+    "settings",
+    "summarise",
+    "REPORT",
+    "SUMMARY",
+]
 
 
 def finish(out: str | Path, merge: bool = True) -> Summary:
@@ -41,3 +54,24 @@ def finish(out: str | Path, merge: bool = True) -> Summary:
     (out / SUMMARY).write_text(json.dumps(summary.measures, indent=1))
     write_report(out, summary, manifest)
     return summary
+
+
+def audited_photos(out: str | Path, limit: int | None = None) -> list[Path]:
+    """The photos an audit folder's merged rows read (skipped files left out), as files on disk: the
+    Why page's and ``vizcore why --audit``'s example photos, so that patches come from the user's data.
+
+    With more than ``limit`` photos, ``limit`` of them spread evenly over the sorted paths (so every
+    class subfolder keeps its share). Photos removed since the audit are left out.
+
+    Raises:
+        RequestError: not an audit folder, or not merged yet.
+    """
+    out = Path(out)
+    root = Path(store.read_manifest(out)["root"])
+    table = store.read_merged(out).select(["path", "error"])
+    paths = [
+        path for path, error in zip(table.column("path").to_pylist(), table.column("error").to_pylist()) if not error
+    ]
+    if limit is not None and len(paths) > limit:
+        paths = [paths[at] for at in np.unique(np.linspace(0, len(paths) - 1, limit).round().astype(int))]
+    return [root / path for path in paths if (root / path).is_file()]

@@ -30,6 +30,11 @@ def register(subparsers) -> None:
         metavar="DIR",
         help="a folder of photos to find example patches in (besides the samples and $VIZCORE_IMAGES_DIR); repeatable",
     )
+    parser.add_argument(
+        "--audit",
+        metavar="AUDIT_DIR",
+        help="take example patches from the photos a `vizcore audit` read (its --out folder) instead of the samples",
+    )
     parser.add_argument("--patches", type=int, default=4, metavar="N", help="example patches per channel (default 4)")
     parser.add_argument("--steps", type=int, metavar="N", help="robust feature visualisation steps (default 96)")
     parser.add_argument("--out", metavar="panel.png", help="write the Why panel (features, maps, shares, examples)")
@@ -54,8 +59,13 @@ def run(args: argparse.Namespace) -> int:
     chosen = class_index(vm, args.class_name) if args.class_name is not None else None
     contrast = class_index(vm, args.contrast) if args.contrast is not None else None
     result = why.explain(vm, image, class_index=chosen, contrast=contrast, layer=args.layer, top=args.top)
-    folders = examples.default_folders(args.images)
-    found = _index(vm, result.layer, examples.image_files(folders))
+    if args.audit:
+        from ..audit import audited_photos
+
+        files = audited_photos(args.audit, examples.MAX_AUDITED) + examples.image_files(args.images)
+    else:
+        files = examples.image_files(examples.default_folders(args.images))
+    found = _index(vm, result.layer, files)
     patches = {c.channel: examples.best_patches(vm, found, c.channel, args.patches) for c in result.channels}
     if out is not None:
         from ..drawing import png_bytes
