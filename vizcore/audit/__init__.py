@@ -67,7 +67,9 @@ def audited_photos(out: str | Path, limit: int | None = None) -> list[Path]:
         RequestError: not an audit folder, or not merged yet.
     """
     out = Path(out)
-    root = Path(store.read_manifest(out)["root"])
+    manifest = store.read_manifest(out)
+    assert manifest is not None  # required=True raised otherwise
+    root = Path(manifest["root"])
     table = store.read_merged(out).select(["path", "error"])
     paths = [
         path for path, error in zip(table.column("path").to_pylist(), table.column("error").to_pylist()) if not error
