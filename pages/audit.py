@@ -129,14 +129,39 @@ def show(progress) -> None:
     bar.progress(progress.done / max(progress.total, 1), text=f"{progress.done}/{progress.total} photos{left}")
 
 
-def grow(progress) -> None:
-    """The summary so far, from the rows stored (this run's and an earlier run's)."""
+def tally_line(total: int | None = None) -> str | None:
+    """Photos stored so far (this run's and an earlier run's), the accuracy on them and the skipped; None
+    before any is stored."""
     counts = store.tally(out)
+    if not counts["stored"]:
+        return None
     accuracy = (f"accuracy so far **{counts['correct'] / counts['labelled']:.1%}** on {counts['labelled']} "
                 "labelled photos" if counts["labelled"] else "no labelled photo yet")
     skipped = f" · {counts['skipped']} skipped" if counts["skipped"] else ""
-    so_far.markdown(f":material/monitoring: **{counts['stored']}** of {progress.total} photos done · "
-                    f"{accuracy}{skipped}")
+    of = f" of {total}" if total else ""
+    return f":material/monitoring: **{counts['stored']}**{of} photos done · {accuracy}{skipped}"
+
+
+def grow(progress) -> None:
+    """The summary so far, from the rows stored."""
+    so_far.markdown(tally_line(progress.total) or "")
+
+
+def finished_stamp(out_dir: Path) -> float | None:
+    """The merged rows' time when they hold every part stored (a finished audit); None otherwise."""
+    merged = out_dir / store.MERGED
+    if not merged.is_file():
+        return None
+    stamp = merged.stat().st_mtime
+    parts = out_dir / "parts"
+    newer = parts.is_dir() and any(part.stat().st_mtime > stamp for part in parts.glob("*.parquet"))
+    return None if newer else stamp
+
+
+@st.cache_data(max_entries=4, show_spinner="Reading the earlier audit…")
+def earlier_summary(out_dir: str, stamp: float) -> audit.Summary:
+    """The summary of an audit finished earlier (``stamp``: its merged rows' time, for the cache)."""
+    return audit.finish(Path(out_dir), merge=False)
 
 
 def work():
@@ -212,7 +237,12 @@ if requested:
         summary = finished
         st.session_state[SUMMARY] = (out, summary)
     so_far.empty()
+if summary is None and (stamp := finished_stamp(out)) is not None:  # audited before: shown without a Run
+    summary = earlier_summary(str(out), stamp)
 if summary is None:
+    if line := tally_line():  # a stopped (or cut-off) run: what is stored stays, and Run goes on from it
+        so_far.markdown(f"{line} · :material/pause_circle: stopped: **Run** resumes here, without computing "
+                        "these photos again.")
     st.stop()
 measures = summary.measures
 root = folder if folder.is_dir() else folder.parent

@@ -162,3 +162,22 @@ def test_a_photo_opens_in_why_with_its_class_and_the_audited_folder_gives_the_ex
     assert at.toggle(key="why_use_audit").value is True
     captions = " ".join(c.value for c in at.caption)
     assert f"Examples come from the audited folder {root / 'photos'} (3 photos)" in captions
+
+
+def test_a_stopped_run_keeps_its_tally_and_a_finished_one_shows_without_a_run(page):
+    import shutil
+
+    from vizcore.audit import store
+
+    at, root = page
+    _audited(at, root)
+    out = at.session_state["audit_summary"][0]
+    del at.session_state["audit_summary"]
+    at.run()  # the page opened again on the same folder: the finished audit is read, not run again
+    assert {metric.label: metric.value for metric in at.metric}["accuracy"] == "66.7%"
+    (out / store.MERGED).unlink()  # as a run stopped after storing its photos, before merging them
+    shutil.rmtree(out / "shards")
+    at.run()
+    assert not at.metric
+    line = next(m.value for m in at.markdown if "photos done" in m.value)
+    assert "**3** photos done" in line and "accuracy so far **66.7%**" in line and "Run** resumes" in line
