@@ -81,6 +81,22 @@ def test_batched_grad_cam_equals_grad_cam_photo_by_photo(tiny_model):
     assert not np.allclose(result.maps[1], other, atol=1e-3)
 
 
+def test_the_second_maps_of_the_same_pass_equal_grad_cam_of_the_second_classes(tiny_model):
+    rng = np.random.default_rng(1)
+    photos = rng.integers(0, 256, (5, 32, 32, 3), dtype=np.uint8)
+    seconds = np.array([1, -1, 3, 0, 2])  # a true class per photo (−1: none, the first map again)
+    for method in ("gradcam", "gradcam++", "scorecam"):
+        result = predict_and_explain(tiny_model, photos, np.full(5, -1), layer="conv_3", method=method,
+                                     batch_size=8, seconds=seconds)  # fmt: skip
+        for at, (photo, second) in enumerate(zip(photos, seconds)):
+            wanted = result.targets[at] if second < 0 else second
+            alone = cam.heatmap(tiny_model, photo, class_index=int(wanted), method=method, layer="conv_3").grid
+            np.testing.assert_allclose(result.second_maps[at], alone, atol=2e-5, err_msg=f"{method} photo {at}")
+        np.testing.assert_array_equal(result.second_maps[1], result.maps[1])
+        differs = [at for at in range(5) if seconds[at] >= 0 and seconds[at] != result.targets[at]]
+        assert differs and all(not np.allclose(result.second_maps[at], result.maps[at]) for at in differs)
+
+
 def _reference(vm, photos):
     """Accuracy, confusion, F1 and ECE computed here, straight from the Keras model, with loops."""
     true, confidence, predicted = [], [], []

@@ -101,3 +101,25 @@ def test_too_small_and_too_large(monkeypatch):
 def test_missing_file(tmp_path):
     with pytest.raises(vizcore.ImageError, match="No image file"):
         vizcore.load_image(tmp_path / "nope.png")
+
+
+def test_a_large_jpeg_decodes_in_draft_mode_at_a_fraction_of_its_size(monkeypatch):
+    from PIL import ImageFile
+
+    decoded = []
+    load = ImageFile.ImageFile.load
+
+    def spy(self):
+        decoded.append(self.size)
+        return load(self)
+
+    monkeypatch.setattr(ImageFile.ImageFile, "load", spy)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # a phone's portrait photo: rotated on display, after the draft
+    data = _encode(Image.new("RGB", (4000, 3000), (90, 160, 30)), "JPEG", exif=exif)
+    array = vizcore.load_image(data, max_side=448)
+    assert array.shape == (448, 336, 3)  # portrait: the EXIF rotation applied
+    assert decoded and max(decoded[0]) == 1000  # libjpeg decoded it at 1/4 (1000×750), not 4000×3000
+    decoded.clear()
+    vizcore.load_image(data)  # 2048 px: half size would be smaller, so it decodes whole
+    assert max(decoded[0]) == 4000

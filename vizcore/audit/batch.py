@@ -2,7 +2,10 @@
 
 Photos in a batch are independent, so the gradient of the *sum* over the batch of each photo's own
 target score with respect to the layer's activations is, row by row, the gradient of that photo's
-score alone: one tape gives every photo's Grad-CAM, each for its own class. The pass is a
+score alone: one tape gives every photo's Grad-CAM, each for its own class. A labelled batch asks
+for a second map per photo (its true class, shown beside a wrong prediction's): the same forward pass
+serves both, with a second backward pass from the same tape (for the default layer, the last
+convolution, a backward pass runs only through the head: the true maps cost almost nothing). The pass is a
 ``tf.function`` of a fixed batch size: a full batch runs at the batch size, a smaller one (the
 last batch, the few wrong photos whose true class is explained too) is padded to the next power of
 two, so a run traces at most log2(batch) + 1 passes, each once. Gradient-based methods
@@ -36,16 +39,21 @@ class BatchResult(NamedTuple):
     scores: np.ndarray  # float32 (N, classes): what the user sees (probabilities, or values)
     targets: np.ndarray  # int (N,): the class each map explains
     maps: np.ndarray  # float32 (N, h, w) in [0, 1]: the maps on the layer's grid
+    second_maps: np.ndarray | None = None  # float32 (N, h, w): the second targets' maps, when asked for
 
 
 class BatchPass:
-    """A compiled pass: model inputs (B, H, W, 3) and a target per photo → scores, targets and maps.
+    """A compiled pass: model inputs (B, H, W, 3), a target per photo and a second target per photo →
+    scores, targets, maps and the second targets' maps.
 
-    A target of −1 is the photo's top-1 class (chosen inside the pass). Read-only once built.
+    A target of −1 is the photo's top-1 class (chosen inside the pass); a second target of −1 is the
+    first target. Built with ``second=False`` the pass makes one map per photo (its second maps are
+    its maps). Read-only once built.
     """
 
-    def __init__(self, vm: VizModel, layer: str, method: str, batch_size: int):
+    def __init__(self, vm: VizModel, layer: str, method: str, batch_size: int, second: bool = False):
         self.layer, self.method, self.batch_size = layer, method, batch_size  # never the model: it keys the cache
+        self.second = second
         self.head = vm.require_head()
         self.weights = cam.checked_method(method).weights
         self.view = cam.compiled_view(vm, layer)
@@ -55,43 +63,54 @@ class BatchPass:
             input_signature=[
                 tf.TensorSpec((batch_size, height, width, 3), tf.float32),
                 tf.TensorSpec((batch_size,), tf.int32),
+                tf.TensorSpec((batch_size,), tf.int32),
             ],
             autograph=False,
         )
 
-    def _scores_and_maps(self, inputs, targets):
-        """One forward + backward pass; each row's gradient is its own photo's (rows are independent)."""
-        with tf.GradientTape() as tape:
-            tape.watch(inputs)
+    def _scores_and_maps(self, inputs, targets, seconds):
+        """One forward pass, one backward pass per map; each row's gradient is its own photo's (rows are
+        independent)."""
+        with tf.GradientTape(persistent=self.second) as tape:
             acts, features = self.view.model(inputs, training=False)
             logits = self.head.scores(features)
             chosen = tf.where(targets < 0, tf.cast(tf.argmax(logits, axis=1), tf.int32), targets)
             explained = tf.reduce_sum(tf.gather(logits, chosen, axis=1, batch_dims=1))
-        grads = tape.gradient(explained, acts)
+            also = tf.reduce_sum(tf.gather(logits, tf.where(seconds < 0, chosen, seconds), axis=1, batch_dims=1))
+        maps = self._maps(acts, tape.gradient(explained, acts))
+        second_maps = self._maps(acts, tape.gradient(also, acts)) if self.second else maps
+        return self.head.display(logits), chosen, maps, second_maps
+
+    def _maps(self, acts, grads):
         if grads is None:
             raise RequestError(f"Layer {self.layer!r} does not lead to the model's output.")
-        weights = self.weights(acts, grads, None)
-        maps = tf.nn.relu(tf.reduce_sum(weights * acts, axis=-1))
-        return self.head.display(logits), chosen, maps
+        return tf.nn.relu(tf.reduce_sum(self.weights(acts, grads, None) * acts, axis=-1))
 
-    def __call__(self, inputs: np.ndarray, targets: np.ndarray) -> BatchResult:
-        """Scores, targets and [0, 1] maps of up to ``batch_size`` preprocessed photos."""
+    def __call__(self, inputs: np.ndarray, targets: np.ndarray, seconds: np.ndarray | None = None) -> BatchResult:
+        """Scores, targets and [0, 1] maps of up to ``batch_size`` preprocessed photos (and the second
+        targets' maps, when the pass makes them)."""
         count = len(inputs)
         padded = np.zeros((self.batch_size, *inputs.shape[1:]), np.float32)
         padded[:count] = inputs
-        wanted = np.full(self.batch_size, -1, np.int32)
+        wanted, also = np.full(self.batch_size, -1, np.int32), np.full(self.batch_size, -1, np.int32)
         wanted[:count] = targets
-        scores, chosen, maps = self._pass(tf.constant(padded), tf.constant(wanted))
+        if seconds is not None:
+            also[:count] = seconds
+        scores, chosen, maps, second_maps = self._pass(tf.constant(padded), tf.constant(wanted), tf.constant(also))
         maps = np.stack([normalised(m) for m in maps.numpy()[:count]])
-        return BatchResult(scores.numpy()[:count], chosen.numpy()[:count].astype(np.int64), maps)
+        second = np.stack([normalised(m) for m in second_maps.numpy()[:count]]) if self.second else None
+        return BatchResult(scores.numpy()[:count], chosen.numpy()[:count].astype(np.int64), maps, second)
 
 
 _PASSES = PerModel(MAX_PASSES)
 
 
-def batch_pass(vm: VizModel, layer: str, method: str, batch_size: int) -> BatchPass:
-    """The cached compiled pass of ``vm`` for a layer, a gradient method and a batch size."""
-    return _PASSES.get(vm, (layer, method, batch_size), lambda: BatchPass(vm, layer, method, batch_size))
+def batch_pass(vm: VizModel, layer: str, method: str, batch_size: int, second: bool = False) -> BatchPass:
+    """The cached compiled pass of ``vm`` for a layer, a gradient method, a batch size and whether it makes
+    second maps."""
+    return _PASSES.get(
+        vm, (layer, method, batch_size, second), lambda: BatchPass(vm, layer, method, batch_size, second)
+    )
 
 
 def normalised(values: np.ndarray) -> np.ndarray:
@@ -103,25 +122,43 @@ def normalised(values: np.ndarray) -> np.ndarray:
 
 
 def predict_and_explain(
-    vm: VizModel, photos: np.ndarray, targets: np.ndarray, *, layer: str, method: str, batch_size: int
+    vm: VizModel,
+    photos: np.ndarray,
+    targets: np.ndarray,
+    *,
+    layer: str,
+    method: str,
+    batch_size: int,
+    seconds: np.ndarray | None = None,
 ) -> BatchResult:
-    """Scores and maps of uint8 photos at the model's input size (N ≤ batch_size).
+    """Scores and maps of uint8 photos at the model's input size (N ≤ batch_size), in one forward pass.
 
     Args:
         photos: uint8 (N, H, W, 3) at ``vm.input_size``.
         targets: int (N,): the class each map explains, −1 for the top-1 class.
+        seconds: int (N,), optional: a second class to explain per photo (−1: none), from the same
+            forward pass; its maps are the result's ``second_maps`` (where −1, the first map).
 
     Returns:
-        A BatchResult; with Score-CAM the maps come from ``vizcore.cam.heatmap`` photo by photo.
+        A BatchResult; with Score-CAM the maps come from ``vizcore.cam.heatmap`` photo by photo (the
+        second maps only where a second class differs from the first).
     """
     if len(photos) > batch_size:
         raise RequestError(f"{len(photos)} photos do not fit a batch of {batch_size}.")
     size = padded_size(len(photos), batch_size)
-    result = batch_pass(vm, layer, _gradient_method(method), size)(vm.preprocess(photos), targets)
+    two = seconds is not None
+    result = batch_pass(vm, layer, _gradient_method(method), size, two)(vm.preprocess(photos), targets, seconds)
     if method in PROBE_METHODS:
-        maps = [cam.heatmap(vm, photo, class_index=int(t), method=method, layer=layer).grid
-                for photo, t in zip(photos, result.targets)]  # fmt: skip
-        result = result._replace(maps=np.stack(maps))
+
+        def probed(photo, target):
+            return cam.heatmap(vm, photo, class_index=int(target), method=method, layer=layer).grid
+
+        maps = np.stack([probed(photo, t) for photo, t in zip(photos, result.targets)])
+        second = None
+        if seconds is not None:
+            differ = (seconds >= 0) & (seconds != result.targets)
+            second = np.stack([probed(photo, s) if d else m for photo, s, d, m in zip(photos, seconds, differ, maps)])
+        result = result._replace(maps=maps, second_maps=second)
     return result
 
 
