@@ -16,7 +16,6 @@ pytestmark = pytest.mark.skipif(not os.path.exists("/usr/bin/chromium") and not 
                                 reason="Debian's chromium is not installed (.ci/run installs it)")
 TIMEOUT = 300_000  # ms: a cold model load plus a run, on 2 CPU cores shared with other sessions
 SAMPLES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "assets", "samples")
-ROW_HEIGHT = 35  # px: a row of st.dataframe's grid (its header row too)
 
 
 @pytest.fixture(scope="module")
@@ -33,11 +32,13 @@ def audit_server(tmp_path_factory):
         yield url, photos
 
 
-def click_in_last_column(page, grid, row: int) -> None:
-    """Click the cell at data row ``row`` of an st.dataframe's last column (a canvas grid: no element to click;
-    its columns share the width left by the index, so the last one ends at the grid's right edge)."""
+def click_in_last_column(page, grid, row: int, rows: int) -> None:
+    """Click the cell at data row ``row`` of an st.dataframe's last column (a canvas grid: no element to click).
+    Its columns share the width left by the index, so the last one ends at the grid's right edge; its
+    ``rows`` rows and header row share its height, whatever Streamlit's row height is."""
     box = grid.bounding_box()
-    page.mouse.click(box["x"] + box["width"] - 40, box["y"] + ROW_HEIGHT * (row + 1.5))
+    row_height = box["height"] / (rows + 1)
+    page.mouse.click(box["x"] + box["width"] - 40, box["y"] + row_height * (row + 1.5))
 
 
 def test_audit_a_folder_click_a_cell_and_open_a_photo_in_heatmaps(audit_server, browser):
@@ -57,7 +58,7 @@ def test_audit_a_folder_click_a_cell_and_open_a_photo_in_heatmaps(audit_server, 
     assert page.get_by_text("100.0%").count() == 1  # both photos called right: a diagonal matrix
     grid = page.locator('[data-testid="stDataFrame"]').first
     grid.scroll_into_view_if_needed()
-    click_in_last_column(page, grid, 1)  # (espresso, espresso): classes by index, military uniform 652, espresso 967
+    click_in_last_column(page, grid, 1, rows=2)  # (espresso, espresso): classes by index, military uniform 652, espresso 967
     page.get_by_text("True espresso, predicted espresso").wait_for(timeout=60_000)
     wait_for_app(page)
     screenshot(page, "audit-cell")
@@ -70,4 +71,25 @@ def test_audit_a_folder_click_a_cell_and_open_a_photo_in_heatmaps(audit_server, 
     assert "class=967" in page.url and "photo=upload-" in page.url  # the photo and its predicted class
     page.get_by_text("Showing coffee.png").wait_for()
     screenshot(page, "audit-to-heatmaps")
+    assert not exception_boxes(page)
+
+
+def test_a_zip_with_a_path_leaving_its_folder_is_refused_in_words(audit_server, browser, tmp_path):
+    import zipfile
+
+    evil = tmp_path / "evil.zip"
+    with zipfile.ZipFile(evil, "w") as archive:
+        archive.write(os.path.join(SAMPLES, "cat.jpg"), "photos/tabby/cat.jpg")
+        archive.writestr("../../outside.jpg", b"x")
+    url, _ = audit_server
+    page = browser.new_context(viewport={"width": 1400, "height": 900}).new_page()
+    page.set_default_timeout(TIMEOUT)
+    page.goto(f"{url}/audit")
+    page.get_by_text("Upload a zip").first.wait_for()
+    wait_for_app(page)
+    page.get_by_text("Upload a zip").first.click()
+    wait_for_app(page)
+    page.locator('[data-testid="stFileUploaderDropzoneInput"]').first.set_input_files(str(evil))
+    page.get_by_text("a path that leaves its folder").wait_for()
+    screenshot(page, "audit-zip-refused")
     assert not exception_boxes(page)
