@@ -92,7 +92,7 @@ def example_files() -> tuple[list[Path], str]:
     with st.expander("Example photos"):
         found = audited.photos()
         use_audit = found is not None and st.toggle(
-            f"Photos of the audited folder {found[0].name}", value=True, key="why_use_audit",
+            f"Examples from the audited folder “{found[0].name}”", value=True, key="why_use_audit",
             help=f"The photos your audit read ({len(found[1])} of them, at most {examples.MAX_AUDITED} spread over "
                  f"its classes), instead of the bundled samples: the patches come from your own data.")
         uploads = st.file_uploader("Add photos", accept_multiple_files=True, key="why_photos",
