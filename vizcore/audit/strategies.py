@@ -79,6 +79,7 @@ class Cluster:
     edge_share: float  # its mean map's mass on the photo's edge (the outer EDGE of the side, each side)
     overlap: float  # mass its mean map shares with the mean map of the class's other photos (0: none)
     agreement: float  # mass its photos' maps share with its mean map, on average (1: all identical)
+    exemplars: list[int]  # up to EXEMPLARS members whose maps are nearest its mean map, nearest first
     where: str  # the centre in words ("top-left corner", "centre", ...)
     flagged: bool  # a candidate shortcut: see the module docstring
 
@@ -99,6 +100,7 @@ class Strategies:
     chosen_by: str  # "eigengap" or "user"
     embedding: np.ndarray  # (n, 2)
     embedding_method: str  # "tsne" or "spectral"
+    maps: np.ndarray  # the photos' maps as stored (n, h, w)
     clusters: list[Cluster] = field(default_factory=list)
 
     @property
@@ -134,6 +136,7 @@ def _cluster_json(cluster: Cluster, paths: list[str]) -> dict:
             "agreement": round(cluster.agreement, 4),
             "where": cluster.where,
         },
+        "exemplars": [paths[at] for at in cluster.exemplars],
         "flagged": cluster.flagged,
     }
 
@@ -308,7 +311,8 @@ def describe(number: int, members: np.ndarray, points: np.ndarray, found: ClassM
     mass = points[inside].mean(axis=0)
     rest = points[~inside].mean(axis=0) if (~inside).any() else None
     shared = overlap(mass, rest) if rest is not None else 1.0
-    agreement = float(np.mean([overlap(point, mass) for point in points[inside]]))
+    shares = np.array([overlap(point, mass) for point in points[members]])
+    agreement = float(shares.mean())
     stats = map_stats(mass.reshape(SIDE, SIDE))
     on_edge = edge_share(mass.reshape(SIDE, SIDE))
     labelled = [found.correct[at] for at in members if found.correct[at] is not None]
@@ -324,6 +328,7 @@ def describe(number: int, members: np.ndarray, points: np.ndarray, found: ClassM
         edge_share=on_edge,
         overlap=shared,
         agreement=agreement,
+        exemplars=[int(at) for at in np.asarray(members)[np.argsort(-shares, kind="stable")[:EXEMPLARS]]],
         where=where_in_words(stats.centre_row, stats.centre_col, on_edge),
         flagged=rest is not None and len(members) >= MIN_FLAGGED and shared <= OVERLAP_MAX and on_edge >= EDGE_MIN,
     )
@@ -358,7 +363,7 @@ def strategies(
                  for number in range(int(labels.max()) + 1)]  # fmt: skip
     method = embedding if count >= 5 else "spectral"
     return Strategies(class_name, by, found.paths, labels, values, "user" if clusters else "eigengap",
-                      embedded(points, vectors, method, seed), method, described)  # fmt: skip
+                      embedded(points, vectors, method, seed), method, found.maps, described)  # fmt: skip
 
 
 def audit_strategies(
