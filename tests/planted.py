@@ -39,11 +39,23 @@ def labelled_set(rng: np.random.Generator, per_class: int, marked_share: float) 
     return np.stack(photos), np.array(labels), np.array(marked)
 
 
-def trained_model(folder: Path):
-    """A small CNN trained on the planted set, saved as .keras with its class names; its VizModel."""
-    import keras
+_TRAINED: dict[str, bytes] = {}  # the trained model's .keras bytes, once a test process
 
+
+def trained_model(folder: Path):
+    """A small CNN trained on the planted set (once a process), saved as .keras in ``folder`` with its class
+    names; its VizModel."""
     import vizcore
+
+    if "model" not in _TRAINED:
+        _TRAINED["model"] = _trained_bytes(folder)
+    (folder / "planted.keras").write_bytes(_TRAINED["model"])
+    (folder / "planted.txt").write_text("\n".join(CLASSES))
+    return vizcore.load_model(folder / "planted.keras", scaling="0-1", labels_path=folder / "planted.txt")
+
+
+def _trained_bytes(folder: Path) -> bytes:
+    import keras
 
     keras.utils.set_random_seed(1)
     photos, labels, _ = labelled_set(np.random.default_rng(1), TRAIN_PER_CLASS, MARKED_SHARE)
@@ -55,8 +67,7 @@ def trained_model(folder: Path):
     model.compile(optimizer=keras.optimizers.Adam(0.02), loss="sparse_categorical_crossentropy")
     model.fit(photos.astype(np.float32) / 255.0, labels, epochs=20, batch_size=32, verbose=0)
     model.save(folder / "planted.keras")
-    (folder / "planted.txt").write_text("\n".join(CLASSES))
-    return vizcore.load_model(folder / "planted.keras", scaling="0-1", labels_path=folder / "planted.txt")
+    return (folder / "planted.keras").read_bytes()
 
 
 def photo_folder(folder: Path, per_class: int, marked_share: float, seed: int) -> Path:
