@@ -115,7 +115,7 @@ def strategies_view(out: Path, root: Path, classes: list[str]) -> None:
                                      key="strategies_clusters")
     try:
         found = cached_strategies(str(out), (out / store.MERGED).stat().st_mtime, class_name, by,
-                                  int(clusters) or None, "tsne")
+                                  int(clusters) or None, "auto")
     except RequestError as error:
         st.error(str(error))
         return
@@ -126,7 +126,8 @@ def strategies_view(out: Path, root: Path, classes: list[str]) -> None:
     left, right = st.columns([1, 2])
     left.caption("Eigenvalues of the maps' graph: the number of clusters is where the largest gap follows.")
     left.altair_chart(eigengap_chart(found), width="stretch")
-    right.caption("Each photo's map, placed by t-SNE: click a point to see the photo.")
+    right.caption("Each photo's map, placed by " + ("t-SNE" if found.embedding_method == "tsne" else
+                  "spectral coordinates") + ": click a point to see the photo.")
     event = right.altair_chart(embedding_chart(found), width="stretch", on_select="rerun",
                                key="strategies_embedding")
     if (at := clicked_photo(event)) is not None and at < len(found.paths):

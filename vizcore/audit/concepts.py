@@ -44,7 +44,7 @@ import vizcore._quiet  # noqa: F401  (imports TensorFlow quietly, first)
 import numpy as np
 import tensorflow as tf
 
-from .. import cam
+from .. import cam, scheduler
 from ..checks import whole_number
 from ..errors import ImageError, RequestError
 from ..images import load_image
@@ -98,6 +98,7 @@ class Concepts:
     concepts: list[Concept] = field(default_factory=list)
     importance_method: str = IMPORTANCE_METHOD
     cached: bool = False
+    source: str | None = None  # the cached .json it was written to or read from
 
     @property
     def bank(self) -> np.ndarray:
@@ -189,6 +190,7 @@ def stream_crops(
     kept: list[str] = []
     yield Progress("activations", 0, len(paths))
     for start in range(0, len(paths), batch):
+        scheduler.checkpoint()  # in a page's turn of the run queue: Stop ends the run here
         photos, names = _loaded(vm, root, paths[start : start + batch])
         if len(photos):
             acts, grads, _, _ = view.activations_and_gradients(vm.preprocess(photos), class_number, 1.0)
@@ -376,6 +378,29 @@ def concepts_of(crops: Crops, class_name: str, class_number: int, layer: str, co
 # --- the run, cached with the audit --------------------------------------------------------------
 
 
+def _resolved(vm: VizModel, out: Path, class_name: str | int, concepts: int, by: str, layer: str | None):
+    """(manifest, class number, layer, crops folder) of a request, checked."""
+    manifest = store.read_manifest(out)
+    assert manifest is not None
+    if manifest.get("fingerprint") != model_fingerprint(vm):
+        raise RequestError(f"{str(out)!r} is an audit of {manifest.get('model')!r}, not of {vm.name!r}: "
+                           "give the model that was audited.")  # fmt: skip
+    whole_number("concepts", concepts, 2, MAX_CONCEPTS)
+    number = class_index(manifest, class_name)
+    layer = cam.core.target_layer(vm, layer or manifest["settings"]["layer"])
+    return manifest, number, layer, crops_folder(out, vm, layer, number, by)
+
+
+def stored_concepts(
+    vm: VizModel, out: str | Path, class_name: str | int, *, concepts: int = DEFAULT_CONCEPTS, seed: int = 0,
+    by: str = "true", layer: str | None = None,
+) -> Concepts | None:  # fmt: skip
+    """The concepts :func:`find_concepts` cached for these settings, or None."""
+    _, _, _, folder = _resolved(vm, Path(out), class_name, concepts, by, layer)
+    result = folder / f"k{concepts}-seed{seed}.json"
+    return read_concepts(result) if result.is_file() and (folder / "meta.json").is_file() else None
+
+
 def find_concepts(
     vm: VizModel, out: str | Path, class_name: str | int, *, concepts: int = DEFAULT_CONCEPTS, seed: int = 0,
     by: str = "true", layer: str | None = None, batch: int = BATCH,
@@ -387,18 +412,10 @@ def find_concepts(
         RequestError: not a merged audit folder, an audit of another model, an unknown class, too few crops.
     """
     out = Path(out)
-    manifest = store.read_manifest(out)
-    assert manifest is not None
-    if manifest.get("fingerprint") != model_fingerprint(vm):
-        raise RequestError(f"{str(out)!r} is an audit of {manifest.get('model')!r}, not of {vm.name!r}: "
-                           "give the model that was audited.")  # fmt: skip
-    concepts = whole_number("concepts", concepts, 2, MAX_CONCEPTS)
-    number = class_index(manifest, class_name)
-    layer = cam.core.target_layer(vm, layer or manifest["settings"]["layer"])
+    manifest, number, layer, folder = _resolved(vm, out, class_name, concepts, by, layer)
     paths = class_photos(out, number, by)
     if not paths:
         raise RequestError(f"No audited photo is {by} class {manifest['classes'][number]!r}.")
-    folder = crops_folder(out, vm, layer, number, by)
     result = folder / f"k{concepts}-seed{seed}.json"
     if result.is_file() and (folder / "meta.json").is_file():
         yield read_concepts(result)
@@ -433,6 +450,7 @@ def write_concepts(found: Concepts, path: Path) -> None:
     partial = path.with_name(f".{os.getpid()}.{path.name}")
     partial.write_text(json.dumps(payload, indent=1))
     os.replace(partial, path)
+    found.source = str(path)
 
 
 def read_concepts(path: Path) -> Concepts:
@@ -442,7 +460,8 @@ def read_concepts(path: Path) -> Concepts:
     found = [Concept(item["concept"], item["importance"], item["share"], bank[at], item["top_crops"],
                      item["stability"]) for at, item in enumerate(payload["concepts"])]  # fmt: skip
     return Concepts(payload["class"], payload["class_number"], payload["layer"], payload["seed"], payload["photos"],
-                    payload["cells"], payload["receptive_field"], found, IMPORTANCE_METHOD, cached=True)  # fmt: skip
+                    payload["cells"], payload["receptive_field"], found, IMPORTANCE_METHOD, cached=True,
+                    source=str(path))  # fmt: skip
 
 
 # --- a photo's concepts, and the concepts' pictures ----------------------------------------------
@@ -491,3 +510,64 @@ def picture_request(vm: VizModel, found: Concepts, *, steps: int | None = None, 
     from ..requests import objective_request
 
     return objective_request(vm, picture_objective(found), mode="robust", steps=steps, size=size, seed=seed)
+
+
+def store_pictures(found: Concepts, images: np.ndarray, activations: np.ndarray) -> None:
+    """Keep the concepts' feature pictures (uint8, one a concept) and their activations beside the concepts."""
+    if found.source is None:
+        raise RequestError("These concepts are not stored with an audit; find them with find_concepts first.")
+    path = Path(found.source).with_suffix(".pictures.npz")
+    partial = path.with_name(f".{os.getpid()}.{path.name}")
+    with open(partial, "wb") as file:
+        np.savez(file, images=np.asarray(images, np.uint8), activations=np.asarray(activations, np.float32))
+    os.replace(partial, path)
+
+
+def stored_pictures(found: Concepts) -> tuple[np.ndarray, np.ndarray] | None:
+    """(images, activations) kept by :func:`store_pictures`, or None."""
+    path = Path(found.source).with_suffix(".pictures.npz") if found.source else None
+    if path is None or not path.is_file():
+        return None
+    with np.load(path) as stored:
+        return stored["images"], stored["activations"]
+
+
+# --- the photo at hand: which page audit holds it, and its class's stored concepts --------------
+
+
+class AuditedPhoto(NamedTuple):
+    """Where a photo was audited."""
+
+    out: Path  # the audit folder
+    path: str  # the photo's path in the audited folder
+    true_index: int | None
+    pred_index: int | None
+
+
+def audit_of_photo(vm: VizModel, digest: str, audits: Path | None = None) -> AuditedPhoto | None:
+    """The audit by ``vm`` (among the page's audits, ``audits``: default the cache's) whose rows hold a photo
+    with these bytes (``digest``: sha256 hex of the file, or its first 32 digits), the latest first; None if none."""
+    from ..models import weights_cache_dir
+
+    folder = audits if audits is not None else weights_cache_dir() / "audits"
+    fingerprint, wanted = model_fingerprint(vm), digest[:32]
+    found = sorted(folder.glob(f"*/{store.MERGED}"), key=lambda path: -path.stat().st_mtime) if folder.is_dir() else []
+    for merged in found:
+        manifest = store.read_manifest(merged.parent, required=False)
+        if not manifest or manifest.get("fingerprint") != fingerprint:
+            continue
+        rows = store.read_merged(merged.parent, ["path", "digest", "true_index", "pred_index"]).to_pydict()
+        for at, known in enumerate(rows["digest"]):
+            if known == wanted:
+                return AuditedPhoto(merged.parent, rows["path"][at], rows["true_index"][at], rows["pred_index"][at])
+    return None
+
+
+def stored_for_class(vm: VizModel, out: Path, class_number: int, by: str = "true") -> list[Concepts]:
+    """Every set of concepts cached for a class of an audit, at the audit's layer, most recent first."""
+    manifest = store.read_manifest(out)
+    assert manifest is not None
+    layer = cam.core.target_layer(vm, manifest["settings"]["layer"])
+    folder = crops_folder(out, vm, layer, class_number, by)
+    results = sorted(folder.glob("k*-seed*.json"), key=lambda path: -path.stat().st_mtime) if folder.is_dir() else []
+    return [read_concepts(path) for path in results]

@@ -50,7 +50,8 @@ EDGE_MIN = 0.5  # ... and holds at least this share of its mass on the edge
 MIN_FLAGGED = 3  # ... and has at least this many photos
 EXEMPLARS = 6  # photos shown per cluster
 BY = ("true", "predicted")  # a class's photos: those labelled it, or those the model calls it
-EMBEDDINGS = ("tsne", "spectral")
+EMBEDDINGS = ("auto", "tsne", "spectral")  # auto: t-SNE up to TSNE_UP_TO photos, spectral above
+TSNE_UP_TO = 1000  # photos: t-SNE of more takes minutes on 2 CPU cores
 COLUMNS = ["path", "error", "true_index", "pred_index", "confidence", "correct", "map_height", "map_width", "map",
            "true_map"]  # fmt: skip
 
@@ -261,7 +262,7 @@ def cluster_labels(affinity: csr_matrix, clusters: int, seed: int = 0) -> np.nda
 def embedded(points: np.ndarray, vectors: np.ndarray, method: str = "tsne", seed: int = 0) -> np.ndarray:
     """2-D coordinates of the maps: t-SNE (van der Maaten & Hinton 2008) of the points, or the Laplacian's
     2nd and 3rd eigenvectors (spectral coordinates). Fewer than 5 photos: spectral."""
-    if method not in EMBEDDINGS:
+    if method not in EMBEDDINGS[1:]:
         raise RequestError(f"embedding must be one of {', '.join(EMBEDDINGS)}, got {method!r}.")
     if method == "tsne" and len(points) >= 5:
         from sklearn.manifold import TSNE
@@ -340,7 +341,7 @@ def strategies(
     by: str = "true",
     clusters: int | None = None,
     seed: int = 0,
-    embedding: str = "tsne",
+    embedding: str = "auto",
 ) -> Strategies:
     """SpRAy on one class's maps (Lapuschkin et al., 2019, Methods): normalised maps, k-NN graph,
     eigengap (or ``clusters`` given), spectral clustering, per-cluster statistics, a 2-D embedding.
@@ -361,6 +362,10 @@ def strategies(
     labels = cluster_labels(affinity, chosen, seed)
     described = [describe(number, np.flatnonzero(labels == number), points, found)
                  for number in range(int(labels.max()) + 1)]  # fmt: skip
+    if embedding not in EMBEDDINGS:
+        raise RequestError(f"embedding must be one of {', '.join(EMBEDDINGS)}, got {embedding!r}.")
+    if embedding == "auto":
+        embedding = "tsne" if count <= TSNE_UP_TO else "spectral"
     method = embedding if count >= 5 else "spectral"
     return Strategies(class_name, by, found.paths, labels, values, "user" if clusters else "eigengap",
                       embedded(points, vectors, method, seed), method, found.maps, described)  # fmt: skip
@@ -368,7 +373,7 @@ def strategies(
 
 def audit_strategies(
     out: str | Path, class_name: str | int, by: str = "true", clusters: int | None = None, seed: int = 0,
-    embedding: str = "tsne",
+    embedding: str = "auto",
 ) -> Strategies:  # fmt: skip
     """:func:`strategies` of a class of the audit folder ``out`` (its merged rows; only the columns needed).
 
