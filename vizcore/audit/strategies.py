@@ -52,6 +52,7 @@ EXEMPLARS = 6  # photos shown per cluster
 BY = ("true", "predicted")  # a class's photos: those labelled it, or those the model calls it
 EMBEDDINGS = ("auto", "tsne", "spectral")  # auto: t-SNE up to TSNE_UP_TO photos, spectral above
 TSNE_UP_TO = 1000  # photos: t-SNE of more takes minutes on 2 CPU cores
+THREADS = 1  # OpenMP/BLAS threads while clustering: t-SNE on a busy machine is 25× slower with more
 COLUMNS = ["path", "error", "true_index", "pred_index", "confidence", "correct", "map_height", "map_width", "map",
            "true_map"]  # fmt: skip
 
@@ -355,20 +356,24 @@ def strategies(
                            f"strategies need at least {MIN_PHOTOS}.")  # fmt: skip
     if clusters is not None and not 1 <= clusters <= min(MAX_CLUSTERS * 4, count):
         raise RequestError(f"clusters must be between 1 and {min(MAX_CLUSTERS * 4, count)}, got {clusters}.")
-    points = normalised_maps(found.maps)
-    affinity = affinity_graph(points)
-    values, vectors = laplacian_spectrum(affinity, max(MAX_CLUSTERS, clusters or 0) + 1, seed)
-    chosen = clusters if clusters is not None else eigengap_clusters(values)
-    labels = cluster_labels(affinity, chosen, seed)
-    described = [describe(number, np.flatnonzero(labels == number), points, found)
-                 for number in range(int(labels.max()) + 1)]  # fmt: skip
     if embedding not in EMBEDDINGS:
         raise RequestError(f"embedding must be one of {', '.join(EMBEDDINGS)}, got {embedding!r}.")
     if embedding == "auto":
         embedding = "tsne" if count <= TSNE_UP_TO else "spectral"
     method = embedding if count >= 5 else "spectral"
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=THREADS):
+        points = normalised_maps(found.maps)
+        affinity = affinity_graph(points)
+        values, vectors = laplacian_spectrum(affinity, max(MAX_CLUSTERS, clusters or 0) + 1, seed)
+        chosen = clusters if clusters is not None else eigengap_clusters(values)
+        labels = cluster_labels(affinity, chosen, seed)
+        described = [describe(number, np.flatnonzero(labels == number), points, found)
+                     for number in range(int(labels.max()) + 1)]  # fmt: skip
+        coordinates = embedded(points, vectors, method, seed)
     return Strategies(class_name, by, found.paths, labels, values, "user" if clusters else "eigengap",
-                      embedded(points, vectors, method, seed), method, found.maps, described)  # fmt: skip
+                      coordinates, method, found.maps, described)  # fmt: skip
 
 
 def audit_strategies(
