@@ -5,6 +5,8 @@ mark, so it learns the mark: a Clever Hans predictor made on purpose."""
 
 from __future__ import annotations
 
+import fcntl
+import os
 from pathlib import Path
 
 import numpy as np
@@ -48,10 +50,25 @@ def trained_model(folder: Path):
     import vizcore
 
     if "model" not in _TRAINED:
-        _TRAINED["model"] = _trained_bytes(folder)
+        _TRAINED["model"] = _shared_bytes(folder)
     (folder / "planted.keras").write_bytes(_TRAINED["model"])
     (folder / "planted.txt").write_text("\n".join(CLASSES))
     return vizcore.load_model(folder / "planted.keras", scaling="0-1", labels_path=folder / "planted.txt")
+
+
+def _shared_bytes(folder: Path) -> bytes:
+    """The trained model's bytes, trained once a test run: kept in the run's shared folder (tests/conftest.py's
+    VIZCORE_TEST_LOCKS, common to the pytest-xdist workers) under a lock; trained here without one."""
+    shared = os.environ.get("VIZCORE_TEST_LOCKS")
+    if not shared:
+        return _trained_bytes(folder)
+    kept = Path(shared) / "planted.keras"
+    with open(Path(shared) / "planted.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not kept.is_file():
+            (Path(shared) / ".planted.keras").write_bytes(_trained_bytes(folder))
+            os.replace(Path(shared) / ".planted.keras", kept)
+        return kept.read_bytes()
 
 
 def _trained_bytes(folder: Path) -> bytes:

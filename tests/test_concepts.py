@@ -4,6 +4,7 @@ score recomputed with the concept taken out); a fixed seed gives the same concep
 others; on the planted shortcut (tests/planted.py) the most important concept of "red" is the mark,
 its map on a marked photo sits on it, and its feature picture climbs its direction; the CLI."""
 
+import hashlib
 import json
 
 import numpy as np
@@ -178,3 +179,17 @@ def test_another_models_audit_is_refused_in_words(planted_audit, tiny_model):
     _, out = planted_audit
     with pytest.raises(RequestError, match="is an audit of"):
         list(craft.find_concepts(tiny_model, out, "red"))
+
+
+def test_a_photo_is_found_in_its_audit_by_its_bytes_with_its_class_concepts(planted_audit, tmp_path):
+    vm, out = planted_audit
+    marked = out.parent / "photos" / "red" / "m000.png"
+    found = craft.audit_of_photo(vm, hashlib.sha256(marked.read_bytes()).hexdigest(), audits=out.parent)
+    assert found is not None and found.out == out and found.path == "red/m000.png" and found.true_index == 0
+    other = tmp_path / "other.png"
+    Image.fromarray(np.zeros((32, 32, 3), np.uint8)).save(other)
+    assert craft.audit_of_photo(vm, hashlib.sha256(other.read_bytes()).hexdigest(), audits=out.parent) is None
+    _found(vm, out, concepts=4)
+    stored = craft.stored_for_class(vm, out, 0)
+    assert stored and all(len(item.concepts) in (3, 4) for item in stored)  # this test's and the CLI's
+    assert craft.stored_for_class(vm, out, 1) == []  # none found for green yet

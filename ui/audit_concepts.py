@@ -17,7 +17,7 @@ import streamlit as st
 from PIL import Image
 
 from ui import runs
-from ui.audit_strategies import enlarged
+from ui.audit_strategies import busiest, enlarged
 from ui.streaming import stream
 from vizcore import RequestError, drawing, filters
 from vizcore.audit import concepts as craft
@@ -125,7 +125,8 @@ def concept_card(found: craft.Concepts, concept: craft.Concept, root: Path, pict
 def concepts_view(vm, out: Path, root: Path, classes: list[str]) -> None:
     """The view: pickers, Find, the importance chart, pictures, and each concept."""
     picks = st.columns([2, 1, 1])
-    class_name = picks[0].selectbox("Class", classes, key="concepts_class")
+    class_name = picks[0].selectbox("Class", classes, index=busiest(out, classes), key="concepts_class",
+                                    help="The class with the most photos first.")
     count = int(picks[1].number_input("Concepts", 2, craft.MAX_CONCEPTS, craft.DEFAULT_CONCEPTS, key="concepts_k"))
     seed = int(picks[2].number_input("Seed", 0, 1_000_000, 0, key="concepts_seed",
                                      help="The same seed gives the same concepts."))

@@ -17,7 +17,7 @@ from PIL import Image
 
 from vizcore import RequestError, drawing
 from vizcore.audit import store
-from vizcore.audit.strategies import MAX_CLUSTERS, Strategies, audit_strategies
+from vizcore.audit.strategies import MAX_CLUSTERS, Strategies, TooFewPhotos, audit_strategies
 from vizcore.errors import ImageError
 from vizcore.images import load_image
 
@@ -105,10 +105,26 @@ def cluster_card(found: Strategies, number: int, root: Path) -> None:
         place.image(photo_with_map(root, found.paths[at], found.maps[at]), caption=found.paths[at])
 
 
+@st.cache_data(max_entries=16, show_spinner=False)
+def photo_counts(out_dir: str, stamp: float) -> dict[int, int]:
+    """Audited photos per true class (``stamp``: the merged rows' modification time)."""
+    labels = store.read_merged(Path(out_dir), ["true_index"])["true_index"].drop_null().to_numpy()
+    return {int(index): int(count) for index, count in zip(*np.unique(labels, return_counts=True))}
+
+
+def busiest(out: Path, classes: list[str]) -> int:
+    """The position in ``classes`` of the class with the most labelled photos (0 without labels)."""
+    names = list(store.read_manifest(out)["classes"])
+    counts = photo_counts(str(out), (out / store.MERGED).stat().st_mtime)
+    sizes = [counts.get(names.index(name), 0) if name in names else 0 for name in classes]
+    return int(np.argmax(sizes)) if sizes else 0
+
+
 def strategies_view(out: Path, root: Path, classes: list[str]) -> None:
     """The view: pickers, eigengap, embedding (clickable) and each cluster."""
     picks = st.columns([2, 2, 1])
-    class_name = picks[0].selectbox("Class", classes, key="strategies_class")
+    class_name = picks[0].selectbox("Class", classes, index=busiest(out, classes), key="strategies_class",
+                                    help="The class with the most photos first.")
     by = picks[1].radio("Its photos", list(BY_TITLES), format_func=BY_TITLES.get, key="strategies_by",
                         horizontal=True)
     clusters = picks[2].number_input("Clusters (0: from the eigengap)", 0, MAX_CLUSTERS * 4, 0,
@@ -116,6 +132,9 @@ def strategies_view(out: Path, root: Path, classes: list[str]) -> None:
     try:
         found = cached_strategies(str(out), (out / store.MERGED).stat().st_mtime, class_name, by,
                                   int(clusters) or None, "auto")
+    except TooFewPhotos as few:
+        st.info(str(few))
+        return
     except RequestError as error:
         st.error(str(error))
         return

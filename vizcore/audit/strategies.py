@@ -57,6 +57,10 @@ COLUMNS = ["path", "error", "true_index", "pred_index", "confidence", "correct",
            "true_map"]  # fmt: skip
 
 
+class TooFewPhotos(RequestError):
+    """A class with fewer than MIN_PHOTOS audited photos: nothing to cluster (not a mistake of the user's)."""
+
+
 @dataclass(frozen=True)
 class ClassMaps:
     """One class's audited photos and their maps (n, h, w), in path order."""
@@ -352,7 +356,7 @@ def strategies(
     """
     count = len(found.paths)
     if count < MIN_PHOTOS:
-        raise RequestError(f"Class {class_name!r} has {count} audited photo(s) ({by} class); "
+        raise TooFewPhotos(f"Class {class_name!r} has {count} audited photo(s) ({by} class); "
                            f"strategies need at least {MIN_PHOTOS}.")  # fmt: skip
     if clusters is not None and not 1 <= clusters <= min(MAX_CLUSTERS * 4, count):
         raise RequestError(f"clusters must be between 1 and {min(MAX_CLUSTERS * 4, count)}, got {clusters}.")
