@@ -6,6 +6,7 @@ its map on a marked photo sits on it, and its feature picture climbs its directi
 
 import hashlib
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -193,3 +194,18 @@ def test_a_photo_is_found_in_its_audit_by_its_bytes_with_its_class_concepts(plan
     stored = craft.stored_for_class(vm, out, 0)
     assert stored and all(len(item.concepts) in (3, 4) for item in stored)  # this test's and the CLI's
     assert craft.stored_for_class(vm, out, 1) == []  # none found for green yet
+
+
+def test_concepts_of_a_folder_audited_again_with_more_photos_are_found_again(planted_audit, tmp_path):
+    vm, out = planted_audit
+    shutil.copytree(out.parent / "photos", tmp_path / "photos")
+    audited(vm, tmp_path / "photos", tmp_path / "out")
+    first = _found(vm, tmp_path / "out", concepts=3)
+    assert craft.stored_concepts(vm, tmp_path / "out", "red", concepts=3) is not None
+    shutil.copy(tmp_path / "photos" / "red" / "p010.png", tmp_path / "photos" / "red" / "p999.png")
+    Image.open(tmp_path / "photos" / "red" / "p999.png").transpose(Image.Transpose.FLIP_LEFT_RIGHT).save(
+        tmp_path / "photos" / "red" / "p999.png")  # fmt: skip
+    audited(vm, tmp_path / "photos", tmp_path / "out")
+    assert craft.stored_concepts(vm, tmp_path / "out", "red", concepts=3) is None, "not the former photos' concepts"
+    again = _found(vm, tmp_path / "out", concepts=3)
+    assert not again.cached and again.photos == first.photos + 1

@@ -181,10 +181,13 @@ def stream_crops(
     and the gradient of the class's pre-softmax score, written to ``folder`` as they come. A folder
     already complete for these photos is kept (``meta.json`` is written last)."""
     meta_path = folder / "meta.json"
-    if meta_path.is_file() and json.loads(meta_path.read_text()).get("listed") == list(paths):
+    if _fresh(folder, paths):
         yield Progress("activations", len(paths), len(paths))
         return
     folder.mkdir(parents=True, exist_ok=True)
+    meta_path.unlink(missing_ok=True)  # other photos' crops: they and the concepts found from them go
+    for stale in folder.glob("k*-seed*.*"):
+        stale.unlink()
     view = cam.compiled_view(vm, layer)
     arrays = None
     kept: list[str] = []
@@ -396,9 +399,15 @@ def stored_concepts(
     by: str = "true", layer: str | None = None,
 ) -> Concepts | None:  # fmt: skip
     """The concepts :func:`find_concepts` cached for these settings, or None."""
-    _, _, _, folder = _resolved(vm, Path(out), class_name, concepts, by, layer)
+    _, number, _, folder = _resolved(vm, Path(out), class_name, concepts, by, layer)
     result = folder / f"k{concepts}-seed{seed}.json"
-    return read_concepts(result) if result.is_file() and (folder / "meta.json").is_file() else None
+    return read_concepts(result) if result.is_file() and _fresh(folder, class_photos(Path(out), number, by)) else None
+
+
+def _fresh(folder: Path, paths: Sequence[str]) -> bool:
+    """Whether the folder's streamed crops are of these photos (an audit rerun over a changed folder: not)."""
+    meta = folder / "meta.json"
+    return meta.is_file() and json.loads(meta.read_text()).get("listed") == list(paths)
 
 
 def find_concepts(
@@ -417,7 +426,7 @@ def find_concepts(
     if not paths:
         raise RequestError(f"No audited photo is {by} class {manifest['classes'][number]!r}.")
     result = folder / f"k{concepts}-seed{seed}.json"
-    if result.is_file() and (folder / "meta.json").is_file():
+    if result.is_file() and _fresh(folder, paths):
         yield read_concepts(result)
         return
     yield from stream_crops(vm, layer, number, Path(manifest["root"]), paths, folder, batch)
@@ -569,5 +578,7 @@ def stored_for_class(vm: VizModel, out: Path, class_number: int, by: str = "true
     assert manifest is not None
     layer = cam.core.target_layer(vm, manifest["settings"]["layer"])
     folder = crops_folder(out, vm, layer, class_number, by)
-    results = sorted(folder.glob("k*-seed*.json"), key=lambda path: -path.stat().st_mtime) if folder.is_dir() else []
+    if not _fresh(folder, class_photos(out, class_number, by)):
+        return []
+    results = sorted(folder.glob("k*-seed*.json"), key=lambda path: -path.stat().st_mtime)
     return [read_concepts(path) for path in results]
