@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import os
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -111,11 +112,13 @@ def one_size(count: int) -> dict:
         crops.append(np.asarray(Image.open(work / "photos" / best["file"]).convert("RGB"))[top:bottom, left:right])
     best_crops = craft.direction_activation(vm, concepts.layer, np.stack([vm.resize_for_input(c) for c in crops]),
                                             concepts.bank)
+    disk_mb = sum(f.stat().st_size for f in (work / "audit").rglob("*.npy")) / 2**20
+    shutil.rmtree(work, ignore_errors=True)  # gigabytes at 5,000 photos
     return {"count": count, "strategies_s": strategies_seconds, "embedding": found.embedding_method,
             "clusters": len(found.clusters), "flagged": len(flagged), "corner_caught": caught, "flagged_purity": purity,
             "concepts_s": concepts_seconds, "stability": concepts.stability,
             "ratios": (pictures / np.maximum(best_crops, 1e-9)).tolist(),
-            "disk_mb": sum(f.stat().st_size for f in (work / "audit").rglob("*.npy")) / 2**20,
+            "disk_mb": disk_mb,
             "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
 
