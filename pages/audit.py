@@ -18,6 +18,8 @@ import streamlit as st
 
 import vizcore
 from ui import audited, photos, runs
+from ui.audit_concepts import concepts_view
+from ui.audit_strategies import strategies_view
 from ui.cache_keys import array_digest, model_identity
 from ui.frame import page
 from ui.streaming import stream
@@ -279,6 +281,12 @@ for name, entries in summary.galleries.items():
     photo_grid(entries, root, f"audit_{name}_open", lambda entry: names.index(entry["predicted"]))
 for skipped in measures["skipped"]:
     st.warning(f"Skipped {skipped['path']}: {skipped['reason']}")
+st.subheader("Per class: the model's strategies and concepts")
+strategies_tab, concepts_tab = st.tabs(["Strategies", "Concepts"])
+with strategies_tab:
+    strategies_view(out, root, measures.get("classes") or names)
+with concepts_tab:
+    concepts_view(vm, out, root, measures.get("classes") or names)
 downloads = st.columns(2)
 downloads[0].download_button("report.html", (out / audit.REPORT).read_bytes(), "report.html", "text/html")
 downloads[1].download_button("audit.parquet", (out / store.MERGED).read_bytes(), "audit.parquet")

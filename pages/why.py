@@ -21,6 +21,7 @@ from ui.cache_keys import HASH_FUNCS, array_digest, model_identity
 from ui.frame import page
 from ui.models import cached_spatial_layers
 from ui.streaming import stream
+from ui.why_concepts import concepts_of_this_class
 from ui.widgets import class_title, layer_title, reset_on_change, starting
 from vizcore import atlas, cam, drawing, examples, filters, neuron_groups, why, why_drawing
 
@@ -307,6 +308,7 @@ def main() -> None:
         warming.join()  # never trace the same step in two threads at once
     features = stream_features(vm, result, places, int(steps)) if show else None
     downloads(buttons, vm, image, result, found, features)
+    concepts_of_this_class(vm, image, class_index)  # when the photo's folder was audited
 
 
 main()

@@ -188,12 +188,12 @@ def _finished_rows(out: Path) -> set[tuple[str, str]]:
     return {(path, key) for payload in payloads for path, key in payload["rows"]}
 
 
-def read_merged(out: Path) -> pa.Table:
-    """The merged rows of an audit folder; RequestError if it has not been merged."""
+def read_merged(out: Path, columns: Sequence[str] | None = None) -> pa.Table:
+    """The merged rows of an audit folder (only ``columns``, if given); RequestError if it has not been merged."""
     path = out / MERGED
     if not path.is_file():
         raise RequestError(f"{str(out)!r} has no {MERGED}: run `vizcore audit --merge {out}`.")
-    return pq.read_table(path)
+    return pq.read_table(path, columns=list(columns) if columns is not None else None)
 
 
 def _parts(out: Path) -> list[Path]:
