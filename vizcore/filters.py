@@ -47,6 +47,8 @@ from .requests import (  # noqa: F401  (a request's names, re-exported for the c
     DIVERSE_COUNT,
     DIVERSITY,
     FEATURE_BORDER,
+    MACO_LR,
+    MACO_STEPS,
     MAX_IMAGES,
     MAX_SEED,
     MAX_SIZE,
@@ -96,6 +98,7 @@ class FilterFrame(NamedTuple):
     initial: np.ndarray | None
     filters: tuple[int, ...]
     cached: bool = False
+    transparency: np.ndarray | None = None  # maco: float32 (N, h, w), the transparency map (see ascent.Frame)
 
     @property
     def done(self) -> bool:
@@ -120,12 +123,12 @@ def run(vm: VizModel, request: FilterRequest, live: LiveSettings | None = None) 
     plan = request.plan
     ascent_settings = request.settings._replace(seed=ascent.run_seed(request.settings))
     seeds = np.array([(ascent_settings.seed, index) for index in plan.image_seeds], np.int32)
-    method = step_rules.method_for(vm, ascent_settings)
+    method = step_rules.method_for(vm, ascent_settings, request.photos)
     frames = ascent.climb(
         vm, plan.objective, method, ascent_settings, seeds,
         every=request.every, chunk_size=request.chunk_size, report=plan.report, live=live,
     )  # fmt: skip
-    return (FilterFrame(*frame, filters=plan.labels) for frame in frames)
+    return (FilterFrame(*frame[:7], filters=plan.labels, transparency=frame.transparency) for frame in frames)
 
 
 def visualize(vm: VizModel, layer: str, filters: Sequence[int], *, live: LiveSettings | None = None, **options):

@@ -10,6 +10,9 @@ Lucid), so splitting a batch into chunks changes nothing.
     robust = standard()  # the same in one resampling: lucid_in_one(12, 8, SCALES, ANGLES, 4, 0.5)
     settle = settling()  # the second half of a run: a shift of up to ±2 px, nothing else
     images = robust(images, seed)
+
+:func:`random_crops` is MaCo's (Fel et al., 2023): each image of the batch gets its own crop of
+random size and place, resized to one side, and Gaussian noise; only it draws per image.
 """
 
 from __future__ import annotations
@@ -231,5 +234,31 @@ def lucid_in_one(
         matrix = tf.stack([cos, -sin, offset_x, sin, cos, offset_y])
         size = tf.cast(scaled, tf.int32) - final_px
         return warp(images - value, matrix, size[0], size[1], outside="zero") + value
+
+    return apply
+
+
+CROP_CENTRE_SD = 0.15  # MaCo: crop centres ~ N(0.5, 0.15) of the picture's side (Fel et al.)
+
+
+def random_crops(side: int, smallest: float, largest: float, noise: float) -> Transform:
+    """MaCo's transform (Fel et al., 2023, Sec. 3; their ``optimization_step``): one square crop per
+    image, its side a uniform share in [``smallest``, ``largest``] of the picture's side and its centre
+    ~ N(0.5, ``CROP_CENTRE_SD``) (moved so the crop stays inside), bilinearly resized to ``side`` px,
+    plus Gaussian noise of standard deviation ``noise`` (in [0, 1] units)."""
+    if not 0 < smallest <= largest <= 1:
+        raise ValueError(f"crop shares must satisfy 0 < smallest <= largest <= 1, got {smallest}, {largest}")
+    if side < 1 or noise < 0:
+        raise ValueError(f"crop side must be >= 1 px and noise >= 0, got {side}, {noise}")
+
+    def apply(images: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
+        fold = tf.random.experimental.stateless_fold_in
+        count = tf.shape(images)[0]
+        share = tf.random.stateless_uniform([count], fold(seed, 0), smallest, largest)
+        centre = 0.5 + CROP_CENTRE_SD * tf.random.stateless_normal([count, 2], fold(seed, 1))
+        centre = tf.clip_by_value(centre, share[:, None] / 2, 1 - share[:, None] / 2)
+        boxes = tf.concat([centre - share[:, None] / 2, centre + share[:, None] / 2], axis=1)  # y1, x1, y2, x2
+        crops = tf.image.crop_and_resize(images, boxes, tf.range(count), [side, side])
+        return crops + noise * tf.random.stateless_normal(tf.shape(crops), fold(seed, 2))
 
     return apply
