@@ -6,7 +6,7 @@ import tensorflow as tf
 from conftest import test_steps as capped_steps
 from PIL import Image
 
-from vizcore import filters, objectives, param, spectrum, step_rules, transforms
+from vizcore import filters, objectives, param, spectrum, step_rules, transforms, transparency
 from vizcore.errors import RequestError
 
 SIDE = 32
@@ -230,3 +230,15 @@ def test_a_spectrum_is_cached_by_its_photos(tmp_path):
     assert spectrum.natural_spectrum(files, SIDE) is first
     Image.fromarray(np.zeros((SIDE, SIDE, 3), np.uint8)).save(files[0])  # changed: another key
     assert spectrum.natural_spectrum(files, SIDE).digest != first.digest
+
+
+# --- the transparency overlay -------------------------------------------------------------------
+
+
+def test_the_overlay_keeps_the_picture_where_it_mattered_and_fades_it_to_white_elsewhere():
+    images = np.full((1, 4, 4, 3), 40, np.uint8)
+    maps = np.zeros((1, 4, 4), np.float32)
+    maps[0, :2] = 5.0  # the top half mattered, the bottom half never
+    shown = transparency.with_transparency(images, maps)
+    assert np.all(shown[0, :2] == 40) and np.all(shown[0, 2:] == 255)
+    assert transparency.opacity(maps).min() >= 0 and transparency.opacity(maps).max() == 1

@@ -15,6 +15,7 @@ from ._shared import (
     ProgressBar,
     add_ascent_arguments,
     add_model_argument,
+    ascent_mode,
     model_from_args,
     print_json,
     writable_path,
@@ -66,11 +67,12 @@ def run(args: argparse.Namespace) -> int:
     tiles = _tiles_folder(args.tiles) if args.tiles else None
     batch = whole_number("--batch", args.batch, 1, MAX_IMAGES)
     vm = model_from_args(args)
-    goal = expressions.parse(vm, args.expression, args.mode)
+    mode = ascent_mode(args)
+    goal = expressions.parse(vm, args.expression, mode)
     objective = _with_diversity(goal, args.diversity, batch)
     request = objective_request(
         vm, objective, range(batch), image_seeds=range(batch), report=goal if objective is not goal else None,
-        count=batch, mode=args.mode, steps=args.steps, lr=args.lr, size=args.size, seed=args.seed,
+        count=batch, mode=mode, steps=args.steps, lr=args.lr, size=args.size, seed=args.seed, photos=args.images,
     )  # fmt: skip
     ascent_settings = request.settings
     frame = _climb(vm, request)
