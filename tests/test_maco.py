@@ -129,14 +129,27 @@ def test_maco_defaults_leave_robust_as_it_was(lite0):
 # --- the crops ----------------------------------------------------------------------------------
 
 
-def test_random_crops_give_each_image_its_own_crop_of_the_asked_side():
-    images = tf.random.stateless_uniform([3, 40, 40, 3], [0, 2])
-    same = tf.concat([images[:1]] * 3, axis=0)
+def test_random_crops_cut_the_same_crop_of_every_image_and_another_each_step():
+    images = tf.random.stateless_uniform([1, 40, 40, 3], [0, 2])
     crop = transforms.random_crops(24, 0.5, 0.9, 0.0)
-    out = crop(same, transforms.step_seed(1, 1)).numpy()
+    out = crop(tf.concat([images] * 3, axis=0), transforms.step_seed(1, 1)).numpy()
     assert out.shape == (3, 24, 24, 3)
-    assert not np.allclose(out[0], out[1]) and not np.allclose(out[1], out[2])  # drawn per image
-    np.testing.assert_array_equal(out, crop(same, transforms.step_seed(1, 1)).numpy())  # stateless
+    np.testing.assert_allclose(out[0], out[2], atol=1e-6)  # a chunk of the batch changes nothing
+    np.testing.assert_array_equal(out, crop(tf.concat([images] * 3, axis=0), transforms.step_seed(1, 1)).numpy())
+    assert not np.allclose(out[:1], crop(images, transforms.step_seed(1, 2)).numpy())  # another step, another crop
+
+
+def test_a_whole_picture_crop_at_its_own_side_is_the_picture():
+    images = tf.random.stateless_uniform([2, 32, 32, 3], [0, 3])
+    out = transforms.random_crops(32, 1.0, 1.0, 0.0)(images, transforms.step_seed(0, 1)).numpy()
+    np.testing.assert_allclose(out, images.numpy(), atol=1e-5)
+
+
+def test_a_crop_of_half_the_picture_at_a_quarter_of_its_side_steps_two_pixels_a_pixel():
+    ramp = np.broadcast_to(np.arange(40, dtype=np.float32)[None, :, None], (40, 40, 3))  # value = column
+    out = transforms.random_crops(10, 0.5, 0.5, 0.0)(tf.constant(ramp[None]), transforms.step_seed(0, 9)).numpy()[0]
+    np.testing.assert_allclose(np.diff(out[..., 0], axis=1), 2.0, atol=1e-4)  # 20 px of picture in 10
+    assert 0 <= out.min() and out.max() <= 39
 
 
 def test_random_crops_add_noise_of_the_asked_size():
