@@ -38,6 +38,7 @@ from ui.filter_pickers import (
     transparency_switch,
 )
 from ui.frame import page
+from ui.plausibility_view import plausibility_line
 from ui.streaming import stream
 from ui.widgets import starting
 from vizcore import atlas, drawing, filters, transparency
@@ -304,6 +305,8 @@ def inspector(frame, controls: FilterControls, vm) -> None:
     if settling is not None and settling <= frame.step:
         chart_col.caption(f"From step {settling} (dashed) the random transforms only shift the image by up to "
                           "2 px, so each step scores nearly the image shown: the curve jumps there.")
+    if frame.done:
+        plausibility_line(tile_col, vm, controls.show, controls.layer, frame.filters[position], frame.images[position])
     if controls.show == "Class" and frame.done:
         tile_col.caption("What the model sees in it: " + ", ".join(
             f"{p.label} {p.probability:.0%}" if p.probability is not None else f"{p.label} {p.value:.3g}"

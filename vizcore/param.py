@@ -25,6 +25,9 @@ A parameterisation starts a batch from one [2] seed per image, maps its value to
 
 from __future__ import annotations
 
+from collections.abc import Hashable
+from typing import Protocol
+
 import vizcore._quiet  # noqa: F401  (imports TensorFlow quietly, first)
 
 import numpy as np
@@ -89,6 +92,29 @@ def decorrelate_colors(image: tf.Tensor) -> tf.Tensor:
 
 
 # --- the parameterisations ----------------------------------------------------------------------
+
+
+class Parameterisation(Protocol):
+    """What the ascent loop asks of a parameterisation (the classes below; :mod:`vizcore.accentuate`'s)."""
+
+    @property
+    def spec(self) -> tf.TensorSpec: ...  # the optimised value's shape and type
+
+    @property
+    def accumulates(self) -> bool: ...  # whether the loop sums |∂objective/∂image| (a transparency map)
+
+    @property
+    def key(self) -> Hashable: ...  # what its compiled steps are keyed by
+
+    def start(self, size: int, seeds: np.ndarray) -> tf.Tensor: ...
+
+    def image(self, x): ...
+
+    def project(self, x): ...
+
+    def pixels(self, x) -> np.ndarray: ...
+
+    def shown(self, x, image): ...
 
 
 class Pixels:

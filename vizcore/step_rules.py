@@ -29,7 +29,7 @@ import tensorflow as tf
 
 from . import spectrum, transforms
 from .models import VizModel
-from .param import Fourier, MaCo, Photo, Pixels
+from .param import Fourier, MaCo, Parameterisation, Pixels
 from .requests import AscentSettings, crop_for, small_model_side
 
 SETTLE_SHARE = 0.5  # robust: the second half of the steps only shifts the image (transforms.settling)
@@ -107,7 +107,7 @@ class Method:
     """How to climb: parameterisation, transforms (with a key naming them), step rule, ReLU redirect,
     and the lighter transform of the last steps."""
 
-    parameterisation: Pixels | Fourier | Photo | MaCo
+    parameterisation: Parameterisation  # Pixels, Fourier, Photo, MaCo or another (vizcore.accentuate)
     rule: str
     transform: transforms.Transform | None = field(default=None, compare=False)
     transform_key: tuple = ()
