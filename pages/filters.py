@@ -24,6 +24,7 @@ import streamlit as st
 
 import vizcore
 from ui import links, predictions, runs, warm
+from ui.accentuation import accentuation_view
 from ui.cache_keys import model_identity
 from ui.colours import ACCENT
 from ui.filter_pickers import (
@@ -58,6 +59,7 @@ SHOWS = {  # what to show: its one-line note
     "Class": "what the model thinks a class looks like",
     "Diversity": "several different images of one filter",
     "Mix": "a row blending one filter into another",
+    "Accentuate": "a channel or a class strengthened in your own photo",
 }
 PAGE_MODES = ("classic", "robust")  # the mode radio; robust's picture (Fourier or MaCo) is picked below it
 MODE_NOTES = {
@@ -147,6 +149,9 @@ def filter_controls(vm) -> FilterControls:
     links.linked("show", "filters_show", links.one_of(SHOWS), "Filters")
     show = st.segmented_control("What to show", list(SHOWS), key=starting("filters_show", "Filters"), required=True,
                                 help=" · ".join(f"**{name}**: {note}" for name, note in SHOWS.items()))
+    if show == "Accentuate":
+        accentuation_view(vm)
+        st.stop()
     if show == "Class" and not vm.is_classifier:
         st.error(f"{vm.name} has no class output to visualise; pick another view.")
         st.stop()
