@@ -2,7 +2,7 @@
 
 For 20 ImageNet classes that no test uses (checked against tests/ before anything runs), Lite0 makes
 one class picture each at 224 px with today's robust default (Lucid's Fourier: 96 steps, Adam 0.1,
-settling) and with MaCo (Fel et al., 2023: 128 steps, Adam 0.2 on the phase, the bundled samples'
+settling) and with MaCo (Fel et al., 2023: 256 steps, Adam 0.2 on the phase, the bundled samples'
 1/f-fitted magnitude), every class in one batch per parameterisation, seed 0. Lite2 and Lite0 then
 classify the finished pictures: top-1 and top-5 rates (the MaCo paper's transferability; goal: MaCo's
 Lite2 top-5 above Fourier's). Then the time of one class picture at 224 px for each (warm: traced

@@ -64,8 +64,8 @@ SHOWS = {  # what to show: its one-line note
 PAGE_MODES = ("classic", "robust")  # the mode radio; robust's picture (Fourier or MaCo) is picked below it
 MODE_NOTES = {
     "classic": "the Keras example: pixels, normalised gradient steps (fast, noisy)",
-    "robust": "Lucid: Fourier + decorrelated colour, random transforms (small shifts only in the second half), "
-    "Adam (cleaner, slower)",
+    "robust": "Lucid: random transforms (small shifts only in the second half), Adam, and a picture below "
+    "(cleaner, slower)",
 }
 
 

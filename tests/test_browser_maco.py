@@ -7,7 +7,7 @@ import shutil
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from browser import exception_boxes, screenshot, wait_for_app, wait_settled
+from browser import exception_boxes, screenshot, set_number, wait_for_app, wait_settled
 
 pytestmark = pytest.mark.skipif(not os.path.exists("/usr/bin/chromium") and not shutil.which("chromium"),
                                 reason="Debian's chromium is not installed (.ci/run installs it)")
@@ -26,6 +26,10 @@ def test_picking_maco_grows_pictures_with_transparency_and_plausibility(server, 
     page.get_by_text("Transparency", exact=True).wait_for()  # MaCo's switch appears
     wait_settled(page)
     assert parse_qs(urlsplit(page.url).query)["picture"] == ["MaCo"]
+    set_number(page, "Steps", 4)  # MaCo's own boxes (each mode keeps its numbers): a short run
+    wait_settled(page)
+    set_number(page, "Image size (px)", 64)
+    wait_settled(page)
     page.get_by_role("button", name="Run").click()
     page.get_by_text("Step 4 / 4").first.wait_for()
     wait_for_app(page)

@@ -58,7 +58,8 @@ def accentuation_view(vm) -> None:
                             key=starting("accentuate_kind", "Channel"))
     layer = layer_picker(vm, target_col) if kind == "Channel" else ""
     most = vm.layer(layer).channels - 1 if layer else vm.classes - 1
-    target = target_col.number_input("Channel" if layer else "Class", 0, most, key=starting(f"accentuate_{kind}", 0))
+    target = target_col.number_input("Channel" if layer else "Class", 0, most,
+                                     key=starting(f"accentuate_{layer or 'class'}", 0))  # one per layer: its range
     how_far = target_col.segmented_control("How far from the photo", list(DISTANCES), required=True,
                                            key=starting("accentuate_distance", "clear"))
     if st.button("Run", type="primary", icon=":material/play_arrow:", key="accentuate_run"):

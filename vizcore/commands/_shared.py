@@ -103,7 +103,7 @@ def add_ascent_arguments(parser) -> None:
     parser.add_argument(
         "--images", metavar="DIR", help="maco: the photos its magnitude spectrum comes from (default: the samples)"
     )
-    parser.add_argument("--steps", type=int, help="optimisation steps (default: 30 classic, 96 robust, 128 maco)")
+    parser.add_argument("--steps", type=int, help="optimisation steps (default: 30 classic, 96 robust, 256 maco)")
     parser.add_argument("--lr", type=float, help="step size (default: 10 classic, 0.1 robust, 0.2 maco)")
     parser.add_argument(
         "--size", type=int, metavar="PX", help="image side in pixels (default: 180 classic, ~128 robust and maco)"
