@@ -25,3 +25,19 @@ def test_bad_maco_arguments_say_so_in_one_line(args, words):
     result = vizcore("filters", "efficientnet_lite0", "block2a_expand_conv", "--filters", "0", "--steps", "1",
                      "--size", "48", "--out", "/tmp/vizcore-maco-cli.png", *args)
     assert_one_line_error(result, words)
+
+
+def test_visualize_measures_a_channel_picture_against_the_best_photo():
+    result = vizcore("visualize", "efficientnet_lite0", "block2a_expand_conv:3", "--param", "maco", "--steps", "2",
+                     "--size", "64", "--batch", "2", "--json", "--plausibility")
+    assert result.returncode == 0, result.stderr
+    rows = json.loads(result.stdout)["images"]
+    assert [sorted(row["plausibility"]) for row in rows] == [["transfer", "vs_best_photo"]] * 2
+    assert all(isinstance(row["plausibility"]["vs_best_photo"], float) for row in rows)
+    assert all(row["plausibility"]["transfer"] is None for row in rows)  # a channel: no class to call it by
+
+
+def test_visualize_plausibility_of_a_neuron_is_refused_before_the_run():
+    result = vizcore("visualize", "efficientnet_lite0", "neuron:block2a_expand_conv:3", "--steps", "2", "--json",
+                     "--plausibility")
+    assert_one_line_error(result, "--plausibility measures pictures of one channel or one class")
