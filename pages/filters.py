@@ -24,6 +24,7 @@ import streamlit as st
 
 import vizcore
 from ui import links, predictions, runs, warm
+from ui.accentuation import accentuation_view
 from ui.cache_keys import model_identity
 from ui.colours import ACCENT
 from ui.filter_pickers import (
@@ -34,11 +35,14 @@ from ui.filter_pickers import (
     layer_picker,
     mix_picker,
     neuron_picker,
+    picture_picker,
+    transparency_switch,
 )
 from ui.frame import page
+from ui.plausibility_view import plausibility_line
 from ui.streaming import stream
 from ui.widgets import starting
-from vizcore import atlas, drawing, filters
+from vizcore import atlas, drawing, filters, transparency
 from vizcore.live import LiveSettings
 from vizcore.requests import filter_request
 
@@ -55,11 +59,13 @@ SHOWS = {  # what to show: its one-line note
     "Class": "what the model thinks a class looks like",
     "Diversity": "several different images of one filter",
     "Mix": "a row blending one filter into another",
+    "Accentuate": "a channel or a class strengthened in your own photo",
 }
+PAGE_MODES = ("classic", "robust")  # the mode radio; robust's picture (Fourier or MaCo) is picked below it
 MODE_NOTES = {
     "classic": "the Keras example: pixels, normalised gradient steps (fast, noisy)",
-    "robust": "Lucid: Fourier + decorrelated colour, random transforms (small shifts only in the second half), "
-    "Adam (cleaner, slower)",
+    "robust": "Lucid: random transforms (small shifts only in the second half), Adam, and a picture below "
+    "(cleaner, slower)",
 }
 
 
@@ -68,7 +74,7 @@ class FilterControls:
     """What the widgets ask for: what to show, on which layer, and how to grow the images."""
     layer: str                # "" for a class
     filters: tuple[int, ...]  # filters (Filters, Neuron), (filter,) (Diversity), (first, second) (Mix), classes
-    mode: str                 # a key of filters.MODES
+    mode: str                 # a key of filters.MODES (maco: robust mode's MaCo picture)
     steps: int
     lr: float
     size: int                 # px, the side of each image
@@ -143,15 +149,19 @@ def filter_controls(vm) -> FilterControls:
     links.linked("show", "filters_show", links.one_of(SHOWS), "Filters")
     show = st.segmented_control("What to show", list(SHOWS), key=starting("filters_show", "Filters"), required=True,
                                 help=" · ".join(f"**{name}**: {note}" for name, note in SHOWS.items()))
+    if show == "Accentuate":
+        accentuation_view(vm)
+        st.stop()
     if show == "Class" and not vm.is_classifier:
         st.error(f"{vm.name} has no class output to visualise; pick another view.")
         st.stop()
     layer_col, mode_col = st.columns([3, 2])
     layer = layer_picker(vm, layer_col) if show != "Class" else ""
     classes = class_picker(vm, layer_col) if show == "Class" else {}
-    links.linked("mode", "filters_mode", links.one_of(filters.MODES), filters.MODES[0])
-    mode = mode_col.radio("Mode", filters.MODES, horizontal=True, key="filters_mode",
-                          captions=[MODE_NOTES[m] for m in filters.MODES])
+    links.linked("mode", "filters_mode", links.one_of(PAGE_MODES), PAGE_MODES[0])
+    mode = mode_col.radio("Mode", PAGE_MODES, horizontal=True, key="filters_mode",
+                          captions=[MODE_NOTES[m] for m in PAGE_MODES])
+    mode = picture_picker(mode_col) if mode == "robust" else mode
     if show == "Class" and mode == "classic":
         layer_col.caption(":material/lightbulb: Robust mode makes class images the model recognises; classic "
                           "pixels mostly stay noise to the eye.")
@@ -181,8 +191,10 @@ def filter_controls(vm) -> FilterControls:
 
 def shared(controls: FilterControls) -> dict:
     """What the link keeps of a request (the URL's keys for it)."""
-    values = {"show": controls.show, "layer": controls.layer or None, "mode": controls.mode, "steps": controls.steps,
-              "lr": controls.lr, "size": controls.size, "seed": controls.seed}
+    maco = controls.mode == "maco"
+    values = {"show": controls.show, "layer": controls.layer or None, "mode": "robust" if maco else controls.mode,
+              "picture": "MaCo" if maco else None, "steps": controls.steps, "lr": controls.lr,
+              "size": controls.size, "seed": controls.seed}
     if controls.show in ("Filters", "Neuron"):
         values |= {"filters": filters_text(controls.filters), "x": controls.x, "y": controls.y}
     elif controls.show == "Class":
@@ -248,9 +260,16 @@ def draw(frame, view: Placeholders, controls: FilterControls, vm, *, stopped: bo
     """The status line, the progress bar and the grid of one frame."""
     view.status.markdown(status_line(frame, stopped, measured(controls)))
     view.progress.progress(frame.step / frame.steps)
-    grid, factor = shown_grid(frame.images)
+    grid, factor = shown_grid(pictures(frame))
     caption = grid_caption(frame, controls, vm) + (f", enlarged {factor}×" if factor > 1 else "")
     view.grid.image(grid, width="content", caption=caption)  # pixel for pixel (narrowed only to fit), never stretched
+
+
+def pictures(frame) -> np.ndarray:
+    """The frame's images, with MaCo's transparency map as their opacity when the switch is on."""
+    if frame.transparency is None or not st.session_state.get("filters_transparency"):
+        return frame.images
+    return transparency.with_transparency(frame.images, frame.transparency)
 
 
 def activation_chart(frame, position: int, what: str = "mean activation", settling: int | None = None) -> alt.Chart:
@@ -277,7 +296,7 @@ def inspector(frame, controls: FilterControls, vm) -> None:
     tile_col, chart_col = st.columns([1, 2])
     position = tile_col.selectbox("Image to look at", list(range(len(names))), key="filters_tile",
                                   format_func=lambda p: names[p])
-    tile = frame.images[position]
+    tile = pictures(frame)[position]
     tile = drawing.enlarged(tile, max(1, round(TILE_WIDTH / max(tile.shape[:2]))))
     where = f"{controls.layer} · " if controls.layer else ""
     tile_col.image(tile, width=tile.shape[1],
@@ -291,6 +310,8 @@ def inspector(frame, controls: FilterControls, vm) -> None:
     if settling is not None and settling <= frame.step:
         chart_col.caption(f"From step {settling} (dashed) the random transforms only shift the image by up to "
                           "2 px, so each step scores nearly the image shown: the curve jumps there.")
+    if frame.done:
+        plausibility_line(tile_col, vm, controls.show, controls.layer, frame.filters[position], frame.images[position])
     if controls.show == "Class" and frame.done:
         tile_col.caption("What the model sees in it: " + ", ".join(
             f"{p.label} {p.probability:.0%}" if p.probability is not None else f"{p.label} {p.value:.3g}"
@@ -330,7 +351,7 @@ def go_on(vm, controls: FilterControls, request: tuple, view: Placeholders, run:
 
     def streaming() -> None:
         if run["frames"] is None:
-            run["frames"] = atlas.visualize(vm, run["engine_request"], live=run["live"])
+            run["frames"] = stored_or_run(vm, run["engine_request"], run["live"])
         stream(run["frames"], keep, lambda frame: draw(frame, view, controls, vm), close=False)
 
     with run["lock"]:
@@ -341,6 +362,13 @@ def go_on(vm, controls: FilterControls, request: tuple, view: Placeholders, run:
         except vizcore.VizcoreError as error:
             st.error(str(error))
         run["running"] = False  # finished, failed or ended by the queue (not a rerun: that leaves it running)
+
+
+def stored_or_run(vm, engine_request, live):
+    """The run through the disk cache (atlas), except MaCo's: the atlas keeps no transparency map."""
+    if engine_request.settings.mode == "maco":
+        return filters.run(vm, engine_request, live)
+    return atlas.visualize(vm, engine_request, live=live)
 
 
 def live_request(vm, controls: FilterControls) -> tuple:
@@ -360,7 +388,7 @@ def checked_request(vm, controls: FilterControls):
     """(the engine's request, checked once, and its stored run or None); stops the page on a bad request."""
     try:  # bad parameters show here, before Run
         engine_request = controls.request(vm)
-        return engine_request, atlas.load(vm, engine_request)
+        return engine_request, atlas.load(vm, engine_request) if engine_request.settings.mode != "maco" else None
     except vizcore.VizcoreError as error:
         st.error(str(error))
         st.stop()
@@ -380,6 +408,8 @@ def main() -> None:
     run_requested = runs.run_and_stop_buttons("filters_run", "filters_stop", "Keep the images made so far.",
                                               disabled=cached is not None,
                                               run_help="Already computed: shown below." if cached else None)
+    if controls.mode == "maco":
+        transparency_switch(st)
     view = Placeholders.below()
     # what the stored frame must answer, in plain values (each rerun defines FilterControls anew)
     request = (model_identity(vm), astuple(controls))

@@ -17,6 +17,7 @@ import streamlit as st
 
 import vizcore
 from ui import audited, links, photos, predictions, runs, warm
+from ui.accentuation import what_it_sees_here
 from ui.cache_keys import HASH_FUNCS, array_digest, model_identity
 from ui.frame import page
 from ui.models import cached_spatial_layers
@@ -184,6 +185,7 @@ def channel_rows(vm, image: np.ndarray, result: why.Why, found) -> list:
         share.markdown(f"**{rank}. channel {channel.channel}**")
         share.progress(min(abs(channel.share) / biggest, 1.0), text=f"{channel.share:+.1%} of the score")
         share.caption(f"contribution {channel.contribution:+.3f}")
+        what_it_sees_here(share, vm, image, result.layer, channel.channel)  # below the row when switched on
         found_patches = [] if found is None else cached_patches(vm, found.layer, found.files, channel.channel, found)
         if found_patches:
             for column, patch in zip(patches.columns(PATCHES), found_patches):

@@ -708,7 +708,7 @@ def test_a_link_with_garbage_says_so_and_shows_the_defaults():
     at = filters_page_opened(show="Dream", layer="nope", mode="fast", steps="abc", lr="-1", size="9999", seed="x",
                              filters="5-2")
     lines = "\n".join(warning.value for warning in at.warning)
-    for words in ["show `Dream` is not one of Filters, Neuron, Class, Diversity or Mix",
+    for words in ["show `Dream` is not one of Filters, Neuron, Class, Diversity, Mix or Accentuate",
                   "layer `nope` is not a layer of efficientnet_lite0", "mode `fast`", "steps `abc`", "lr `-1`",
                   "size `9999`", "seed `x`", "filters `5-2` is not a list of filters"]:
         assert words in lines, lines

@@ -14,6 +14,10 @@ GRID_SIZES = [1, 4, 16, 64]  # filters per grid
 DEFAULT_COUNT = 16           # 16 classic filters take a few seconds
 CLASS_SEEDS = [1, 2, 4, 8]   # images per class
 DEFAULT_CLASSES = ("goldfish", "espresso", "daisy", "lighthouse")  # shown first when the model has these labels
+PICTURES = {  # robust mode's picture: the engine's mode, and its note
+    "Fourier": ("robust", "Lucid's 1/f spectrum, free to take any magnitude"),
+    "MaCo": ("maco", "a natural photos' magnitude, only the phase optimised, random crops (Fel et al., 2023)"),
+}
 
 
 def default_layer(layers) -> str:
@@ -33,6 +37,21 @@ def layer_picker(vm, place) -> str:
                            format_func=lambda name: f"{layer_title(name)} · {channels[name]} filters",
                            help="Layers with feature maps, from input to output (inside nested models too: "
                                 "\"· in\" names the model that holds it); the number is its channel count.")
+
+
+def picture_picker(place) -> str:
+    """Robust mode's picture, Fourier or MaCo (a link's ``picture``); returns the engine's mode."""
+    links.linked("picture", "filters_picture", links.one_of(PICTURES), "Fourier")
+    picture = place.radio("Picture", list(PICTURES), horizontal=True, key=starting("filters_picture", "Fourier"),
+                          captions=[note for _, note in PICTURES.values()])
+    return PICTURES[picture][0]
+
+
+def transparency_switch(place) -> bool:
+    """MaCo's transparency map as an overlay: on, each picture fades where the objective never looked."""
+    return place.toggle("Transparency", key=starting("filters_transparency", False),
+                        help="MaCo's transparency map: the gradient of the objective summed over the steps, as the "
+                             "picture's opacity; what fades to white mattered least.")
 
 
 def filter_picker(vm, layer: str) -> dict:

@@ -34,7 +34,7 @@ from .checks import positive_number
 from .errors import RequestError
 from .live import LiveSettings
 from .models import VizModel
-from .param import model_inputs
+from .param import IMAGES, model_inputs
 from .relu_override import redirected_relu_gradients
 from .requests import AscentSettings, run_seed
 from .step_rules import RULES, Method
@@ -80,7 +80,8 @@ class Engine:
     def __init__(self, vm: VizModel, method: Method, structure: tuple, signature: Sequence[tf.TensorSpec]):
         self.vm, self.method, self.structure = vm, method, structure
         self.signature = list(signature)
-        self.slots = RULES[method.rule][1]
+        self.slots = RULES[method.rule][1]  # the rule's state slots; a transparency map may follow them
+        self.accumulates = method.parameterisation.accumulates
         self.key = (method.parameterisation.key, method.transform_key, method.rule, structure)
 
     def _scores(self, x, seed, arguments, transform, image=None):
@@ -100,15 +101,26 @@ class Engine:
             scores = self._scores(x, seed, arguments, transform, image)
         # the loss is minimised in Lucid's sign convention, which the redirected gradients assume;
         # tf.gradients (unlike a tape) honours the override map
-        gradient = -tf.gradients(-tf.reduce_sum(scores), x)[0]
+        rule_slots, transparency = tuple(slots[: self.slots]), tuple(slots[self.slots :])
+        gradients = tf.gradients(-tf.reduce_sum(scores), [x, image] if self.accumulates else [x])
+        gradient = -gradients[0]
+        if self.accumulates:  # MaCo's transparency map: Σ over the steps of |∂objective/∂image| (Fel et al., 2023)
+            transparency = (transparency[0] + tf.abs(gradients[1]),)
         norms = tf.norm(tf.reshape(gradient, [tf.shape(gradient)[0], -1]), axis=1)
         shown = parameterisation.shown(x, image)
-        x, slots = RULES[self.method.rule][0](x, gradient, slots, t, lr)
-        return parameterisation.project(x), slots, scores, norms, shown
+        x, rule_slots = RULES[self.method.rule][0](x, gradient, rule_slots, t, lr)
+        return parameterisation.project(x), tuple(rule_slots) + transparency, scores, norms, shown
+
+    def start_slots(self, start) -> tuple:
+        """The state slots of a start: the rule's, zero, and a zero transparency map if it accumulates one."""
+        zeros = tuple(tf.zeros_like(start) for _ in range(self.slots))
+        if self.accumulates:
+            zeros += (tf.zeros_like(self.method.parameterisation.image(start)),)
+        return zeros
 
     def _specs(self):
         spec = self.method.parameterisation.spec
-        return [spec, tuple([spec] * self.slots), SCALAR, SCALAR, SEED, self.signature]
+        return [spec, tuple([spec] * self.slots + [IMAGES] * self.accumulates), SCALAR, SCALAR, SEED, self.signature]
 
     def step(self, redirect: bool = False, settle: bool = False):
         """The compiled step: plain, redirecting ReLU gradients, or settling (one function each, since a
@@ -165,6 +177,8 @@ class Frame(NamedTuple):
         transformed image the step optimised).
     initial: float32 (N,), each score on the starting image, measured like the final ``activations``;
         in the final frame only (None before).
+    transparency: float32 (N, h, w), MaCo's transparency map: Σ over the steps of |∂objective/∂image|
+        summed over colours (Fel et al., 2023); None for the other parameterisations.
     """
 
     step: int
@@ -174,6 +188,7 @@ class Frame(NamedTuple):
     dead: np.ndarray
     history: np.ndarray
     initial: np.ndarray | None
+    transparency: np.ndarray | None = None
 
     @property
     def done(self) -> bool:
@@ -218,7 +233,7 @@ def climb(
     measured = report or objective
     measurer = (engine(vm, method, measured), [measured.arguments(part) for part in parts])
     starts = [method.parameterisation.start(ascent_settings.size, seeds[part]) for part in parts]
-    zeros = [tuple(tf.zeros_like(start) for _ in range(climber.slots)) for start in starts]
+    zeros = [climber.start_slots(start) for start in starts]
     live = live if live is not None else LiveSettings()
     live.begin({"lr": ascent_settings.lr}, _check_lr)
     seed = run_seed(ascent_settings)
@@ -269,9 +284,11 @@ def _steps(
             else:  # the image this step scored, as the step returned it
                 activations = history[step - 1].copy()
                 images = np.concatenate([pixels.numpy() for pixels in shown])
+            transparency = np.concatenate([s[-1].numpy().sum(-1) for s in slots]) if climber.accumulates else None
             yield Frame(
-                step, steps, climber.vm.as_seen(images), activations, np.array(dead), history[:step].copy(), initial
-            )
+                step, steps, climber.vm.as_seen(images), activations, np.array(dead), history[:step].copy(), initial,
+                transparency,
+            )  # fmt: skip
 
 
 def _measure(climber: Engine, arguments, states) -> np.ndarray:
@@ -286,7 +303,7 @@ def prepare(vm: VizModel, objective: objectives.Objective, method: Method, size:
     climber = engine(vm, method, objective)
     arguments = objective.arguments()
     x = method.parameterisation.start(size, np.zeros((1, 2), np.int32))
-    slots = tuple(tf.zeros_like(x) for _ in range(climber.slots))
+    slots = climber.start_slots(x)
     seed, lr = transforms.step_seed(0, -1), tf.constant(0.0)
     climber.step()(x, slots, tf.constant(1.0), lr, seed, arguments)
     if method.revive_steps:

@@ -13,7 +13,7 @@ the CLI and the tests share them.
 * :func:`mix`: a row from one channel to another (Lucid's ``channel_interpolate``);
 * :func:`visualize_objective`: any objective, e.g. ``channel(l, 12) + 0.5 * channel(l, 40)``.
 
-Two modes (:data:`MODES`):
+Three modes (:data:`MODES`):
 
 * ``classic``: the Keras example "Visualizing what convnets learn" (Chollet): a noisy grey
   start, gradient ascent with an L2-normalised gradient of step ``lr``, a channel loss that leaves
@@ -21,7 +21,10 @@ Two modes (:data:`MODES`):
 * ``robust``: Lucid (Olah et al., "Feature Visualization", Distill 2017): the image is
   parameterised as a decorrelated-colour 1/f spectrum (:mod:`vizcore.param`), randomly padded,
   jittered, scaled and rotated every step (:mod:`vizcore.transforms`) and optimised with Adam;
-  for the first steps ReLU gradients are redirected so filters dead at the start can come alive.
+  for the first steps ReLU gradients are redirected so filters dead at the start can come alive;
+* ``maco``: robust mode's other picture, MaCo (Fel et al., NeurIPS 2023): a natural photos' fixed
+  magnitude spectrum, only the phase optimised through random crops with noise
+  (:func:`vizcore.step_rules.maco`); its frames carry a transparency map (``FilterFrame.transparency``).
 
 A filter is *dead* when its activation has no gradient with respect to the image at the start
 (it never fires on grey noise); ``FilterFrame.dead`` says which ones still are.
@@ -47,6 +50,8 @@ from .requests import (  # noqa: F401  (a request's names, re-exported for the c
     DIVERSE_COUNT,
     DIVERSITY,
     FEATURE_BORDER,
+    MACO_LR,
+    MACO_STEPS,
     MAX_IMAGES,
     MAX_SEED,
     MAX_SIZE,
@@ -96,6 +101,7 @@ class FilterFrame(NamedTuple):
     initial: np.ndarray | None
     filters: tuple[int, ...]
     cached: bool = False
+    transparency: np.ndarray | None = None  # maco: float32 (N, h, w), the transparency map (see ascent.Frame)
 
     @property
     def done(self) -> bool:
@@ -120,12 +126,12 @@ def run(vm: VizModel, request: FilterRequest, live: LiveSettings | None = None) 
     plan = request.plan
     ascent_settings = request.settings._replace(seed=ascent.run_seed(request.settings))
     seeds = np.array([(ascent_settings.seed, index) for index in plan.image_seeds], np.int32)
-    method = step_rules.method_for(vm, ascent_settings)
+    method = step_rules.method_for(vm, ascent_settings, request.photos)
     frames = ascent.climb(
         vm, plan.objective, method, ascent_settings, seeds,
         every=request.every, chunk_size=request.chunk_size, report=plan.report, live=live,
     )  # fmt: skip
-    return (FilterFrame(*frame, filters=plan.labels) for frame in frames)
+    return (FilterFrame(*frame[:7], filters=plan.labels, transparency=frame.transparency) for frame in frames)
 
 
 def visualize(vm: VizModel, layer: str, filters: Sequence[int], *, live: LiveSettings | None = None, **options):

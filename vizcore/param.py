@@ -13,10 +13,21 @@ A parameterisation starts a batch from one [2] seed per image, maps its value to
   root of ImageNet's colour correlation), then squashes them with a sigmoid into valid RGB. Here
   the spectrum of a batch is one real tensor of shape (N, 2, 3, H, W // 2 + 1) (real and imaginary
   parts) and :func:`to_rgb` maps it to (N, H, W, 3) in [0, 1];
-* :class:`Photo`: a photo in the model's input space, kept in its valid range (DeepDream).
+* :class:`Photo`: a photo in the model's input space, kept in its valid range (DeepDream);
+* :class:`MaCo`: a fixed natural magnitude spectrum and an optimised phase (Fel et al., "Unlocking
+  feature visualization for deeper networks with magnitude constrained optimization", NeurIPS 2023,
+  Eq. 3): only the phase φ (N, 3, H, W // 2 + 1) is climbed, :func:`maco_rgb` makes the image
+  ``sigmoid(c · recorrelate(standardise(irfft2(|F| · exp(i · standardise(φ))))))``
+  (c = ``MACO_CONTRAST``), so every picture keeps the magnitude |F| of natural photos
+  (:mod:`vizcore.spectrum`). It is the one parameterisation that ``accumulates``: the ascent loop
+  sums the absolute gradient of the objective with respect to its image over the steps, the
+  paper's transparency map (Sec. 3.2).
 """
 
 from __future__ import annotations
+
+from collections.abc import Hashable
+from typing import Protocol
 
 import vizcore._quiet  # noqa: F401  (imports TensorFlow quietly, first)
 
@@ -35,6 +46,11 @@ COLOR_CORRELATION = COLOR_CORRELATION_SVD_SQRT / np.max(np.linalg.norm(COLOR_COR
 
 IMAGES = tf.TensorSpec([None, None, None, 3], tf.float32)  # any batch and size: traced once
 SPECTRUM = tf.TensorSpec([None, 2, 3, None, None], tf.float32)  # a batch of spectra (see to_rgb)
+PHASE = tf.TensorSpec([None, 3, None, None], tf.float32)  # a batch of MaCo phases (see maco_rgb)
+MAGNITUDE = tf.TensorSpec([3, None, None], tf.float32)  # MaCo's fixed magnitude spectrum
+PHASE_SD = 1.0  # standard deviation of MaCo's initial phase (Fel et al.'s init_maco_buffer)
+STANDARDISE_EPSILON = 1e-4  # added to a standard deviation before dividing by it (Fel et al.)
+MACO_CONTRAST = 2.0  # MaCo: the recorrelated image times this before the sigmoid: pixel std ~0.2, as photos (1: ~0.12)
 
 
 # --- the spectrum --------------------------------------------------------------------------------
@@ -80,10 +96,34 @@ def decorrelate_colors(image: tf.Tensor) -> tf.Tensor:
 # --- the parameterisations ----------------------------------------------------------------------
 
 
+class Parameterisation(Protocol):
+    """What the ascent loop asks of a parameterisation (the classes below; :mod:`vizcore.accentuate`'s)."""
+
+    @property
+    def spec(self) -> tf.TensorSpec: ...  # the optimised value's shape and type
+
+    @property
+    def accumulates(self) -> bool: ...  # whether the loop sums |∂objective/∂image| (a transparency map)
+
+    @property
+    def key(self) -> Hashable: ...  # what its compiled steps are keyed by
+
+    def start(self, size: int, seeds: np.ndarray) -> tf.Tensor: ...
+
+    def image(self, x): ...
+
+    def project(self, x): ...
+
+    def pixels(self, x) -> np.ndarray: ...
+
+    def shown(self, x, image): ...
+
+
 class Pixels:
     """The image itself, around grey in [-1, 1] (the Keras example); shown deprocessed and cropped."""
 
     spec = IMAGES
+    accumulates = False  # no transparency map
 
     def __init__(self, crop: int = 0):
         self.crop = crop
@@ -112,6 +152,7 @@ class Fourier:
 
     key = "fourier"
     spec = SPECTRUM
+    accumulates = False
 
     def start(self, size: int, seeds: np.ndarray) -> tf.Tensor:
         return initial_spectrum(size, seeds)
@@ -133,6 +174,7 @@ class Photo:
     """A photo in the model's input space, clipped to the valid range after every step (DeepDream)."""
 
     spec = tf.TensorSpec([None, None, None, 3], tf.float32)
+    accumulates = False
 
     def __init__(self, scaling: str):
         self.scaling = SCALINGS[scaling]
@@ -161,6 +203,62 @@ class Photo:
         return tf.clip_by_value(x, self.low, self.high)
 
 
+class MaCo:
+    """A fixed magnitude spectrum (3, H, W // 2 + 1), the phase optimised (Fel et al., 2023, Eq. 3):
+    :func:`maco_rgb` makes its image; the ascent loop accumulates its transparency map."""
+
+    spec = PHASE
+    accumulates = True  # the loop sums |∂objective/∂image| over the steps (the transparency map)
+
+    def __init__(self, magnitude: np.ndarray, digest: str):
+        self.magnitude = tf.constant(np.asarray(magnitude, np.float32))
+        self.side = int(self.magnitude.shape[1])
+        self.key = ("maco", digest)  # the spectrum's digest: another folder is another compiled step
+
+    def start(self, size: int, seeds: np.ndarray) -> tf.Tensor:
+        """A random phase of standard deviation ``PHASE_SD``, one per [2] seed."""
+        if size != self.side:
+            raise ValueError(f"MaCo's magnitude is for {self.side}-px pictures, not {size} px")
+        shape = [3, size, size // 2 + 1]
+        return tf.stack([PHASE_SD * tf.random.stateless_normal(shape, seed) for seed in np.asarray(seeds)])
+
+    def image(self, x):
+        return maco_rgb(x, self.magnitude)
+
+    def project(self, x):
+        return x
+
+    def pixels(self, x) -> np.ndarray:
+        return _maco_pixels(x, self.magnitude).numpy()
+
+    def shown(self, x, image):
+        return tf.cast(tf.round(image * 255.0), tf.uint8)
+
+
+def standardised(values: tf.Tensor) -> tf.Tensor:
+    """Each item of a batch to mean 0 and standard deviation 1 over all its other axes."""
+    axes = list(range(1, len(values.shape)))
+    mean, variance = tf.nn.moments(values, axes=axes, keepdims=True)
+    return (values - mean) / (tf.sqrt(variance) + STANDARDISE_EPSILON)
+
+
+def maco_spatial(phase: tf.Tensor, magnitude: tf.Tensor) -> tf.Tensor:
+    """Phases (N, 3, H, W // 2 + 1) → images (N, H, W, 3) in the decorrelated colour basis, before the
+    sigmoid: ``standardise(irfft2(|F| · exp(i · standardise(φ))))`` (Fel et al., 2023, Eq. 3). Its
+    spectrum's magnitude is |F| times one number per image (at the columns that need no Hermitian
+    symmetry: all but the first and, for an even width, the last)."""
+    phase = standardised(phase)
+    size = tf.shape(phase)[2]
+    spectrum = tf.complex(magnitude * tf.cos(phase), magnitude * tf.sin(phase))
+    image = tf.signal.irfft2d(spectrum, fft_length=tf.stack([size, size]))  # (N, 3, H, W)
+    return standardised(tf.transpose(image, [0, 2, 3, 1]))
+
+
+def maco_rgb(phase: tf.Tensor, magnitude: tf.Tensor) -> tf.Tensor:
+    """Phases → RGB images (N, H, W, 3) in [0, 1]: :func:`maco_spatial`, colours recorrelated, a sigmoid."""
+    return tf.sigmoid(MACO_CONTRAST * decorrelate_colors(maco_spatial(phase, magnitude)))
+
+
 def model_inputs(parameterisation, scaling: str, x, transform, seed, image=None):
     """What the model takes: the parameterised images (their RGB ``image`` if computed already),
     transformed, in the model's input scaling."""
@@ -184,6 +282,12 @@ def _deprocess(images, crop):
     height, width = tf.shape(images)[1], tf.shape(images)[2]
     images = images[:, crop : height - crop, crop : width - crop]
     return tf.cast(tf.clip_by_value(images, 0.0, 1.0) * 255.0, tf.uint8)  # truncates, as astype(uint8)
+
+
+@tf.function(input_signature=[PHASE, MAGNITUDE], autograph=False)
+def _maco_pixels(phase, magnitude):
+    """MaCo phases → uint8 RGB, compiled once (the magnitude is an argument)."""
+    return tf.cast(tf.round(maco_rgb(phase, magnitude) * 255.0), tf.uint8)
 
 
 @tf.function(input_signature=[SPECTRUM], autograph=False)

@@ -12,13 +12,18 @@ resolve each mode's defaults for the model:
 * ``classic``: the Keras example "Visualizing what convnets learn" (Chollet): 30 steps of lr 10 at
   180 px, cropped by 25 px a side once finished;
 * ``robust``: Lucid (Olah et al., "Feature Visualization", Distill 2017): Adam at ``ROBUST_LR`` for
-  ``ROBUST_STEPS`` steps at about 128 px for a 224-px model.
+  ``ROBUST_STEPS`` steps at about 128 px for a 224-px model;
+* ``maco``: MaCo (Fel et al., NeurIPS 2023): the phase of a natural magnitude spectrum, Adam at
+  ``MACO_LR`` for ``MACO_STEPS`` steps, at the robust size (a request's ``photos`` folder gives the
+  spectrum; :mod:`vizcore.spectrum`).
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
@@ -28,15 +33,17 @@ from .checks import positive_number, whole_number
 from .errors import RequestError
 from .models import VizModel
 
-MODES = ("classic", "robust")
+MODES = ("classic", "robust", "maco")
 CLASSIC = dict(steps=30, lr=10.0, size=180)  # the Keras example's settings
 ROBUST_STEPS = 96  # with ROBUST_LR and a settling end, the activation Lucid's rate reaches in 256 steps
 ROBUST_LR = 0.1  # Adam step on the spectrum (Lucid's default is 0.05, for 512 steps)
 ROBUST_SIZE_AT_224 = 128  # robust image side for a 224-px model; scaled with the model's input size
+MACO_STEPS = 256  # MaCo: Adam steps on the phase (128: Lite2 calls 8 of 10 bench class pictures, 256: 9)
+MACO_LR = 0.2  # MaCo: Adam's step on the standardised phase
 CROP = 25  # classic: pixels cropped from each side of the finished image
 FEATURE_BORDER = 2  # classic: feature-map border left out of a channel's mean
 MIN_TILE = 16  # smallest finished image side
-MIN_SIZE = {"classic": 2 * CROP + MIN_TILE, "robust": 32}
+MIN_SIZE = {"classic": 2 * CROP + MIN_TILE, "robust": 32, "maco": 32}
 MAX_SIZE = 512  # largest image side
 MAX_STEPS = 2000  # more than this is a typo, not a plan
 MAX_SEED = 2**31 - 1
@@ -77,7 +84,7 @@ def settings(
     """
     if mode not in MODES:
         raise RequestError(f"Unknown mode {mode!r}: use one of {', '.join(MODES)}.")
-    defaults = CLASSIC if mode == "classic" else dict(steps=ROBUST_STEPS, lr=ROBUST_LR, size=robust_size(vm))
+    defaults = mode_defaults(vm, mode)
     own_side = small_model_side(vm)
     steps = whole_number("steps", defaults["steps"] if steps is None else steps, 1, MAX_STEPS)
     lr = positive_number("lr (learning rate)", defaults["lr"] if lr is None else lr)
@@ -93,6 +100,15 @@ def settings(
     if seed is not None:
         whole_number("seed", seed, 0, MAX_SEED)
     return AscentSettings(mode, steps, lr, size, None if seed is None else int(seed))
+
+
+def mode_defaults(vm: VizModel, mode: str) -> dict:
+    """A mode's steps, lr and size for this model."""
+    if mode == "classic":
+        return CLASSIC
+    if mode == "maco":
+        return dict(steps=MACO_STEPS, lr=MACO_LR, size=robust_size(vm))
+    return dict(steps=ROBUST_STEPS, lr=ROBUST_LR, size=robust_size(vm))
 
 
 def small_model_side(vm: VizModel) -> int | None:
@@ -161,6 +177,7 @@ class FilterRequest:
     chunk_size: int | None = None
     expression: objectives.Objective | None = None  # show "objective": the objective itself (compared by identity)
     plan: Plan = field(default=None, compare=False, repr=False)  # type: ignore[assignment]
+    photos: str | None = None  # maco: the folder of its magnitude spectrum (None: vizcore.spectrum.photo_folder)
 
     @property
     def images(self) -> int:
@@ -185,6 +202,7 @@ def filter_request(
     y: int | None = None,
     every: int = 1,
     chunk_size: int | None = None,
+    photos: str | None = None,
 ) -> FilterRequest:
     """Check a request against the model, once: the layer, the indices, the show's numbers, the settings.
 
@@ -193,8 +211,10 @@ def filter_request(
     ``diverse`` (``count`` images of filter ``indices[0]`` pushed apart by Lucid's diversity term of
     weight ``diversity``) or ``mix`` (a row of ``count`` images from filter ``indices[0]`` to ``indices[1]``).
 
+    ``photos``: maco mode's folder of photos for its magnitude spectrum (ignored by the other modes).
+
     Raises:
-        RequestError: an unknown show, layer or mode, an index out of range, a bad number.
+        RequestError: an unknown show, layer or mode, an index out of range, a bad number, a missing folder.
     """
     if show not in PLANS:
         raise RequestError(f"Unknown request {show!r}: use one of {', '.join(PLANS)}.")
@@ -204,7 +224,7 @@ def filter_request(
     plan = shown.plan._replace(objective=shown.plan.objective.checked(vm))
     return FilterRequest(
         show, layer if show != "classes" else "", shown.indices, ascent_settings, shown.images,
-        float(diversity), x, y, every, chunk_size, None, plan,
+        float(diversity), x, y, every, chunk_size, None, plan, checked_photos(photos, mode),
     )  # fmt: skip
 
 
@@ -223,6 +243,7 @@ def objective_request(
     seed: int | None = None,
     every: int = 1,
     chunk_size: int | None = None,
+    photos: str | None = None,
 ) -> FilterRequest:
     """A request to climb any objective: one image per row of the objective (or ``count`` images when
     it has one row). Image i starts from the seed (seed, ``image_seeds[i]``) (default: its label).
@@ -243,8 +264,9 @@ def objective_request(
     seeds = tuple(int(seed) for seed in image_seeds) if image_seeds is not None else labels
     plan = Plan(objective, labels, seeds, report.checked(vm) if report is not None else None)
     return FilterRequest(
-        "objective", "", labels, ascent_settings, count, DIVERSITY, None, None, every, chunk_size, objective, plan
-    )
+        "objective", "", labels, ascent_settings, count, DIVERSITY, None, None, every, chunk_size, objective, plan,
+        checked_photos(photos, mode),
+    )  # fmt: skip
 
 
 class _Shown(NamedTuple):
@@ -317,6 +339,20 @@ def check_filters(vm: VizModel, layer: str, filters: Sequence[int] | int) -> tup
         if not 0 <= index < channels:
             raise RequestError(f"Filter {index} out of range: layer {layer} has {channels} filters (0–{channels - 1}).")
     return tuple(int(index) for index in requested)
+
+
+def checked_photos(photos: str | os.PathLike | None, mode: str) -> str | None:
+    """Maco's folder of photos as a resolved path (None: the default folder; other modes: None).
+
+    Raises:
+        RequestError: no folder there.
+    """
+    if mode != "maco" or not photos:
+        return None
+    folder = Path(photos).expanduser()
+    if not folder.is_dir():
+        raise RequestError(f"No folder at {str(photos)!r} to take the photos' spectrum from.")
+    return str(folder.resolve())
 
 
 def parse_filters(text: str) -> list[int]:

@@ -27,9 +27,9 @@ import vizcore._quiet  # noqa: F401  (imports TensorFlow quietly, first)
 import numpy as np
 import tensorflow as tf
 
-from . import transforms
+from . import spectrum, transforms
 from .models import VizModel
-from .param import Fourier, Photo, Pixels
+from .param import Fourier, MaCo, Parameterisation, Pixels
 from .requests import AscentSettings, crop_for, small_model_side
 
 SETTLE_SHARE = 0.5  # robust: the second half of the steps only shifts the image (transforms.settling)
@@ -40,6 +40,12 @@ SMALL_IMAGE = 64  # robust, small models: below this side, the transforms' pixel
 PAD = 24  # robust: pixels the pad transform adds to a side (12 each)
 MEAN_ABS_FLOOR = 1e-12  # mean_abs: the smallest divisor (a zero gradient moves nothing)
 MEAN_ABS_BANDS = 16  # mean_abs on NumPy: bands summed one at a time (no full-size temporary)
+MACO_CROP = (
+    1.1,
+    1.4,
+)  # MaCo: a crop's side in crop sides as the model sees them (the paper: 20-25 % of 1280 px at 224)
+MACO_SMALLEST_CROP = 0.6  # MaCo: the smallest crop share is at most this (pictures at the model's size vary too)
+MACO_NOISE = 0.02  # MaCo: noise added to each crop (standard deviation, in [0, 1] units)
 
 
 # --- step rules --------------------------------------------------------------------------------
@@ -101,7 +107,7 @@ class Method:
     """How to climb: parameterisation, transforms (with a key naming them), step rule, ReLU redirect,
     and the lighter transform of the last steps."""
 
-    parameterisation: Pixels | Fourier | Photo
+    parameterisation: Parameterisation  # Pixels, Fourier, Photo, MaCo or another (vizcore.accentuate)
     rule: str
     transform: transforms.Transform | None = field(default=None, compare=False)
     transform_key: tuple = ()
@@ -146,6 +152,34 @@ def robust(vm: VizModel) -> Method:
     )
 
 
-def method_for(vm: VizModel, ascent_settings: AscentSettings) -> Method:
-    """The method of the settings' mode: classic or robust."""
+def maco(vm: VizModel, size: int, photos: str | None = None) -> Method:
+    """MaCo (Fel et al., "Unlocking feature visualization for deeper networks with magnitude constrained
+    optimization", NeurIPS 2023): the phase of a fixed natural magnitude spectrum (of the ``photos``
+    folder, :func:`vizcore.spectrum.photo_folder`), one random crop per image and step (side a share of
+    the picture in :func:`crop_shares`, resized to :func:`crop_side`) with noise, Adam; no ReLU
+    redirect, no settling. The loop accumulates the transparency map."""
+    magnitude = spectrum.folder_spectrum(photos, size, grey=vm.channels == 1)
+    side = crop_side(vm, size)
+    smallest, largest = crop_shares(side, size)
+    crops = transforms.random_crops(side, smallest, largest, MACO_NOISE)
+    return Method(MaCo(magnitude.magnitude, magnitude.digest), "adam", crops, ("maco crops", side, smallest, largest))
+
+
+def crop_side(vm: VizModel, size: int) -> int:
+    """MaCo's crops are resized to the picture's side, at most the model's input side."""
+    return int(min(size, max(vm.input_size)))
+
+
+def crop_shares(side: int, size: int) -> tuple[float, float]:
+    """The range of a crop's side as a share of the picture: ``MACO_CROP`` crop sides (the paper's crops
+    for a picture far larger than the model's input), at most the whole picture, the smallest at most
+    ``MACO_SMALLEST_CROP``."""
+    largest = min(1.0, MACO_CROP[1] * side / size)
+    return min(MACO_CROP[0] * side / size, MACO_SMALLEST_CROP, largest), largest
+
+
+def method_for(vm: VizModel, ascent_settings: AscentSettings, photos: str | None = None) -> Method:
+    """The method of the settings' mode: classic, robust or maco (its spectrum from ``photos``)."""
+    if ascent_settings.mode == "maco":
+        return maco(vm, ascent_settings.size, photos)
     return classic(ascent_settings.size) if ascent_settings.mode == "classic" else robust(vm)

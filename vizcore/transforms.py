@@ -10,6 +10,9 @@ Lucid), so splitting a batch into chunks changes nothing.
     robust = standard()  # the same in one resampling: lucid_in_one(12, 8, SCALES, ANGLES, 4, 0.5)
     settle = settling()  # the second half of a run: a shift of up to ±2 px, nothing else
     images = robust(images, seed)
+
+:func:`random_crops` is MaCo's (Fel et al., 2023): a crop of random size and place, resized to one
+side, and noise.
 """
 
 from __future__ import annotations
@@ -231,5 +234,37 @@ def lucid_in_one(
         matrix = tf.stack([cos, -sin, offset_x, sin, cos, offset_y])
         size = tf.cast(scaled, tf.int32) - final_px
         return warp(images - value, matrix, size[0], size[1], outside="zero") + value
+
+    return apply
+
+
+CROP_CENTRE_SD = 0.15  # MaCo: crop centres ~ N(0.5, 0.15) of the picture's side (Fel et al.)
+
+
+def random_crops(side: int, smallest: float, largest: float, noise: float) -> Transform:
+    """MaCo's transform (Fel et al., 2023, Sec. 3; their ``optimization_step``): a square crop, its side
+    a uniform share in [``smallest``, ``largest``] of the picture's side and its centre ~ N(0.5,
+    ``CROP_CENTRE_SD``) (moved so the crop stays inside), bilinearly resized to ``side`` px (one
+    :func:`warp`), plus uniform noise of standard deviation ``noise`` (in [0, 1] units). As every
+    transform here, the crop is the same for every image of the batch (a chunk changes nothing); the
+    paper's many crops of one picture are the steps' crops here."""
+    if not 0 < smallest <= largest <= 1:
+        raise ValueError(f"crop shares must satisfy 0 < smallest <= largest <= 1, got {smallest}, {largest}")
+    if side < 1 or noise < 0:
+        raise ValueError(f"crop side must be >= 1 px and noise >= 0, got {side}, {noise}")
+
+    def apply(images: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
+        fold = tf.random.experimental.stateless_fold_in
+        share = tf.random.stateless_uniform([], fold(seed, 0), smallest, largest)
+        centre = 0.5 + CROP_CENTRE_SD * tf.random.stateless_normal([2], fold(seed, 1))
+        centre = tf.clip_by_value(centre, share / 2, 1 - share / 2)  # (y, x)
+        picture = tf.cast(tf.shape(images)[1], tf.float32)
+        ratio = share * picture / side  # picture pixels per crop pixel
+        top, left = (centre[0] - share / 2) * picture, (centre[1] - share / 2) * picture
+        # output (x, y) reads the picture at the centre of its pixel, as tf.image.resize (half-pixel centres)
+        matrix = tf.stack([ratio, 0.0, left + ratio / 2 - 0.5, 0.0, ratio, top + ratio / 2 - 0.5])
+        crops = warp(images, matrix, side, side)
+        half_width = noise * math.sqrt(3.0)  # uniform noise of standard deviation ``noise`` (cheaper than normal)
+        return crops + tf.random.stateless_uniform(tf.shape(crops), fold(seed, 2), -half_width, half_width)
 
     return apply

@@ -86,19 +86,44 @@ class ProgressBar:
 
 
 def add_ascent_arguments(parser) -> None:
-    """--mode, --steps, --lr, --size and --seed: how a feature visualisation climbs (filters, atlas, visualize)."""
+    """--mode, --param, --images, --steps, --lr, --size and --seed: how a feature visualisation climbs
+    (filters, atlas, visualize); :func:`ascent_mode` reads --mode and --param together."""
     parser.add_argument(
         "--mode",
         choices=["classic", "robust"],
-        default="classic",
-        help="classic: the Keras example; robust: Lucid's Fourier + transforms (cleaner, slower)",
+        help="classic (default): the Keras example; robust: Lucid's transforms (cleaner, slower)",
     )
-    parser.add_argument("--steps", type=int, help="optimisation steps (default: 30 classic, 96 robust)")
-    parser.add_argument("--lr", type=float, help="step size (default: 10 classic, 0.1 robust)")
     parser.add_argument(
-        "--size", type=int, metavar="PX", help="image side in pixels (default: 180 classic, ~128 robust)"
+        "--param",
+        choices=["fourier", "maco"],
+        default="fourier",
+        help="robust mode's picture: fourier (default, Lucid's 1/f spectrum) or maco (a natural photos' "
+        "magnitude, only the phase optimised, random crops: Fel et al., 2023; implies --mode robust)",
+    )
+    parser.add_argument(
+        "--images", metavar="DIR", help="maco: the photos its magnitude spectrum comes from (default: the samples)"
+    )
+    parser.add_argument("--steps", type=int, help="optimisation steps (default: 30 classic, 96 robust, 256 maco)")
+    parser.add_argument("--lr", type=float, help="step size (default: 10 classic, 0.1 robust, 0.2 maco)")
+    parser.add_argument(
+        "--size", type=int, metavar="PX", help="image side in pixels (default: 180 classic, ~128 robust and maco)"
     )
     parser.add_argument("--seed", type=int, default=0, help="same seed, same images (default 0)")
+
+
+def ascent_mode(args) -> str:
+    """The engine's mode of --mode and --param: classic, robust or maco.
+
+    Raises:
+        RequestError: --param maco with --mode classic, or --images without --param maco.
+    """
+    if args.param == "maco":
+        if args.mode == "classic":
+            raise RequestError("--param maco is a picture of robust mode: give --mode robust or leave --mode out.")
+        return "maco"
+    if args.images:
+        raise RequestError("--images gives MaCo's spectrum: use it with --param maco.")
+    return args.mode or "classic"
 
 
 def write_png(image, path: Path) -> Path:

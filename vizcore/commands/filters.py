@@ -8,7 +8,15 @@ import time
 from pathlib import Path
 
 from ..errors import RequestError
-from ._shared import ProgressBar, add_ascent_arguments, add_model_argument, model_from_args, print_json, write_png
+from ._shared import (
+    ProgressBar,
+    add_ascent_arguments,
+    add_model_argument,
+    ascent_mode,
+    model_from_args,
+    print_json,
+    write_png,
+)
 
 DEFAULT_COUNT = 64  # filters per layer when --filters is not given: the first 64 (or all, if fewer)
 PART = 16  # atlas: filters computed and stored together; a stopped atlas resumes from the last stored part
@@ -21,6 +29,9 @@ def register(subparsers) -> None:
     _add_run_arguments(parser)
     parser.add_argument("--out", required=True, metavar="GRID.png", help="where to write the grid")
     parser.add_argument("--tiles", metavar="DIR", help="also write one PNG per filter into DIR")
+    parser.add_argument(
+        "--transparency", metavar="GRID.png", help="maco: also write the grid with its transparency maps as opacity"
+    )
     parser.set_defaults(func=filters_command)
 
     parser = subparsers.add_parser("atlas", help="precompute filter grids for many layers (cached)")
@@ -66,22 +77,25 @@ def _request(vm, layer: str, indices, args):
     from ..requests import filter_request
 
     return filter_request(
-        vm, "filters", layer, indices, mode=args.mode, steps=args.steps, lr=args.lr, size=args.size, seed=args.seed
-    )
+        vm, "filters", layer, indices, mode=ascent_mode(args), steps=args.steps, lr=args.lr, size=args.size,
+        seed=args.seed, photos=args.images,
+    )  # fmt: skip
 
 
 def _settings(vm, args):
     from ..requests import settings
 
-    return settings(vm, args.mode, steps=args.steps, lr=args.lr, size=args.size, seed=args.seed)
+    return settings(vm, ascent_mode(args), steps=args.steps, lr=args.lr, size=args.size, seed=args.seed)
 
 
 def _run(vm, request, args, label: str):
-    """Run (or fetch from the cache) one request with a progress bar on stderr; the final frame."""
-    from .. import atlas
+    """Run (or fetch from the cache) one request with a progress bar on stderr; the final frame. MaCo's
+    runs are not cached: the atlas keeps no transparency map."""
+    from .. import atlas, filters
 
     bar, frame = None, None
-    for frame in atlas.visualize(vm, request, use_cache=not args.no_cache):
+    maco = request.settings.mode == "maco"
+    for frame in filters.run(vm, request) if maco else atlas.visualize(vm, request, use_cache=not args.no_cache):
         bar = bar or ProgressBar(frame.steps, label)
         bar.update(frame.step, "cached" if frame.cached else f"mean activation {frame.activations.mean():.3f}")
     if bar:
@@ -101,10 +115,19 @@ def _filter_rows(frame) -> list[dict]:
     ]
 
 
+def transparent_pictures(frame):
+    """The frame's pictures with their transparency maps as opacity (a MaCo run's frame)."""
+    from ..transparency import with_transparency
+
+    return with_transparency(frame.images, frame.transparency)
+
+
 def filters_command(args) -> int:
     from ..drawing import grid
 
     _check_cols(args.cols)
+    if args.transparency and ascent_mode(args) != "maco":
+        raise RequestError("--transparency needs a MaCo run: add --param maco.")
     vm = model_from_args(args)
     args.layer = vm.layer(args.layer).name  # the full path of a layer inside a nested model
     request = _request(vm, args.layer, _filter_indices(args, vm.layer(args.layer).channels), args)
@@ -115,6 +138,8 @@ def filters_command(args) -> int:
     if args.tiles:
         for index, image in zip(frame.filters, frame.images):
             write_png(image, Path(args.tiles) / f"{file_name(args.layer)}_{index:04d}.png")
+    if args.transparency:
+        write_png(grid(transparent_pictures(frame), cols=args.cols), Path(args.transparency))
     if args.json:
         print_json(
             {

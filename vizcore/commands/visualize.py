@@ -15,6 +15,7 @@ from ._shared import (
     ProgressBar,
     add_ascent_arguments,
     add_model_argument,
+    ascent_mode,
     model_from_args,
     print_json,
     writable_path,
@@ -55,6 +56,12 @@ def register(subparsers) -> None:
     parser.add_argument("--out", metavar="GRID.png", help="write the images as one grid")
     parser.add_argument("--tiles", metavar="DIR", help="write one PNG per image into DIR (image_0000.png, …)")
     parser.add_argument("--json", action="store_true", help="print each image's value and top-5 predictions as JSON")
+    parser.add_argument(
+        "--plausibility",
+        action="store_true",
+        help="with --json, for an expression of one channel or class term: each image against the best real photo "
+        "(the samples and --images), and for a class, whether the other bundled Lites call it by its class",
+    )
     parser.set_defaults(func=run)
 
 
@@ -65,12 +72,15 @@ def run(args: argparse.Namespace) -> int:
     out = writable_path(args.out, ".png") if args.out else None
     tiles = _tiles_folder(args.tiles) if args.tiles else None
     batch = whole_number("--batch", args.batch, 1, MAX_IMAGES)
+    if args.plausibility:
+        _measured_target(args.expression)  # checked before the run
     vm = model_from_args(args)
-    goal = expressions.parse(vm, args.expression, args.mode)
+    mode = ascent_mode(args)
+    goal = expressions.parse(vm, args.expression, mode)
     objective = _with_diversity(goal, args.diversity, batch)
     request = objective_request(
         vm, objective, range(batch), image_seeds=range(batch), report=goal if objective is not goal else None,
-        count=batch, mode=args.mode, steps=args.steps, lr=args.lr, size=args.size, seed=args.seed,
+        count=batch, mode=mode, steps=args.steps, lr=args.lr, size=args.size, seed=args.seed, photos=args.images,
     )  # fmt: skip
     ascent_settings = request.settings
     frame = _climb(vm, request)
@@ -79,6 +89,9 @@ def run(args: argparse.Namespace) -> int:
         _write_grid(frame.images, out)
     predictions = [_predictions(vm, image) for image in frame.images] if vm.is_classifier else None
     images = _image_rows(frame, predictions)
+    if args.plausibility:
+        for image_row, measured in zip(images, _plausibility(vm, args, frame.images)):
+            image_row["plausibility"] = measured
     if args.json:
         print_json(
             {
@@ -95,6 +108,45 @@ def run(args: argparse.Namespace) -> int:
     else:
         _summary(vm, goal, ascent_settings, images, ([out] if out else []) + tile_paths)
     return 0
+
+
+def _plausibility(vm, args, pictures) -> list[dict]:
+    """Each picture against the best real photo, and for a class, how the other Lites call it
+    (:mod:`vizcore.plausibility`); RequestError unless the expression is one channel or class term."""
+    from .. import examples, expressions, plausibility
+    from ..loading import load_model
+
+    target = _measured_target(args.expression)
+    files = examples.image_files(examples.default_folders([args.images] if args.images else []))
+    transfers: list[dict | None] = [None] * len(pictures)
+    if target.kind == "class":
+        index = expressions.class_index(vm, target.which)
+        ratios = plausibility.class_ratio(vm, index, pictures, files)
+        judges = [load_model(name) for name in plausibility.judges_for(vm)]
+        transfers = [{judge.name: _called(judge, index, picture) for judge in judges} for picture in pictures]
+    else:
+        layer, channel = vm.layer(target.layer).name, int(target.which)
+        ratios = plausibility.channel_ratio(vm, layer, channel, pictures, examples.index(vm, layer, files))
+    shares = [None] * len(pictures) if ratios is None else [round(float(ratio), 4) for ratio in ratios]
+    return [{"vs_best_photo": share, "transfer": called} for share, called in zip(shares, transfers)]
+
+
+def _measured_target(expression: str):
+    """The one channel or class term whose pictures --plausibility measures; RequestError otherwise."""
+    from .. import expressions
+
+    weighted = [(weight, expressions.read_target(term)) for weight, term in expressions.weighted_terms(expression)]
+    if len(weighted) != 1 or weighted[0][0] <= 0 or weighted[0][1].kind == "neuron":
+        raise RequestError("--plausibility measures pictures of one channel or one class: give one such term.")
+    return weighted[0][1]
+
+
+def _called(judge, index: int, picture) -> dict:
+    """Whether ``judge`` calls the picture by class ``index``: first, and within its top 5."""
+    from ..plausibility import TOP, transfer_counts
+
+    counted = transfer_counts(judge.name, [index], [[p.index for p in judge.predict(picture, TOP)]])
+    return {"top1": bool(counted.top1), "top5": bool(counted.top5)}
 
 
 def _tiles_folder(path: str) -> Path:

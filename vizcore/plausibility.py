@@ -1,0 +1,93 @@
+"""How plausible a finished feature picture is, measured two ways (Fel et al., "Unlocking feature
+visualization for deeper networks with magnitude constrained optimization", NeurIPS 2023, Sec. 4):
+
+* **against real photos**: the picture's activation over the best natural photo's, from a folder of
+  photos (the bundled samples, ``$VIZCORE_IMAGES_DIR``, ``--images``). For a channel it compares
+  peaks (the largest activation over the map, both at the model's input size), the best photo's read
+  from :mod:`vizcore.examples`' index of that folder; for a class, pre-softmax scores. Above 1: the
+  picture excites the unit more than any photo of the folder does;
+* **transferability** (for class pictures): whether other models call the picture by its class, top-1
+  and top-5 (the paper's Table 2). The bundled EfficientNet-Lites share ImageNet's labels, so a Lite0
+  class picture is judged by Lite1 and Lite2 (:data:`JUDGES`).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from typing import NamedTuple
+
+import vizcore._quiet  # noqa: F401  (imports TensorFlow quietly, first)
+
+import numpy as np
+
+from . import examples
+from .errors import ImageError, RequestError
+from .models import VizModel
+
+JUDGES = ("efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2")  # share ImageNet's 1000 labels
+TOP = 5  # transferability: "called by its class" within this many predictions
+MAX_PHOTOS = 64  # class scores: photos of the folder scored, at most
+
+
+class Transfer(NamedTuple):
+    """How one judge model calls a set of class pictures."""
+
+    judge: str
+    top1: int  # pictures it calls by their class first
+    top5: int  # pictures whose class is among its TOP predictions
+    pictures: int
+
+
+def transfer_counts(judge: str, classes: Sequence[int], rankings: Sequence[Sequence[int]]) -> Transfer:
+    """Count the pictures a judge calls by their class: ``rankings[i]`` is its classes for picture i,
+    most probable first (at least ``TOP`` of them). Raises RequestError on a length mismatch."""
+    if len(classes) != len(rankings):
+        raise RequestError(f"{len(classes)} classes but {len(rankings)} rankings")
+    top1 = sum(bool(ranked) and ranked[0] == index for index, ranked in zip(classes, rankings))
+    top5 = sum(index in list(ranked)[:TOP] for index, ranked in zip(classes, rankings))
+    return Transfer(judge, int(top1), int(top5), len(classes))
+
+
+def transfer(judges: Sequence[VizModel], classes: Sequence[int], pictures: np.ndarray) -> list[Transfer]:
+    """How each judge calls the class pictures (uint8 (N, h, w, 3), picture i made for ``classes[i]``)."""
+    return [
+        transfer_counts(vm.name, classes, [[p.index for p in vm.predict(picture, TOP)] for picture in pictures])
+        for vm in judges
+    ]
+
+
+def judges_for(vm: VizModel) -> tuple[str, ...]:
+    """The bundled models that judge ``vm``'s class pictures: the other Lites, when ``vm`` is one."""
+    return tuple(name for name in JUDGES if name != vm.name) if vm.name in JUDGES else ()
+
+
+def peak(vm: VizModel, layer: str, channel: int, pictures: np.ndarray) -> np.ndarray:
+    """Each picture's largest activation of ``channel`` over the layer's map, the picture resized to the
+    model's input as :mod:`vizcore.examples` sees photos."""
+    extractor = examples.compiled_extractor(vm, layer)
+    inputs = vm.preprocess(np.stack([vm.resize_for_input(picture) for picture in pictures]))
+    outputs = extractor(inputs)
+    maps = np.asarray(outputs[0] if isinstance(outputs, (list, tuple)) else outputs)
+    return maps[..., channel].reshape(len(pictures), -1).max(axis=1)
+
+
+def channel_ratio(vm: VizModel, layer: str, channel: int, pictures: np.ndarray, found: examples.ExampleIndex):
+    """Each picture's peak of ``channel`` over the best photo's in the index ``found`` (None: no photo fires)."""
+    best = float(found.peaks[:, channel].max()) if len(found.peaks) else 0.0
+    return peak(vm, layer, channel, pictures) / best if best > 0 else None
+
+
+def class_ratio(vm: VizModel, class_index: int, pictures: np.ndarray, files: Sequence[str | os.PathLike]):
+    """Each picture's class score over the highest score of that class on the photos (None: none above 0)."""
+    photos = []
+    for file in list(files)[:MAX_PHOTOS]:
+        try:
+            photos.append(examples.model_view(vm, str(file)))
+        except ImageError:
+            continue
+    if not photos:
+        return None
+    best = float(np.max(np.asarray(vm.scores(vm.preprocess(np.stack(photos))))[:, class_index]))
+    scores = np.asarray(vm.scores(vm.preprocess(np.stack([vm.resize_for_input(p) for p in pictures]))))
+    return scores[:, class_index] / best if best > 0 else None
