@@ -115,11 +115,13 @@ def ascent_mode(args) -> str:
     """The engine's mode of --mode and --param: classic, robust or maco.
 
     Raises:
-        RequestError: --param maco with --mode classic, or --images without --param maco.
+        RequestError: --param maco with --mode classic, --images without --param maco or not a folder.
     """
     if args.param == "maco":
         if args.mode == "classic":
             raise RequestError("--param maco is a picture of robust mode: give --mode robust or leave --mode out.")
+        if args.images and not Path(args.images).is_dir():
+            raise RequestError(f"No folder at {args.images!r} to take MaCo's spectrum from.")
         return "maco"
     if args.images:
         raise RequestError("--images gives MaCo's spectrum: use it with --param maco.")

@@ -126,7 +126,7 @@ def filters_command(args) -> int:
     from ..drawing import grid
 
     _check_cols(args.cols)
-    if args.transparency and ascent_mode(args) != "maco":
+    if ascent_mode(args) != "maco" and args.transparency:  # the arguments checked before the model loads
         raise RequestError("--transparency needs a MaCo run: add --param maco.")
     vm = model_from_args(args)
     args.layer = vm.layer(args.layer).name  # the full path of a layer inside a nested model

@@ -74,8 +74,8 @@ def run(args: argparse.Namespace) -> int:
     batch = whole_number("--batch", args.batch, 1, MAX_IMAGES)
     if args.plausibility:
         _measured_target(args.expression)  # checked before the run
+    mode = ascent_mode(args)  # checked before the model loads
     vm = model_from_args(args)
-    mode = ascent_mode(args)
     goal = expressions.parse(vm, args.expression, mode)
     objective = _with_diversity(goal, args.diversity, batch)
     request = objective_request(
