@@ -237,3 +237,20 @@ def slide(page, label: str, *keys: str, scope=None) -> None:
     handle.focus()
     for key in keys:
         handle.press(key)
+
+
+def audit_folder(browser, url: str, folder, height: int, timeout: int, query: str = ""):
+    """Open the Audit page (``query``: e.g. ``?model=planted``), type a server folder, press Run and wait
+    for its summary; the page."""
+    page = browser.new_context(viewport={"width": 1400, "height": height}).new_page()
+    page.set_default_timeout(timeout)
+    page.goto(f"{url}/audit{query}")
+    page.get_by_text("Folder on the server").first.wait_for()
+    wait_for_app(page)
+    field = page.get_by_test_id("stTextInputField").first
+    field.fill(str(folder))
+    field.press("Enter")
+    wait_for_app(page)
+    page.get_by_role("button", name="Run").click()
+    page.get_by_text("Click a count to see its photos").wait_for()
+    return page

@@ -9,7 +9,7 @@ import os
 import shutil
 
 import pytest
-from browser import exception_boxes, screenshot, streamlit_server, wait_for_app
+from browser import audit_folder, exception_boxes, screenshot, streamlit_server, wait_for_app
 from PIL import Image
 
 pytestmark = pytest.mark.skipif(not os.path.exists("/usr/bin/chromium") and not shutil.which("chromium"),
@@ -43,22 +43,12 @@ def click_in_last_column(page, grid, row: int, rows: int) -> None:
 
 def test_audit_a_folder_click_a_cell_and_open_a_photo_in_heatmaps(audit_server, browser):
     url, photos = audit_server
-    page = browser.new_context(viewport={"width": 1400, "height": 1100}).new_page()
-    page.set_default_timeout(TIMEOUT)
-    page.goto(f"{url}/audit")
-    page.get_by_text("Folder on the server").first.wait_for()
-    wait_for_app(page)
-    field = page.get_by_test_id("stTextInputField").first
-    field.fill(str(photos))
-    field.press("Enter")
-    wait_for_app(page)
-    page.get_by_role("button", name="Run").click()
-    page.get_by_text("Click a count to see its photos").wait_for()
+    page = audit_folder(browser, url, photos, 1100, TIMEOUT)
     wait_for_app(page)
     assert page.get_by_text("100.0%").count() == 1  # both photos called right: a diagonal matrix
     grid = page.locator('[data-testid="stDataFrame"]').first
     grid.scroll_into_view_if_needed()
-    click_in_last_column(page, grid, 1, rows=2)  # (espresso, espresso): classes by index, military uniform 652, espresso 967
+    click_in_last_column(page, grid, 1, rows=2)  # (espresso, espresso): military uniform 652, espresso 967
     page.get_by_text("True espresso, predicted espresso").wait_for(timeout=60_000)
     wait_for_app(page)
     screenshot(page, "audit-cell")

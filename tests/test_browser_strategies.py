@@ -11,7 +11,7 @@ import shutil
 
 import numpy as np
 import pytest
-from browser import exception_boxes, screenshot, streamlit_server, wait_for_app
+from browser import audit_folder, exception_boxes, screenshot, streamlit_server, wait_for_app
 from PIL import Image
 from planted import photo_folder, trained_model
 
@@ -38,17 +38,7 @@ def planted_server(tmp_path_factory):
 
 def test_the_strategies_view_flags_the_planted_mark(planted_server, browser):
     url, photos = planted_server
-    page = browser.new_context(viewport={"width": 1400, "height": 1400}).new_page()
-    page.set_default_timeout(TIMEOUT)
-    page.goto(f"{url}/audit?model=planted")
-    page.get_by_text("Folder on the server").first.wait_for()
-    wait_for_app(page)
-    field = page.get_by_test_id("stTextInputField").first
-    field.fill(str(photos))
-    field.press("Enter")
-    wait_for_app(page)
-    page.get_by_role("button", name="Run").click()
-    page.get_by_text("Click a count to see its photos").wait_for()
+    page = audit_folder(browser, url, photos, 1400, TIMEOUT, query="?model=planted")
     page.get_by_role("tab", name="Strategies").click()
     page.get_by_text("from the eigengap").first.wait_for()
     wait_for_app(page)

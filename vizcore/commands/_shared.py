@@ -111,6 +111,17 @@ def add_ascent_arguments(parser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="same seed, same images (default 0)")
 
 
+def add_class_arguments(parser: argparse.ArgumentParser) -> None:
+    """An audit's class (``--class``, required) and which of its photos count (``--by``): strategies and concepts."""
+    parser.add_argument("--class", dest="class_name", metavar="C", required=True, help="the class: name or number")
+    parser.add_argument(
+        "--by",
+        choices=["true", "predicted"],
+        default="true",
+        help="the class's photos: labelled it (default), or called it",
+    )
+
+
 def ascent_mode(args) -> str:
     """The engine's mode of --mode and --param: classic, robust or maco.
 

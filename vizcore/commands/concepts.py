@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ._shared import ProgressBar, add_model_argument, model_from_args, print_json
+from ._shared import ProgressBar, add_class_arguments, add_model_argument, model_from_args, print_json
 
 
 def register(subparsers) -> None:
@@ -19,14 +19,8 @@ def register(subparsers) -> None:
     )
     add_model_argument(parser)
     parser.add_argument("audit_dir", metavar="AUDIT_DIR", help="an audit folder (vizcore audit ... --out AUDIT_DIR)")
-    parser.add_argument("--class", dest="class_name", metavar="C", required=True, help="the class: name or number")
+    add_class_arguments(parser)
     parser.add_argument("--concepts", type=int, metavar="K", help="concepts (default 8)")
-    parser.add_argument(
-        "--by",
-        choices=["true", "predicted"],
-        default="true",
-        help="the class's photos: labelled it (default), or called it",
-    )
     parser.add_argument("--layer", metavar="L", help="the layer (default: the audit's)")
     parser.add_argument("--seed", type=int, default=0, help="same seed, same concepts (default 0)")
     parser.add_argument("--json", action="store_true", help="print the concepts as JSON on stdout")

@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse
 
 from ..errors import RequestError
-from ._shared import print_json
+from ._shared import add_class_arguments, print_json
 
 
 def register(subparsers) -> None:
@@ -18,14 +18,8 @@ def register(subparsers) -> None:
         "by `vizcore audit`: its photos' maps clustered, the number of clusters from the eigengap unless given.",
     )
     parser.add_argument("audit_dir", metavar="AUDIT_DIR", help="an audit folder (vizcore audit ... --out AUDIT_DIR)")
-    parser.add_argument("--class", dest="class_name", metavar="C", required=True, help="the class: name or number")
+    add_class_arguments(parser)
     parser.add_argument("--clusters", type=int, metavar="K", help="number of clusters (default: from the eigengap)")
-    parser.add_argument(
-        "--by",
-        choices=["true", "predicted"],
-        default="true",
-        help="the class's photos: labelled it (default), or called it",
-    )
     parser.add_argument("--seed", type=int, default=0, help="same seed, same clusters (default 0)")
     parser.add_argument("--json", action="store_true", help="print the clusters as JSON on stdout")
     parser.set_defaults(func=run)
