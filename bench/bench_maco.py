@@ -73,20 +73,22 @@ def one_picture_seconds(vm, mode: str, steps: int | None) -> float:
 
 
 def per_crop_cost(vm) -> tuple[float, float]:
-    """(MaCo's compiled step on CROPS images, a bare compiled forward + backward of CROPS crops), seconds."""
+    """(MaCo's compiled step on CROPS crops: CROPS / MACO_CROPS pictures, each cut into MACO_CROPS
+    crops, a bare compiled forward + backward of CROPS crops), seconds."""
     import tensorflow as tf
 
     method = step_rules.maco(vm, SIZE)
-    objective = objectives.class_logit(list(CLASSES[:CROPS])).checked(vm)
+    count = max(1, CROPS // method.crops)  # pictures whose crops make the batch of CROPS crops
+    objective = objectives.class_logit(list(CLASSES[:count])).checked(vm)
     climber = ascent.engine(vm, method, objective)
-    x = method.parameterisation.start(SIZE, np.stack([np.zeros(CROPS, np.int32), np.arange(CROPS)], 1))
+    x = method.parameterisation.start(SIZE, np.stack([np.zeros(count, np.int32), np.arange(count)], 1))
     slots, arguments = climber.start_slots(x), objective.arguments()
     step = climber.step()
     seed, lr, t = transforms.step_seed(0, -1), tf.constant(0.2), tf.constant(1.0)
     side = step_rules.crop_side(vm, SIZE)
     crops = tf.constant(vm.preprocess(np.random.default_rng(0).integers(0, 256, (CROPS, side, side, 3))))
     view = vm.objective_view([], scores=True)
-    indices = tf.constant(CLASSES[:CROPS])
+    indices = tf.constant(np.repeat(CLASSES[:count], CROPS // count))
 
     head = vm.require_head()
 

@@ -6,7 +6,7 @@ import tensorflow as tf
 from conftest import test_steps as capped_steps
 from PIL import Image
 
-from vizcore import filters, objectives, param, spectrum, step_rules, transforms, transparency
+from vizcore import ascent, filters, objectives, param, spectrum, step_rules, transforms, transparency
 from vizcore.errors import RequestError
 
 SIDE = 32
@@ -54,6 +54,25 @@ def test_a_maco_image_keeps_its_magnitude_exactly_whatever_the_phase():
     np.testing.assert_allclose(rgb, expected, atol=1e-5)
 
 
+def corner_glow(spread: float) -> float:
+    """How much brighter than the whole picture the 8×8 corners of 8 fresh 64-px MaCo pictures are."""
+    magnitude = tf.constant(target_magnitude(64))
+    phase = param.MaCo(magnitude.numpy(), "test").start(64, np.stack([np.zeros(8, np.int32), np.arange(8)], 1))
+    saved, param.PHASE_SPREAD = param.PHASE_SPREAD, spread
+    try:
+        images = param.maco_rgb(phase, magnitude).numpy()
+    finally:
+        param.PHASE_SPREAD = saved
+    corners = np.concatenate([images[:, :4, :4], images[:, :4, -4:], images[:, -4:, :4], images[:, -4:, -4:]], 1)
+    return float(corners.mean() - images.mean())
+
+
+def test_fresh_maco_pictures_have_no_glowing_corners():
+    """Phases spread over the circle add up nowhere in particular; Xplique's spread of 1 lights pixel (0, 0)."""
+    assert abs(corner_glow(param.PHASE_SPREAD)) < 0.08
+    assert corner_glow(1.0) > 0.2
+
+
 def test_a_finished_maco_picture_has_the_natural_spectrum_and_a_fourier_one_has_not(tiny_model):
     request = filters.filter_request(
         tiny_model, "filters", "conv_3", [0, 1], mode="maco", steps=capped_steps(12), seed=0
@@ -82,11 +101,13 @@ def test_maco_raises_a_class_score_and_gives_a_non_negative_transparency_map(tin
 
 
 def test_the_transparency_map_is_largest_where_the_objective_has_its_gradient(tiny_model):
-    """A neuron near the crops' top-left corner: the gradient falls on the picture's top-left, never bottom-right."""
-    request = filters.filter_request(
-        tiny_model, "neurons", "conv_1", [0, 1], mode="maco", x=2, y=2, steps=capped_steps(16), seed=0
-    )
-    transparency = list(filters.run(tiny_model, request))[-1].transparency
+    """A neuron at the top-left of an uncropped MaCo picture: the gradient falls there, never bottom-right
+    (the run's own crops wrap around the picture, so any place may be any crop's top-left)."""
+    magnitude = spectrum.folder_spectrum(None, SIDE)
+    method = step_rules.Method(param.MaCo(magnitude.magnitude, magnitude.digest), "adam")
+    objective = objectives.neuron("conv_1", [0, 1], x=2, y=2).checked(tiny_model)
+    run = filters.AscentSettings("maco", capped_steps(16), 0.2, SIDE, 0)
+    transparency = list(ascent.climb(tiny_model, objective, method, run, np.array([[0, 0], [0, 1]])))[-1].transparency
     half = SIDE // 2
     top_left, bottom_right = transparency[:, :half, :half].sum(), transparency[:, half:, half:].sum()
     assert top_left > 20 * max(bottom_right, 1e-12)
@@ -163,6 +184,59 @@ def test_random_crops_add_noise_of_the_asked_size():
     images = tf.fill([4, 32, 32, 3], 0.5)
     out = transforms.random_crops(32, 1.0, 1.0, 0.1)(images, transforms.step_seed(0, 5)).numpy()
     assert abs(float(np.std(out - 0.5)) - 0.1) < 0.01
+
+
+def test_several_crops_of_each_image_come_crop_by_crop_each_the_same_for_every_image():
+    images = tf.random.stateless_uniform([3, 40, 40, 3], [0, 4])
+    out = transforms.random_crops(16, 0.4, 0.8, 0.0, crops=4)(images, transforms.step_seed(2, 3)).numpy()
+    assert out.shape == (12, 16, 16, 3)
+    alone = transforms.random_crops(16, 0.4, 0.8, 0.0, crops=4)(images[1:2], transforms.step_seed(2, 3)).numpy()
+    np.testing.assert_allclose(out[1::3], alone, atol=1e-6)  # image 1's crops, whatever the rest of the batch
+    assert not np.allclose(out[1], out[4])  # crop 0 and crop 1 of image 1 differ
+
+
+def corner_reach(wrap: bool) -> float:
+    """How much of the top-left pixel's value reaches the crops (over the mean pixel's), in 64 steps of
+    crops of 0.8 the picture's side."""
+    images = tf.Variable(tf.zeros([1, 32, 32, 3]))
+    crop = transforms.random_crops(8, 0.8, 0.8, 0.0, crops=4, wrap=wrap)
+    reach = np.zeros([32, 32])
+    for step in range(64):
+        with tf.GradientTape() as tape:
+            total = tf.reduce_sum(crop(images, transforms.step_seed(0, step)))
+        reach += tape.gradient(total, images).numpy()[0, ..., 0]
+    return float(reach[0, 0] / reach.mean())
+
+
+def test_wrapped_crops_reach_the_corners_of_a_periodic_picture_and_clipped_ones_hardly():
+    assert corner_reach(wrap=True) > 0.25  # centres ~ N(0.5, 0.15): a crop past the edge comes back
+    assert corner_reach(wrap=False) < 0.05
+
+
+def test_a_wrapped_crop_past_the_edge_reads_the_other_side():
+    """A whole-side crop of a periodic picture, wrapped, is the picture shifted: the same period."""
+    wave = np.cos(2 * np.pi * np.arange(20) / 20).astype(np.float32)
+    picture = tf.constant(np.broadcast_to(wave[None, :, None], (20, 20, 3))[None])
+    crop = transforms.random_crops(20, 1.0, 1.0, 0.0, wrap=True)
+    rows = [crop(picture, transforms.step_seed(0, step)).numpy()[0, 0, :, 0] for step in range(8)]
+    for row in rows:
+        assert abs(np.abs(np.fft.rfft(row))[1] - 10.0) < 0.3  # the wave's one frequency, amplitude 1
+        assert np.abs(np.fft.rfft(row))[2:].max() < 0.1  # nothing else: no seam
+    assert np.ptp([row[0] for row in rows]) > 0.2  # shifted differently each step
+
+
+def test_several_crops_score_the_mean_of_the_crops_and_shrink_the_chunk(tiny_model):
+    objective = objectives.class_logit([1, 2]).checked(tiny_model)
+    method = step_rules.maco(tiny_model, SIDE)
+    assert method.crops == step_rules.MACO_CROPS > 1
+    assert method.chunk_size(SIDE) == max(1, step_rules.CHUNK_PIXELS // (SIDE**2 * method.crops))
+    climber = ascent.engine(tiny_model, method, objective)
+    x = method.parameterisation.start(SIDE, np.array([[0, 1], [0, 2]]))
+    seed, image = transforms.step_seed(0, 7), method.parameterisation.image(x)
+    scores = climber._scores(x, seed, objective.arguments(), method.transform).numpy()
+    crops = param.model_inputs(method.parameterisation, tiny_model.scaling, x, method.transform, seed, image)
+    logits = np.asarray(tiny_model.scores(crops)).reshape(method.crops, 2, -1)
+    np.testing.assert_allclose(scores, logits[:, [0, 1], [1, 2]].mean(axis=0), rtol=1e-4, atol=1e-5)
 
 
 @pytest.mark.parametrize(

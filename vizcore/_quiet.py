@@ -25,6 +25,10 @@ def quiet_stderr():
         os.close(saved)
 
 
+# TensorFlow's C++ warnings later on (e.g. grappler's "Error in PredictCost()" for ops it cannot cost,
+# as MaCo's crop_and_resize) are not for our users: errors only, unless the user asked for more
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
 with quiet_stderr():
     import keras  # noqa: F401
     import tensorflow  # noqa: F401

@@ -74,6 +74,13 @@ def seen(vm: VizModel, structure: tuple, inputs, image) -> objectives.Seen:
     return objectives.Seen(found, head_scores, image)
 
 
+def crop_block(found: objectives.Seen, j: int, batch) -> objectives.Seen:
+    """What the objective reads of crop ``j`` of every image (rows j · batch … (j + 1) · batch)."""
+    rows = slice(j * batch, (j + 1) * batch)
+    layers = {name: value[rows] for name, value in found.layers.items()}
+    return objectives.Seen(layers, None if found.scores is None else found.scores[rows], found.image)
+
+
 class Engine:
     """The compiled step, gradient and measure of one method and objective structure on one model."""
 
@@ -88,7 +95,15 @@ class Engine:
         parameterisation = self.method.parameterisation
         image = parameterisation.image(x) if image is None else image
         inputs = model_inputs(parameterisation, self.vm.scaling, x, transform, seed, image)
-        return objectives.evaluate(self.structure, seen(self.vm, self.structure, inputs, image), arguments)
+        found = seen(self.vm, self.structure, inputs, image)
+        crops = self.method.crops if transform is not None else 1
+        if crops == 1:
+            return objectives.evaluate(self.structure, found, arguments)
+        # MaCo's crops come crop by crop (transforms.random_crops): each crop's block of the batch is
+        # scored as the images themselves (a diversity term compares the images' same crop), then averaged
+        batch = tf.shape(image)[0]
+        blocks = [objectives.evaluate(self.structure, crop_block(found, j, batch), arguments) for j in range(crops)]
+        return tf.add_n(blocks) / float(crops)
 
     def python_step(self, x, slots, t, lr, seed, arguments, redirect: bool = False, settle: bool = False):
         """One step (uncompiled): (x, slots, each image's score before the step, its gradient's norm,

@@ -17,8 +17,8 @@ A parameterisation starts a batch from one [2] seed per image, maps its value to
 * :class:`MaCo`: a fixed natural magnitude spectrum and an optimised phase (Fel et al., "Unlocking
   feature visualization for deeper networks with magnitude constrained optimization", NeurIPS 2023,
   Eq. 3): only the phase φ (N, 3, H, W // 2 + 1) is climbed, :func:`maco_rgb` makes the image
-  ``sigmoid(c · recorrelate(standardise(irfft2(|F| · exp(i · standardise(φ))))))``
-  (c = ``MACO_CONTRAST``), so every picture keeps the magnitude |F| of natural photos
+  ``sigmoid(c · recorrelate(standardise(irfft2(|F| · exp(i · s · standardise(φ))))))``
+  (c = ``MACO_CONTRAST``, s = ``PHASE_SPREAD``), so every picture keeps the magnitude |F| of natural photos
   (:mod:`vizcore.spectrum`). It is the one parameterisation that ``accumulates``: the ascent loop
   sums the absolute gradient of the objective with respect to its image over the steps, the
   paper's transparency map (Sec. 3.2).
@@ -26,6 +26,7 @@ A parameterisation starts a batch from one [2] seed per image, maps its value to
 
 from __future__ import annotations
 
+import math
 from collections.abc import Hashable
 from typing import Protocol
 
@@ -48,6 +49,10 @@ IMAGES = tf.TensorSpec([None, None, None, 3], tf.float32)  # any batch and size:
 SPECTRUM = tf.TensorSpec([None, 2, 3, None, None], tf.float32)  # a batch of spectra (see to_rgb)
 PHASE = tf.TensorSpec([None, 3, None, None], tf.float32)  # a batch of MaCo phases (see maco_rgb)
 MAGNITUDE = tf.TensorSpec([3, None, None], tf.float32)  # MaCo's fixed magnitude spectrum
+# MaCo: the standardised phase times this, so phases spread over the circle: phases of standard
+# deviation 1 (Xplique's) have E[cos φ] = e^(-1/2) = 0.61, and add up in phase at pixel (0, 0): every
+# picture's corners glowed white and the rest lost contrast to them; at π, E[cos φ] = e^(-π²/2) < 0.01
+PHASE_SPREAD = math.pi
 PHASE_SD = 1.0  # standard deviation of MaCo's initial phase (Fel et al.'s init_maco_buffer)
 STANDARDISE_EPSILON = 1e-4  # added to a standard deviation before dividing by it (Fel et al.)
 MACO_CONTRAST = 2.0  # MaCo: the recorrelated image times this before the sigmoid: pixel std ~0.2, as photos (1: ~0.12)
@@ -244,10 +249,11 @@ def standardised(values: tf.Tensor) -> tf.Tensor:
 
 def maco_spatial(phase: tf.Tensor, magnitude: tf.Tensor) -> tf.Tensor:
     """Phases (N, 3, H, W // 2 + 1) → images (N, H, W, 3) in the decorrelated colour basis, before the
-    sigmoid: ``standardise(irfft2(|F| · exp(i · standardise(φ))))`` (Fel et al., 2023, Eq. 3). Its
+    sigmoid: ``standardise(irfft2(|F| · exp(i · s · standardise(φ))))`` (Fel et al., 2023, Eq. 3; s =
+    ``PHASE_SPREAD``). Its
     spectrum's magnitude is |F| times one number per image (at the columns that need no Hermitian
     symmetry: all but the first and, for an even width, the last)."""
-    phase = standardised(phase)
+    phase = PHASE_SPREAD * standardised(phase)
     size = tf.shape(phase)[2]
     spectrum = tf.complex(magnitude * tf.cos(phase), magnitude * tf.sin(phase))
     image = tf.signal.irfft2d(spectrum, fft_length=tf.stack([size, size]))  # (N, 3, H, W)

@@ -45,6 +45,7 @@ MACO_CROP = (
     1.4,
 )  # MaCo: a crop's side in crop sides as the model sees them (the paper: 20-25 % of 1280 px at 224)
 MACO_SMALLEST_CROP = 0.6  # MaCo: the smallest crop share is at most this (pictures at the model's size vary too)
+MACO_CROPS = 4  # MaCo: crops of each picture a step (the paper: 32 a step, 256 steps)
 MACO_NOISE = 0.02  # MaCo: noise added to each crop (standard deviation, in [0, 1] units)
 
 
@@ -116,9 +117,10 @@ class Method:
     settle_share: float = 0.0  # the share of the steps, at the end, that take ``settle``
     chunk_pixels: int = CHUNK_PIXELS
     pad: int = 0  # pixels the transforms add to a side (for the chunk size)
+    crops: int = 1  # model inputs the transform makes of each image (MaCo's crops), one after the other
 
     def chunk_size(self, size: int) -> int:
-        return max(1, self.chunk_pixels // (size + self.pad) ** 2)
+        return max(1, self.chunk_pixels // ((size + self.pad) ** 2 * self.crops))
 
     def redirects(self, step: int, steps: int) -> bool:
         """Step 1 takes the real gradient (it tells the dead units); the next ``revive_steps`` redirect."""
@@ -161,8 +163,9 @@ def maco(vm: VizModel, size: int, photos: str | None = None) -> Method:
     magnitude = spectrum.folder_spectrum(photos, size, grey=vm.channels == 1)
     side = crop_side(vm, size)
     smallest, largest = crop_shares(side, size)
-    crops = transforms.random_crops(side, smallest, largest, MACO_NOISE)
-    return Method(MaCo(magnitude.magnitude, magnitude.digest), "adam", crops, ("maco crops", side, smallest, largest))
+    crops = transforms.random_crops(side, smallest, largest, MACO_NOISE, MACO_CROPS, wrap=True)
+    key = ("maco crops", side, smallest, largest, MACO_CROPS)
+    return Method(MaCo(magnitude.magnitude, magnitude.digest), "adam", crops, key, crops=MACO_CROPS)
 
 
 def crop_side(vm: VizModel, size: int) -> int:

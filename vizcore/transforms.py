@@ -241,30 +241,54 @@ def lucid_in_one(
 CROP_CENTRE_SD = 0.15  # MaCo: crop centres ~ N(0.5, 0.15) of the picture's side (Fel et al.)
 
 
-def random_crops(side: int, smallest: float, largest: float, noise: float) -> Transform:
-    """MaCo's transform (Fel et al., 2023, Sec. 3; their ``optimization_step``): a square crop, its side
-    a uniform share in [``smallest``, ``largest``] of the picture's side and its centre ~ N(0.5,
-    ``CROP_CENTRE_SD``) (moved so the crop stays inside), bilinearly resized to ``side`` px (one
-    :func:`warp`), plus uniform noise of standard deviation ``noise`` (in [0, 1] units). As every
-    transform here, the crop is the same for every image of the batch (a chunk changes nothing); the
-    paper's many crops of one picture are the steps' crops here."""
+def random_crops(
+    side: int, smallest: float, largest: float, noise: float, crops: int = 1, wrap: bool = False
+) -> Transform:
+    """MaCo's transform (Fel et al., 2023, Sec. 3; their ``optimization_step``): ``crops`` square crops of
+    each image, each one's side a uniform share in [``smallest``, ``largest``] of the picture's side and
+    its centre ~ N(0.5, ``CROP_CENTRE_SD``), bilinearly resized to ``side`` px, plus uniform noise of
+    standard deviation ``noise`` (in [0, 1] units). The output holds the crops crop by crop: (crops · N,
+    side, side, 3), crop j of image i at row j · N + i. As every transform here, crop j is the same for
+    every image of the batch (a chunk changes nothing).
+
+    A crop that would leave the picture is moved inside it; with ``wrap`` (a periodic picture, as
+    MaCo's, made by an inverse FFT) it wraps around instead, so the corners are climbed as often as
+    the rest of the border. Output pixel centres read the picture at half-pixel centres, as
+    ``tf.image.resize``; ``tf.image.crop_and_resize`` resamples (one op forward, one backward)."""
     if not 0 < smallest <= largest <= 1:
         raise ValueError(f"crop shares must satisfy 0 < smallest <= largest <= 1, got {smallest}, {largest}")
-    if side < 1 or noise < 0:
-        raise ValueError(f"crop side must be >= 1 px and noise >= 0, got {side}, {noise}")
+    if side < 1 or noise < 0 or crops < 1:
+        raise ValueError(f"crop side and crops must be >= 1 and noise >= 0, got {side}, {crops}, {noise}")
 
     def apply(images: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
         fold = tf.random.experimental.stateless_fold_in
-        share = tf.random.stateless_uniform([], fold(seed, 0), smallest, largest)
-        centre = 0.5 + CROP_CENTRE_SD * tf.random.stateless_normal([2], fold(seed, 1))
-        centre = tf.clip_by_value(centre, share / 2, 1 - share / 2)  # (y, x)
+        shares = tf.random.stateless_uniform([crops, 1], fold(seed, 0), smallest, largest)
+        centres = 0.5 + CROP_CENTRE_SD * tf.random.stateless_normal([crops, 2], fold(seed, 1))  # (y, x)
+        if not wrap:
+            centres = tf.clip_by_value(centres, shares / 2, 1 - shares / 2)
         picture = tf.cast(tf.shape(images)[1], tf.float32)
-        ratio = share * picture / side  # picture pixels per crop pixel
-        top, left = (centre[0] - share / 2) * picture, (centre[1] - share / 2) * picture
-        # output (x, y) reads the picture at the centre of its pixel, as tf.image.resize (half-pixel centres)
-        matrix = tf.stack([ratio, 0.0, left + ratio / 2 - 0.5, 0.0, ratio, top + ratio / 2 - 0.5])
-        crops = warp(images, matrix, side, side)
+        corner = (centres - shares / 2) * picture  # (top, left) in picture pixels
+        if wrap:
+            corner = tf.math.floormod(corner, picture)
+        canvas = _wrapped(images) if wrap else tf.pad(images, [[0, 0], [1, 1], [1, 1], [0, 0]], "SYMMETRIC")
+        ratio = shares * picture / side  # picture pixels per crop pixel
+        first = corner + ratio / 2 - 0.5 + 1.0  # the first output pixel's centre, in canvas pixels
+        last = first + ratio * (side - 1)
+        extent = tf.cast(tf.shape(canvas)[1], tf.float32) - 1.0
+        boxes = tf.concat([first, last], axis=1) / extent  # (crops, 4): y1, x1, y2, x2 of crop_and_resize
+        batch = tf.shape(images)[0]
+        out = tf.image.crop_and_resize(
+            canvas, tf.repeat(boxes, batch, axis=0), tf.tile(tf.range(batch), [crops]), [side, side]
+        )
         half_width = noise * math.sqrt(3.0)  # uniform noise of standard deviation ``noise`` (cheaper than normal)
-        return crops + tf.random.stateless_uniform(tf.shape(crops), fold(seed, 2), -half_width, half_width)
+        return out + tf.random.stateless_uniform(tf.shape(out), fold(seed, 2), -half_width, half_width)
 
     return apply
+
+
+def _wrapped(images: tf.Tensor) -> tf.Tensor:
+    """A periodic picture tiled to (2H + 1, 2W + 1): its last row and column, then the picture twice,
+    so that any crop of at most the picture's side, starting in [0, H), lies inside (one pixel up and
+    left of the picture's pixel grid)."""
+    images = tf.concat([images[:, -1:], images, images], axis=1)
+    return tf.concat([images[:, :, -1:], images, images], axis=2)
