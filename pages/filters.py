@@ -39,7 +39,7 @@ from ui.filter_pickers import (
     transparency_switch,
 )
 from ui.frame import page
-from ui.plausibility_view import plausibility_line
+from ui.plausibility_view import plausibility_line, plausibility_table
 from ui.streaming import stream
 from ui.widgets import starting
 from vizcore import atlas, drawing, filters, transparency
@@ -434,6 +434,7 @@ def main() -> None:
         return
     if not run_requested:
         draw(frame, view, controls, vm, stopped=not frame.done)
+    plausibility_table(vm, controls.show, controls.layer, frame, tile_names(frame, controls, vm))
     download(frame, controls, vm.name)
     inspector(frame, controls, vm)
 
