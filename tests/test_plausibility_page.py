@@ -47,7 +47,7 @@ def test_a_finished_filter_grid_shows_each_pictures_share_of_the_best_photo(page
     found = examples.index(vm, "block2a_expand_conv", files)
     expected = plausibility.channel_ratios(vm, "block2a_expand_conv", frame.filters, frame.images, found)
     assert np.allclose(table["vs best photo"], 100 * expected, rtol=1e-4)
-    assert any("share of the best of" in caption.value for caption in page.caption)
+    assert any("as a share of the highest among" in caption.value for caption in page.caption)
 
 
 def test_a_finished_class_grid_shows_the_score_share_and_what_lite1_and_lite2_call_it(page):
@@ -65,3 +65,19 @@ def test_a_mix_says_plainly_that_nothing_is_measured(page):
     finished_run(page, "Mix")
     assert not page.dataframe
     assert any("no real photo to compare with" in caption.value for caption in page.caption)
+
+
+def test_each_tile_gets_its_share_and_the_judges_calls_written_under_it():
+    from ui.plausibility_view import labelled, tile_labels
+
+    scores = {"ratios": np.array([0.84, np.nan]), "judges": {"Lite1": ["first", "no"], "Lite2": ["top 5", "no"]}}
+    labels = tile_labels(scores)
+    assert labels == ["84% · L1 first · L2 top 5", "n/a · L1 no · L2 no"]  # n/a: no photo fires it
+    assert tile_labels({"ratios": np.array([2.5]), "judges": {}}) == ["250%"]
+    tiles = np.full((2, 96, 96, 3), 90, np.uint8)
+    shown = labelled(tiles, labels)
+    assert shown.shape[0] == 2 and shown.shape[2] == 96 and shown.shape[1] > 96
+    assert np.array_equal(shown[:, :96], tiles)  # the pictures themselves untouched
+    strip = shown[:, 96:]
+    assert strip.max() > 200 and (strip > 200).mean() < 0.3  # light text on the black strip
+    assert not np.array_equal(strip[0], strip[1])  # each its own label

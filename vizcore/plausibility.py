@@ -28,6 +28,7 @@ from .models import VizModel
 JUDGES = ("efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2")  # share ImageNet's 1000 labels
 TOP = 5  # transferability: "called by its class" within this many predictions
 MAX_PHOTOS = 64  # class scores: photos of the folder scored, at most
+BATCH = 16  # pictures through the extractor at once (a grid of 64 early-layer maps at 224 px is ~0.5 GB)
 
 
 class Transfer(NamedTuple):
@@ -78,12 +79,15 @@ def judges_for(vm: VizModel) -> tuple[str, ...]:
 
 def peaks(vm: VizModel, layer: str, pictures: np.ndarray) -> np.ndarray:
     """Float (N, C): each picture's largest activation of every channel of ``layer`` over its map, in one
-    pass, the picture resized to the model's input as :mod:`vizcore.examples` sees photos."""
+    pass (``BATCH`` pictures at a time), each resized to the model's input as :mod:`vizcore.examples` sees photos."""
     extractor = examples.compiled_extractor(vm, layer)
-    inputs = vm.preprocess(np.stack([vm.resize_for_input(picture) for picture in pictures]))
-    outputs = extractor(inputs)
-    maps = np.asarray(outputs[0] if isinstance(outputs, (list, tuple)) else outputs)
-    return maps.reshape(len(pictures), -1, maps.shape[-1]).max(axis=1)
+    found = []
+    for start in range(0, len(pictures), BATCH):
+        chunk = pictures[start : start + BATCH]
+        outputs = extractor(vm.preprocess(np.stack([vm.resize_for_input(picture) for picture in chunk])))
+        maps = np.asarray(outputs[0] if isinstance(outputs, (list, tuple)) else outputs)
+        found.append(maps.reshape(len(chunk), -1, maps.shape[-1]).max(axis=1))
+    return np.concatenate(found)
 
 
 def peak(vm: VizModel, layer: str, channel: int, pictures: np.ndarray) -> np.ndarray:
