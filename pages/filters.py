@@ -300,7 +300,7 @@ def inspector(frame, controls: FilterControls, vm) -> None:
     tile = pictures(frame)[position]
     tile = drawing.enlarged(tile, max(1, round(TILE_WIDTH / max(tile.shape[:2]))))
     where = f"{controls.layer} · " if controls.layer else ""
-    tile_col.image(tile, width=tile.shape[1],
+    tile_col.image(tile, width="content",  # its own width, narrowed to fit a narrow column
                    caption=f"{where}{names[position]} · {measured(controls)} {frame.activations[position]:.3f}")
     if frame.dead[position]:
         tile_col.warning("Dead filter: it had no gradient on the starting image and never came alive, "

@@ -17,7 +17,7 @@ MEASURED = {  # the views whose pictures are measured: what is compared with the
     "Filters": "its filter's peak activation",
     "Diversity": "its filter's peak activation",
     "Neuron": "its filter's peak activation anywhere on the map (not only at the neuron)",
-    "Class": "its class score (a class no photo shows scores low on all of them, so its share runs high)",
+    "Class": "its class score",
 }
 ROWS_SHOWN = 8  # table rows shown before it scrolls
 ROW_HEIGHT = 35  # px, Streamlit's dataframe row
@@ -99,9 +99,12 @@ def plausibility_table(vm, show: str, layer: str, frame, names: list[str]) -> li
         return None
     scores = grid_scores(vm, show, layer, tuple(int(t) for t in frame.filters), frame.images)
     table = score_table(names, scores)
-    judged = " · " + ", ".join(f"{name.replace('Lite', 'L')}: does {name} call it by its class (first, in its "
-                               "top 5, or no)" for name in scores["judges"]) if scores["judges"] else ""
-    st.caption(f"**Plausibility**, under each picture: {MEASURED[show]}, as a share of the highest among "
+    names = list(scores["judges"])
+    judged = "; a class no photo shows scores low on all of them, so its share runs high" if show == "Class" else ""
+    if names:
+        judged += (f" · {', '.join(name.replace('Lite', 'L') for name in names)}: does {' or '.join(names)} call it "
+                   "by its class (first, in its top 5, or no)")
+    st.caption(f"**Plausibility**, under each picture: {MEASURED[show]} as a share of the highest among "
                f"{scores['photos']} real photos (100%: as strong as the best photo){judged}.")
     biggest = float(np.nanmax(table["vs best photo"])) if table["vs best photo"].notna().any() else 100.0
     config = {"picture": st.column_config.TextColumn("picture"),
@@ -138,5 +141,5 @@ def plausibility_line(place, vm, show: str, layer: str, target: int, picture: np
     """Under the inspected picture: how it compares with real photos (a channel or class view)."""
     if show == "Class":
         place.caption(class_line(vm, target, picture))
-    elif show in ("Filters", "Diversity"):
+    elif show in MEASURED:  # a channel: Filters, Diversity, a neuron's filter
         place.caption(channel_line(vm, layer, target, picture))
