@@ -39,7 +39,7 @@ from ui.filter_pickers import (
     transparency_switch,
 )
 from ui.frame import page
-from ui.plausibility_view import plausibility_line
+from ui.plausibility_view import labelled, plausibility_line, plausibility_table
 from ui.streaming import stream
 from ui.widgets import starting
 from vizcore import atlas, drawing, filters, transparency
@@ -112,11 +112,12 @@ class Placeholders:
         return cls(st.empty(), st.empty(), st.empty())
 
 
-def shown_grid(images: np.ndarray) -> tuple[np.ndarray, int]:
-    """The grid of tiles as drawn, and the whole factor its tiles were enlarged by (1: as made)."""
+def shown_grid(images: np.ndarray, labels: list[str] | None = None) -> tuple[np.ndarray, int]:
+    """The grid of tiles as drawn (each with its label under it, if given), and the whole factor its tiles
+    were enlarged by (1: as made)."""
     factor = max(1, -(-MIN_TILE_SHOWN // max(images.shape[1:3])))
     tiles = np.stack([drawing.enlarged(tile, factor) for tile in images]) if factor > 1 else images
-    return drawing.grid(tiles, cols=COLS, margin=MARGIN), factor
+    return drawing.grid(labelled(tiles, labels) if labels else tiles, cols=COLS, margin=MARGIN), factor
 
 
 def size_key(mode: str, show: str) -> str:
@@ -256,11 +257,11 @@ def measured(controls: FilterControls) -> str:
         controls.show, "mean activation")
 
 
-def draw(frame, view: Placeholders, controls: FilterControls, vm, *, stopped: bool = False) -> None:
-    """The status line, the progress bar and the grid of one frame."""
+def draw(frame, view: Placeholders, controls: FilterControls, vm, *, stopped: bool = False, labels=None) -> None:
+    """The status line, the progress bar and the grid of one frame (its tiles' ``labels`` under them)."""
     view.status.markdown(status_line(frame, stopped, measured(controls)))
     view.progress.progress(frame.step / frame.steps)
-    grid, factor = shown_grid(pictures(frame))
+    grid, factor = shown_grid(pictures(frame), labels)
     caption = grid_caption(frame, controls, vm) + (f", enlarged {factor}×" if factor > 1 else "")
     view.grid.image(grid, width="content", caption=caption)  # pixel for pixel (narrowed only to fit), never stretched
 
@@ -299,7 +300,7 @@ def inspector(frame, controls: FilterControls, vm) -> None:
     tile = pictures(frame)[position]
     tile = drawing.enlarged(tile, max(1, round(TILE_WIDTH / max(tile.shape[:2]))))
     where = f"{controls.layer} · " if controls.layer else ""
-    tile_col.image(tile, width=tile.shape[1],
+    tile_col.image(tile, width="content",  # its own width, narrowed to fit a narrow column
                    caption=f"{where}{names[position]} · {measured(controls)} {frame.activations[position]:.3f}")
     if frame.dead[position]:
         tile_col.warning("Dead filter: it had no gradient on the starting image and never came alive, "
@@ -432,8 +433,9 @@ def main() -> None:
     if frame is None:
         view.status.info(f"Press **Run** to grow {RUN_WORDS[controls.show]}.")
         return
-    if not run_requested:
-        draw(frame, view, controls, vm, stopped=not frame.done)
+    labels = plausibility_table(vm, controls.show, controls.layer, frame, tile_names(frame, controls, vm))
+    if not run_requested or labels:  # a finished grid is drawn again, each tile's plausibility under it
+        draw(frame, view, controls, vm, stopped=not frame.done, labels=labels)
     download(frame, controls, vm.name)
     inspector(frame, controls, vm)
 

@@ -1,5 +1,5 @@
 """The Filters page in a real browser: pick MaCo under robust mode, grow a small grid, switch the
-transparency overlay on, read the plausibility line under the inspected picture."""
+transparency overlay on, read the plausibility line under the inspected picture and the grid's."""
 from __future__ import annotations
 
 import os
@@ -35,6 +35,7 @@ def test_picking_maco_grows_pictures_with_transparency_and_plausibility(server, 
     wait_for_app(page)
     page.get_by_text("Transparency", exact=True).click()
     wait_settled(page)
-    page.get_by_text("Plausibility:").first.wait_for()
+    page.get_by_text("Plausibility:").first.wait_for()  # under the inspected picture
+    page.get_by_text("under each picture").first.wait_for()  # the grid's tiles each labelled with theirs
     screenshot(page, "filters-maco")
     assert not exception_boxes(page)

@@ -21,13 +21,14 @@ import vizcore._quiet  # noqa: F401  (imports TensorFlow quietly, first)
 
 import numpy as np
 
-from . import examples
+from . import examples, heads
 from .errors import ImageError, RequestError
 from .models import VizModel
 
 JUDGES = ("efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2")  # share ImageNet's 1000 labels
 TOP = 5  # transferability: "called by its class" within this many predictions
 MAX_PHOTOS = 64  # class scores: photos of the folder scored, at most
+BATCH = 16  # pictures through the extractor at once (a grid of 64 early-layer maps at 224 px is ~0.5 GB)
 
 
 class Transfer(NamedTuple):
@@ -51,10 +52,24 @@ def transfer_counts(judge: str, classes: Sequence[int], rankings: Sequence[Seque
 
 def transfer(judges: Sequence[VizModel], classes: Sequence[int], pictures: np.ndarray) -> list[Transfer]:
     """How each judge calls the class pictures (uint8 (N, h, w, 3), picture i made for ``classes[i]``)."""
-    return [
-        transfer_counts(vm.name, classes, [[p.index for p in vm.predict(picture, TOP)] for picture in pictures])
-        for vm in judges
-    ]
+    return [transfer_counts(vm.name, classes, rankings(vm, pictures)) for vm in judges]
+
+
+def rankings(judge: VizModel, pictures: np.ndarray) -> list[list[int]]:
+    """Each picture's ``TOP`` classes by ``judge``, most probable first, all pictures in one pass (as
+    :meth:`VizModel.predict` ranks one picture: the displayed probabilities, ties in class order)."""
+    inputs = judge.preprocess(np.stack([judge.resize_for_input(picture) for picture in pictures]))
+    shown = np.asarray(judge.require_head().display(judge.scores(inputs)))
+    return [[int(index) for index in heads.top(row, TOP)] for row in shown]
+
+
+def calls(judge: VizModel, classes: Sequence[int], pictures: np.ndarray) -> list[Transfer]:
+    """For each picture i alone: does ``judge`` call it by ``classes[i]``, first (top1 1) and within its
+    top 5 (top5 1)? The paper's transferability (Fel et al., 2023, Table 2) per picture, in one pass."""
+    ranked = rankings(judge, pictures)
+    if len(classes) != len(ranked):
+        raise RequestError(f"{len(classes)} classes but {len(ranked)} pictures")
+    return [transfer_counts(judge.name, [index], [ranking]) for index, ranking in zip(classes, ranked)]
 
 
 def judges_for(vm: VizModel) -> tuple[str, ...]:
@@ -62,14 +77,22 @@ def judges_for(vm: VizModel) -> tuple[str, ...]:
     return tuple(name for name in JUDGES if name != vm.name) if vm.name in JUDGES else ()
 
 
-def peak(vm: VizModel, layer: str, channel: int, pictures: np.ndarray) -> np.ndarray:
-    """Each picture's largest activation of ``channel`` over the layer's map, the picture resized to the
-    model's input as :mod:`vizcore.examples` sees photos."""
+def peaks(vm: VizModel, layer: str, pictures: np.ndarray) -> np.ndarray:
+    """Float (N, C): each picture's largest activation of every channel of ``layer`` over its map, in one
+    pass (``BATCH`` pictures at a time), each resized to the model's input as :mod:`vizcore.examples` sees photos."""
     extractor = examples.compiled_extractor(vm, layer)
-    inputs = vm.preprocess(np.stack([vm.resize_for_input(picture) for picture in pictures]))
-    outputs = extractor(inputs)
-    maps = np.asarray(outputs[0] if isinstance(outputs, (list, tuple)) else outputs)
-    return maps[..., channel].reshape(len(pictures), -1).max(axis=1)
+    found = []
+    for start in range(0, len(pictures), BATCH):
+        chunk = pictures[start : start + BATCH]
+        outputs = extractor(vm.preprocess(np.stack([vm.resize_for_input(picture) for picture in chunk])))
+        maps = np.asarray(outputs[0] if isinstance(outputs, (list, tuple)) else outputs)
+        found.append(maps.reshape(len(chunk), -1, maps.shape[-1]).max(axis=1))
+    return np.concatenate(found)
+
+
+def peak(vm: VizModel, layer: str, channel: int, pictures: np.ndarray) -> np.ndarray:
+    """Each picture's largest activation of ``channel`` over the layer's map (see :func:`peaks`)."""
+    return peaks(vm, layer, pictures)[:, channel]
 
 
 def channel_ratio(vm: VizModel, layer: str, channel: int, pictures: np.ndarray, found: examples.ExampleIndex):
@@ -78,16 +101,71 @@ def channel_ratio(vm: VizModel, layer: str, channel: int, pictures: np.ndarray, 
     return peak(vm, layer, channel, pictures) / best if best > 0 else None
 
 
-def class_ratio(vm: VizModel, class_index: int, pictures: np.ndarray, files: Sequence[str | os.PathLike]):
-    """Each picture's class score over the highest score of that class on the photos (None: none above 0)."""
+def channel_ratios(
+    vm: VizModel, layer: str, channels: Sequence[int], pictures: np.ndarray, found: examples.ExampleIndex
+) -> np.ndarray:
+    """Picture i's peak of ``channels[i]`` over the best photo's peak of that channel (Fel et al., 2023,
+    Sec. 4: a picture's activation relative to natural images'), every picture in one pass.
+
+    Args:
+        channels: the channel each picture was made for (a grid's filters), one per picture.
+        pictures: uint8 (N, h, w, 3).
+        found: the example folder's index of ``layer`` (its peaks of every channel on every photo).
+
+    Returns:
+        float (N,): 1.0 is as strong as the folder's best photo; NaN where no photo fires the channel.
+
+    Raises:
+        RequestError: not one channel per picture.
+    """
+    if len(channels) != len(pictures):
+        raise RequestError(f"{len(channels)} channels but {len(pictures)} pictures")
+    picked = np.asarray(channels, dtype=int)
+    best = found.peaks[:, picked].max(axis=0) if len(found.peaks) else np.zeros(len(picked))
+    mine = peaks(vm, layer, pictures)[np.arange(len(picked)), picked]
+    return np.where(best > 0, mine / np.where(best > 0, best, 1.0), np.nan)
+
+
+def photo_scores(vm: VizModel, files: Sequence[str | os.PathLike]) -> np.ndarray | None:
+    """Float (photos, classes): the pre-softmax scores of the folder's first ``MAX_PHOTOS`` readable
+    photos, in one pass (None: none could be read)."""
     photos = []
     for file in list(files)[:MAX_PHOTOS]:
         try:
             photos.append(examples.model_view(vm, str(file)))
         except ImageError:
             continue
-    if not photos:
-        return None
-    best = float(np.max(np.asarray(vm.scores(vm.preprocess(np.stack(photos))))[:, class_index]))
-    scores = np.asarray(vm.scores(vm.preprocess(np.stack([vm.resize_for_input(p) for p in pictures]))))
-    return scores[:, class_index] / best if best > 0 else None
+    return np.asarray(vm.scores(vm.preprocess(np.stack(photos)))) if photos else None
+
+
+def picture_scores(vm: VizModel, pictures: np.ndarray) -> np.ndarray:
+    """Float (N, classes): the pictures' pre-softmax scores at the model's input size, in one pass."""
+    return np.asarray(vm.scores(vm.preprocess(np.stack([vm.resize_for_input(p) for p in pictures]))))
+
+
+def class_ratio(vm: VizModel, class_index: int, pictures: np.ndarray, files: Sequence[str | os.PathLike]):
+    """Each picture's class score over the highest score of that class on the photos (None: none above 0)."""
+    scored = photo_scores(vm, files)
+    best = float(np.max(scored[:, class_index])) if scored is not None else 0.0
+    return picture_scores(vm, pictures)[:, class_index] / best if best > 0 else None
+
+
+def class_ratios(
+    vm: VizModel, classes: Sequence[int], pictures: np.ndarray, files: Sequence[str | os.PathLike]
+) -> np.ndarray:
+    """Picture i's score of ``classes[i]`` over the highest score of that class on the folder's photos
+    (Fel et al., 2023, Sec. 4), the photos and the pictures each scored in one pass.
+
+    Returns:
+        float (N,): 1.0 is as high as the folder's best photo; NaN where no photo scores the class above 0.
+
+    Raises:
+        RequestError: not one class per picture.
+    """
+    if len(classes) != len(pictures):
+        raise RequestError(f"{len(classes)} classes but {len(pictures)} pictures")
+    picked = np.asarray(classes, dtype=int)
+    scored = photo_scores(vm, files)
+    best = scored[:, picked].max(axis=0) if scored is not None else np.zeros(len(picked))
+    mine = picture_scores(vm, pictures)[np.arange(len(picked)), picked]
+    return np.where(best > 0, mine / np.where(best > 0, best, 1.0), np.nan)

@@ -149,3 +149,20 @@ def write_png(image, path: Path) -> Path:
     except OSError as error:
         raise RequestError(f"Cannot write {path}: {error.strerror or error}") from None
     return path
+
+
+def check_transparency(path: str | None, mode: str) -> Path | None:
+    """``--transparency``'s PNG path, checked before the model loads; RequestError unless a MaCo run."""
+    if path is None:
+        return None
+    if mode != "maco":
+        raise RequestError("--transparency needs a MaCo run: add --param maco.")
+    return writable_path(path, ".png")
+
+
+def write_transparency(frame, path: Path, cols: int = 8) -> Path:
+    """Write a MaCo run's pictures as a grid, each picture's transparency map as its opacity."""
+    from ..drawing import grid
+    from ..transparency import with_transparency
+
+    return write_png(grid(with_transparency(frame.images, frame.transparency), cols=cols), path)

@@ -13,9 +13,11 @@ from ._shared import (
     add_ascent_arguments,
     add_model_argument,
     ascent_mode,
+    check_transparency,
     model_from_args,
     print_json,
     write_png,
+    write_transparency,
 )
 
 DEFAULT_COUNT = 64  # filters per layer when --filters is not given: the first 64 (or all, if fewer)
@@ -31,6 +33,12 @@ def register(subparsers) -> None:
     parser.add_argument("--tiles", metavar="DIR", help="also write one PNG per filter into DIR")
     parser.add_argument(
         "--transparency", metavar="GRID.png", help="maco: also write the grid with its transparency maps as opacity"
+    )
+    parser.add_argument(
+        "--plausibility",
+        action="store_true",
+        help="each filter's picture against the best real photo (the samples and --images): its peak activation "
+        "over the best photo's, as vs_best_photo in --json, else one line per filter",
     )
     parser.set_defaults(func=filters_command)
 
@@ -115,19 +123,29 @@ def _filter_rows(frame) -> list[dict]:
     ]
 
 
-def transparent_pictures(frame):
-    """The frame's pictures with their transparency maps as opacity (a MaCo run's frame)."""
-    from ..transparency import with_transparency
+def _vs_best_photo(vm, args, frame) -> tuple[list[float | None], int]:
+    """Each filter's picture: its peak over the best photo's peak of that filter, in one pass (None: no photo
+    fires the filter), and how many photos were compared (:func:`vizcore.plausibility.channel_ratios`)."""
+    from .. import examples, plausibility
 
-    return with_transparency(frame.images, frame.transparency)
+    files = examples.image_files(examples.default_folders([args.images] if args.images else []))
+    found = examples.index(vm, args.layer, files)
+    ratios = plausibility.channel_ratios(vm, args.layer, frame.filters, frame.images, found)
+    return [None if ratio != ratio else round(float(ratio), 4) for ratio in ratios], len(found.files)  # NaN: None
+
+
+def _print_plausibility(rows: list[dict], photos: int) -> None:
+    for row in rows:
+        share = row["vs_best_photo"]
+        said = f"{share:.0%} of the best of {photos} real photos' peak" if share is not None else "no photo fires it"
+        print(f"filter {row['index']}: {said}")
 
 
 def filters_command(args) -> int:
     from ..drawing import grid
 
     _check_cols(args.cols)
-    if ascent_mode(args) != "maco" and args.transparency:  # the arguments checked before the model loads
-        raise RequestError("--transparency needs a MaCo run: add --param maco.")
+    seen = check_transparency(args.transparency, ascent_mode(args))  # the arguments checked before the model loads
     vm = model_from_args(args)
     args.layer = vm.layer(args.layer).name  # the full path of a layer inside a nested model
     request = _request(vm, args.layer, _filter_indices(args, vm.layer(args.layer).channels), args)
@@ -138,8 +156,15 @@ def filters_command(args) -> int:
     if args.tiles:
         for index, image in zip(frame.filters, frame.images):
             write_png(image, Path(args.tiles) / f"{file_name(args.layer)}_{index:04d}.png")
-    if args.transparency:
-        write_png(grid(transparent_pictures(frame), cols=args.cols), Path(args.transparency))
+    if seen:
+        write_transparency(frame, seen, args.cols)
+    rows = _filter_rows(frame)
+    if args.plausibility:
+        shares, photos = _vs_best_photo(vm, args, frame)
+        for row, share in zip(rows, shares):
+            row["vs_best_photo"] = share
+        if not args.json:
+            _print_plausibility(rows, photos)
     if args.json:
         print_json(
             {
@@ -149,7 +174,7 @@ def filters_command(args) -> int:
                 "cached": frame.cached,
                 "grid": str(out),
                 "tiles": args.tiles,
-                "filters": _filter_rows(frame),
+                "filters": rows,
             }
         )
     return 0

@@ -16,10 +16,12 @@ from ._shared import (
     add_ascent_arguments,
     add_model_argument,
     ascent_mode,
+    check_transparency,
     model_from_args,
     print_json,
     writable_path,
     write_png,
+    write_transparency,
 )
 
 TOP = 5  # predictions per image in --json
@@ -55,6 +57,9 @@ def register(subparsers) -> None:
     )
     parser.add_argument("--out", metavar="GRID.png", help="write the images as one grid")
     parser.add_argument("--tiles", metavar="DIR", help="write one PNG per image into DIR (image_0000.png, …)")
+    parser.add_argument(
+        "--transparency", metavar="GRID.png", help="maco: write the grid with its transparency maps as opacity"
+    )
     parser.add_argument("--json", action="store_true", help="print each image's value and top-5 predictions as JSON")
     parser.add_argument(
         "--plausibility",
@@ -66,15 +71,16 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    out = writable_path(args.out, ".png") if args.out else None
+    tiles = _tiles_folder(args.tiles) if args.tiles else None
+    mode = ascent_mode(args)  # checked before the model loads (and before TensorFlow is imported)
+    seen = check_transparency(args.transparency, mode)
     from .. import expressions
     from ..requests import MAX_IMAGES, objective_request
 
-    out = writable_path(args.out, ".png") if args.out else None
-    tiles = _tiles_folder(args.tiles) if args.tiles else None
     batch = whole_number("--batch", args.batch, 1, MAX_IMAGES)
     if args.plausibility:
         _measured_target(args.expression)  # checked before the run
-    mode = ascent_mode(args)  # checked before the model loads
     vm = model_from_args(args)
     goal = expressions.parse(vm, args.expression, mode)
     objective = _with_diversity(goal, args.diversity, batch)
@@ -87,6 +93,8 @@ def run(args: argparse.Namespace) -> int:
     tile_paths = _write_tiles(frame.images, tiles) if tiles else []
     if out:
         _write_grid(frame.images, out)
+    if seen:
+        write_transparency(frame, seen)
     predictions = [_predictions(vm, image) for image in frame.images] if vm.is_classifier else None
     images = _image_rows(frame, predictions)
     if args.plausibility:
