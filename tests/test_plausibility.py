@@ -80,15 +80,26 @@ def test_the_channel_ratios_need_one_channel_per_picture(tiny_model, samples):
         plausibility.channel_ratios(tiny_model, "conv_2", [0, 1], np.zeros((1, 8, 8, 3), np.uint8), found)
 
 
+def test_a_class_is_measured_against_the_photos_that_show_it():
+    scored = np.array([[9.0, 1.0, 5.0, 0.5, 0.2, 0.1, 0.0], [0.1, 8.0, 6.0, 0.3, 0.2, 2.0, 7.0]])
+    # TOP = 5: photo 0 shows classes 0, 1, 2, 3, 4; photo 1 shows 1, 2, 3, 5, 6
+    best = plausibility.best_of_class(scored, [0, 2, 4, 6, 5])
+    np.testing.assert_allclose(best, [9.0, 6.0, 0.2, 7.0, 2.0])
+    lowest = np.array([[9.0, 8.0, 7.0, 6.0, 5.0, 4.0, 3.0]])
+    assert plausibility.best_of_class(lowest, [6])[0] == 0.0  # 7th of 7: no photo shows it
+    assert plausibility.best_of_class(None, [1])[0] == 0.0
+
+
 def test_class_ratios_and_calls_in_one_pass_equal_each_pictures_own(lite0):
     files = examples.image_files([SAMPLES])
     coffee = examples.model_view(lite0, str(SAMPLES / "coffee.jpg"))
     noise = np.random.default_rng(1).integers(0, 256, coffee.shape, dtype=np.uint8)
     pictures, classes = np.stack([coffee, noise, coffee]), [967, 967, 1]  # espresso, espresso, goldfish
     ratios = plausibility.class_ratios(lite0, classes, pictures, files)
-    one_by_one = [plausibility.class_ratio(lite0, c, p[None], files)[0] for c, p in zip(classes, pictures)]
-    assert ratios == pytest.approx(one_by_one, rel=1e-4)
+    one_by_one = [plausibility.class_ratio(lite0, c, p[None], files) for c, p in zip(classes, pictures)]
+    assert ratios == pytest.approx([np.nan if r is None else r[0] for r in one_by_one], rel=1e-4, nan_ok=True)
     assert ratios[0] == pytest.approx(1.0, rel=1e-4) and ratios[1] < 0.5  # noise is no espresso
+    assert np.isnan(ratios[2])  # no sample is a goldfish: nothing to compare with, not thousands of percent
     called = plausibility.calls(lite0, classes, pictures)
     assert [(c.top1, c.top5) for c in called] == [(1, 1), (0, 0), (0, 0)]  # coffee is espresso, not a goldfish
     assert called == [plausibility.transfer([lite0], [c], p[None])[0] for c, p in zip(classes, pictures)]

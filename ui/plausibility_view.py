@@ -100,7 +100,8 @@ def plausibility_table(vm, show: str, layer: str, frame, names: list[str]) -> li
     scores = grid_scores(vm, show, layer, tuple(int(t) for t in frame.filters), frame.images)
     table = score_table(names, scores)
     names = list(scores["judges"])
-    judged = "; a class no photo shows scores low on all of them, so its share runs high" if show == "Class" else ""
+    judged = "; for a class, the best photo the model puts the class in its top 5 for (n/a: no photo shows it)" \
+        if show == "Class" else ""
     if names:
         judged += (f" · {', '.join(name.replace('Lite', 'L') for name in names)}: does {' or '.join(names)} call it "
                    "by its class (first, in its top 5, or no)")
@@ -129,7 +130,8 @@ def channel_line(vm, layer: str, channel: int, picture: np.ndarray) -> str:
 def class_line(vm, class_index: int, picture: np.ndarray) -> str:
     files = examples.image_files(examples.default_folders())
     ratio = plausibility.class_ratio(vm, class_index, picture[None], files)
-    parts = [f"{ratio[0]:.0%} of the best real photo's score" if ratio is not None else None]
+    parts = [f"{ratio[0]:.0%} of the best real photo's score" if ratio is not None
+             else "no real photo of this class among the examples"]
     for judge in plausibility.transfer([cached_model(name) for name in plausibility.judges_for(vm)],
                                        [class_index], picture[None]):
         said = "first" if judge.top1 else "in its top 5" if judge.top5 else "no, not in its top 5"

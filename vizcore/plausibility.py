@@ -143,10 +143,22 @@ def picture_scores(vm: VizModel, pictures: np.ndarray) -> np.ndarray:
     return np.asarray(vm.scores(vm.preprocess(np.stack([vm.resize_for_input(p) for p in pictures]))))
 
 
+def best_of_class(scored: np.ndarray | None, classes: Sequence[int]) -> np.ndarray:
+    """Float (len(classes),): each class's highest score among the photos that show it, i.e. that the
+    model puts it in its top ``TOP`` for; 0 where none does (a photo of something else scores a class
+    low, and a picture over it would read thousands of percent)."""
+    picked = np.asarray(classes, dtype=int)
+    if scored is None or not len(scored):
+        return np.zeros(len(picked))
+    kth = np.sort(scored, axis=1)[:, -min(TOP, scored.shape[1])][:, None]  # each photo's TOP-th score
+    chosen = scored[:, picked]
+    return np.where(chosen >= kth, chosen, -np.inf).max(axis=0).clip(min=0.0)
+
+
 def class_ratio(vm: VizModel, class_index: int, pictures: np.ndarray, files: Sequence[str | os.PathLike]):
-    """Each picture's class score over the highest score of that class on the photos (None: none above 0)."""
-    scored = photo_scores(vm, files)
-    best = float(np.max(scored[:, class_index])) if scored is not None else 0.0
+    """Each picture's class score over the highest score of that class on the photos that show it
+    (:func:`best_of_class`; None: no photo shows it, or none scores it above 0)."""
+    best = float(best_of_class(photo_scores(vm, files), [class_index])[0])
     return picture_scores(vm, pictures)[:, class_index] / best if best > 0 else None
 
 
@@ -154,10 +166,11 @@ def class_ratios(
     vm: VizModel, classes: Sequence[int], pictures: np.ndarray, files: Sequence[str | os.PathLike]
 ) -> np.ndarray:
     """Picture i's score of ``classes[i]`` over the highest score of that class on the folder's photos
-    (Fel et al., 2023, Sec. 4), the photos and the pictures each scored in one pass.
+    that show it (:func:`best_of_class`; Fel et al., 2023, Sec. 4), the photos and the pictures each
+    scored in one pass.
 
     Returns:
-        float (N,): 1.0 is as high as the folder's best photo; NaN where no photo scores the class above 0.
+        float (N,): 1.0 is as high as the folder's best photo of the class; NaN where no photo shows it.
 
     Raises:
         RequestError: not one class per picture.
@@ -165,7 +178,6 @@ def class_ratios(
     if len(classes) != len(pictures):
         raise RequestError(f"{len(classes)} classes but {len(pictures)} pictures")
     picked = np.asarray(classes, dtype=int)
-    scored = photo_scores(vm, files)
-    best = scored[:, picked].max(axis=0) if scored is not None else np.zeros(len(picked))
+    best = best_of_class(photo_scores(vm, files), picked)
     mine = picture_scores(vm, pictures)[np.arange(len(picked)), picked]
     return np.where(best > 0, mine / np.where(best > 0, best, 1.0), np.nan)
