@@ -2,12 +2,13 @@
 
 For 20 ImageNet classes that no test uses (checked against tests/ before anything runs), Lite0 makes
 one class picture each at 224 px with today's robust default (Lucid's Fourier: 96 steps, Adam 0.1,
-settling) and with MaCo (Fel et al., 2023: 256 steps, Adam 0.2 on the phase, the bundled samples'
-1/f-fitted magnitude), every class in one batch per parameterisation, seed 0. Lite2 and Lite0 then
+settling) and with MaCo (Fel et al., 2023: 256 steps of two crops each, Adam 0.2 on the phase, the
+bundled samples' 1/f-fitted magnitude), every class in one batch per parameterisation, seed 0. Lite2 and Lite0 then
 classify the finished pictures: top-1 and top-5 rates (the MaCo paper's transferability; goal: MaCo's
 Lite2 top-5 above Fourier's). Then the time of one class picture at 224 px for each (warm: traced
-before), and MaCo's cost per crop: its compiled step on a batch of 8 crops against a bare compiled
-forward + backward of the model on a batch of 8 images of the crops' side (goal ≤ 1.15×), medians
+before), and MaCo's cost per crop: its compiled step on a batch of 8 crops (4 pictures, 2 crops each,
+as a run cuts them) against a bare compiled forward + backward of the model on a batch of 8 images
+of the crops' side (goal ≤ 1.15×), medians
 taken in turn. A sheet of the 20 classes (Fourier row, MaCo row) goes to bench/results/maco_sheet.png.
 Other processes share this machine's 2 cores, so the load average is printed too.
 
