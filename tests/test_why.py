@@ -293,6 +293,25 @@ def test_cli_bad_input_is_one_line_and_exit_2(capsys, extra, words):
     assert words in error and len(error.splitlines()) == 1
 
 
+@pytest.mark.parametrize("extra, words", [
+    (["--images", "/no/such/folder"], "No folder at"),
+    (["--audit", "/no/such/audit"], "/no/such/audit"),
+    (["--patches", "0"], "--patches must be at least 1"),
+])
+def test_cli_folders_and_counts_are_checked_before_the_model_loads(monkeypatch, capsys, extra, words):
+    from conftest import SAMPLES
+
+    from vizcore.commands import why as command
+
+    def no_model(_):
+        raise AssertionError("the model was loaded before the arguments were checked")
+
+    monkeypatch.setattr(command, "model_from_args", no_model)
+    assert main(["why", "efficientnet_lite0", str(SAMPLES / "cat.jpg"), *extra]) == 2
+    error = capsys.readouterr().err.strip()
+    assert words in error and len(error.splitlines()) == 1
+
+
 # --- the page (AppTest) ------------------------------------------------------------------------------
 
 def why_page(steps: int = 2, **query):
