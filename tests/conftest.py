@@ -23,15 +23,16 @@ os.environ.setdefault("KERAS_HOME", tempfile.mkdtemp(prefix="vizcore-test-keras-
 os.environ.setdefault("VIZCORE_TEST_LOCKS", tempfile.mkdtemp(prefix="vizcore-test-locks-"))
 
 # The suite runs in two pytest-xdist workers (pytest.ini: -n 2 --dist loadfile), a module at a time
-# each. Modules go out longest first (seconds on a 2-core machine, measured) so that no long one is
-# left for the end; modules not named here follow, in their own order.
+# each. Modules go out longest first (seconds on a 2-core machine, measured: --junitxml of a whole run)
+# so that no long one is left for the end; modules not named here follow, in their own order.
 LONGEST_FIRST = (
-    "test_dream", "test_pages_own_model", "test_browser_pages", "test_browser_working_set",
-    "test_filters", "test_browser_own_model", "test_trust", "test_browser_classroom", "test_visualize",
-    "test_browser_offline", "test_scheduler", "test_user_models", "test_own_models", "test_models",
-    "test_browser", "test_abuse", "test_browser_why", "test_browser_filters", "test_photos",
-    "test_browser_trust", "test_browser_live", "test_cli", "test_cam", "test_why", "test_links",
-    "test_browser_links", "test_app",
+    "test_filters", "test_own_models", "test_browser_working_set", "test_browser_pages", "test_browser_own_model",
+    "test_trust", "test_cli_maco", "test_why", "test_audit_engine", "test_browser_why", "test_browser_classroom",
+    "test_pages_own_model", "test_abuse", "test_browser_audit", "test_browser_fresh_page", "test_dream",
+    "test_browser_strategies", "test_browser_offline", "test_maco", "test_audit_page", "test_browser_filters",
+    "test_browser", "test_cam", "test_links", "test_visualize", "test_photos", "test_browser_links",
+    "test_browser_trust", "test_requests", "test_browser_maco", "test_models", "test_concepts", "test_objectives",
+    "test_cli", "test_browser_live", "test_warm_up", "test_ui_trust", "test_images",
 )
 # Modules whose tests time themselves against the machine (a heatmap while runs queue, against the
 # same alone): while one of their tests runs, the other worker waits between its tests.

@@ -1,10 +1,8 @@
 """DeepDream: the mix's loss rises, sizes hold, max_loss stops early, tiles agree, seeds repeat;
-bad requests raise RequestError; the page (AppTest) and the CLI (a real subprocess)."""
+bad requests raise RequestError; the page (AppTest) and the CLI (one real subprocess runs its commands)."""
 import io
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +10,7 @@ import pytest
 from PIL import Image
 
 import conftest
+from own_models import run_cli
 from vizcore import drawing
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -411,16 +410,36 @@ def test_page_dreams_from_noise(page):
 
 # --- the CLI ---------------------------------------------------------------------------------
 
-def vizcore_cli(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "vizcore", *args], cwd=ROOT, capture_output=True, text=True,
-                          timeout=300, env={**os.environ})
+BAD_INPUT = [
+    (["assets/samples/cat.jpg", "--layers", "nope:1"], "efficientnet_lite0 has no layer 'nope'"),
+    (["assets/samples/cat.jpg", "--steps", "0"], "steps must be at least 1, got 0"),
+    (["assets/samples/cat.jpg", "--octave-scale", "1"], "octave scale must be greater than 1"),
+    (["noise", "--noise-size", "90x90"], "too small for 3 octaves"),
+    (["assets/samples/cat.jpg", "--out", "dream.jpg"], "should end in .png"),
+]
 
 
-def test_cli_dreams_noise_with_frames_gif_and_json(tmp_path):
-    out, frames, gif = tmp_path / "dream.png", tmp_path / "frames", tmp_path / "run.gif"
-    result = vizcore_cli("dream", "efficientnet_lite0", "noise", "--noise-size", "180x150", "--octaves", "2",
-                         "--steps", "2", "--layers", "block4c_add:1.0,block5c_add:1.5", "--seed", "3",
-                         "--out", str(out), "--frames", str(frames), "--gif", str(gif), "--json")
+@pytest.fixture(scope="module")
+def cli_runs(tmp_path_factory) -> tuple[Path, dict[str, subprocess.CompletedProcess]]:
+    """Every CLI command of this module, run in ONE interpreter as ``python -m vizcore`` runs them
+    (own_models.run_cli: TensorFlow is imported once, not once a command); the folder they write to."""
+    folder = tmp_path_factory.mktemp("dream-cli")
+    commands = {
+        "noise": ["dream", "efficientnet_lite0", "noise", "--noise-size", "180x150", "--octaves", "2", "--steps", "2",
+                  "--layers", "block4c_add:1.0,block5c_add:1.5", "--seed", "3", "--out", str(folder / "dream.png"),
+                  "--frames", str(folder / "frames"), "--gif", str(folder / "run.gif"), "--json"],
+        "max loss": ["dream", "efficientnet_lite0", "assets/samples/cat.jpg", "--octaves", "1", "--steps", "5",
+                     "--max-loss", "1", "--out", str(folder / "d.png"), "--json"],
+    }
+    for number, (args, _) in enumerate(BAD_INPUT):
+        args = args if "--out" in args else [*args, "--out", str(folder / "unused-dream.png")]
+        commands[f"bad {number}"] = ["dream", "efficientnet_lite0", *args]
+    return folder, run_cli(commands)
+
+
+def test_cli_dreams_noise_with_frames_gif_and_json(cli_runs):
+    folder, runs = cli_runs
+    out, frames, gif, result = folder / "dream.png", folder / "frames", folder / "run.gif", runs["noise"]
     assert result.returncode == 0, result.stderr
     payload = json.loads(result.stdout)
     assert payload["layers"] == {"block4c_add": 1.0, "block5c_add": 1.5} and payload["size"] == [180, 150]
@@ -431,24 +450,31 @@ def test_cli_dreams_noise_with_frames_gif_and_json(tmp_path):
     assert "dream [" in result.stderr  # the progress bar
 
 
-def test_cli_max_loss_reports_an_early_stop(tmp_path):
-    result = vizcore_cli("dream", "efficientnet_lite0", "assets/samples/cat.jpg", "--octaves", "1", "--steps", "5",
-                         "--max-loss", "1", "--out", str(tmp_path / "d.png"), "--json")
+def test_cli_max_loss_reports_an_early_stop(cli_runs):
+    result = cli_runs[1]["max loss"]
     payload = json.loads(result.stdout)
     assert result.returncode == 0 and payload["stopped_early"] and payload["steps_run"] == 1
 
 
-@pytest.mark.parametrize("args, words", [
-    (["assets/samples/cat.jpg", "--layers", "nope:1"], "efficientnet_lite0 has no layer 'nope'"),
-    (["assets/samples/cat.jpg", "--steps", "0"], "steps must be at least 1, got 0"),
-    (["assets/samples/cat.jpg", "--octave-scale", "1"], "octave scale must be greater than 1"),
-    (["noise", "--noise-size", "90x90"], "too small for 3 octaves"),
-    (["assets/samples/cat.jpg", "--out", "dream.jpg"], "should end in .png"),
-])
-def test_cli_bad_input_is_one_line_and_exit_2(args, words):
-    args = args if "--out" in args else [*args, "--out", "/tmp/unused-dream.png"]
-    result = vizcore_cli("dream", "efficientnet_lite0", *args)
+@pytest.mark.parametrize("number, words", [(number, words) for number, (_, words) in enumerate(BAD_INPUT)],
+                         ids=[" ".join(args) for args, _ in BAD_INPUT])
+def test_cli_bad_input_is_one_line_and_exit_2(cli_runs, number, words):
+    result = cli_runs[1][f"bad {number}"]
     assert result.returncode == 2, result.stderr
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and words in lines[0] and "Traceback" not in result.stderr, result.stderr
     assert result.stdout == ""
+
+
+@pytest.mark.parametrize("args", [["--steps", "0"], ["--octave-scale", "1"], ["--lr", "0"], ["--tile", "0"]])
+def test_cli_settings_are_checked_before_the_model_loads(args, monkeypatch, capsys, tmp_path):
+    from vizcore.cli import main
+    from vizcore.commands import dream as command
+
+    def no_model(_):
+        raise AssertionError("the model was loaded before the settings were checked")
+
+    monkeypatch.setattr(command, "model_from_args", no_model)
+    photo, out = str(ROOT / "assets" / "samples" / "cat.jpg"), str(tmp_path / "unused.png")
+    assert main(["dream", "efficientnet_lite0", photo, *args, "--out", out]) == 2
+    assert "vizcore: error: " in capsys.readouterr().err

@@ -413,16 +413,17 @@ def test_cli_bad_input_is_one_line_and_exit_2(tiny_file, cache_dir, capsys, args
 
 
 def test_cli_as_a_user_runs_it(cache_dir, tmp_path):
-    import os
-    import subprocess
-    import sys
-    result = subprocess.run([sys.executable, "-m", "vizcore", "filters", "efficientnet_lite0", "block2a_expand_conv",
-                             "--filters", "0-3", "--steps", "2", "--size", "66", "--out", str(tmp_path / "g.png"), "--json"],
-                            capture_output=True, text=True, timeout=300, env={**os.environ})
+    """A real process, both commands in one interpreter (own_models.run_cli: one TensorFlow import)."""
+    from own_models import run_cli
+    runs = run_cli({
+        "grid": ["filters", "efficientnet_lite0", "block2a_expand_conv", "--filters", "0-3", "--steps", "2", "--size",
+                 "66", "--out", str(tmp_path / "g.png"), "--json"],
+        "flat layer": ["filters", "efficientnet_lite0", "avg_pool", "--out", "g.png"],
+    })
+    result = runs["grid"]
     assert result.returncode == 0, result.stderr
     assert [row["index"] for row in json.loads(result.stdout)["filters"]] == [0, 1, 2, 3]
-    result = subprocess.run([sys.executable, "-m", "vizcore", "filters", "efficientnet_lite0", "avg_pool", "--out", "g.png"],
-                            capture_output=True, text=True, timeout=300, env={**os.environ})
+    result = runs["flat layer"]
     assert result.returncode == 2 and "no spatial (4-D) output" in result.stderr and "Traceback" not in result.stderr
 
 

@@ -7,6 +7,7 @@ suggestions; the models folder.
 from __future__ import annotations
 
 import json
+import subprocess
 
 import keras
 import numpy as np
@@ -16,7 +17,7 @@ import tensorflow as tf
 import vizcore
 from conftest import test_steps as capped_steps
 from own_models import (MOBILENET, SAMPLES, SHAPE_IDS, SHAPES, OwnModels, assert_one_line_error, conv_base,
-                        mobilenet, own_output, photo, resnet_with_rescaling, run_cli, shape_named, transfer_recipe)
+                        mobilenet, own_output, photo, resnet_with_rescaling, shape_named, transfer_recipe)
 from vizcore import cam, dream, filters, graph, user_models
 from vizcore.models import VizModel
 
@@ -362,7 +363,18 @@ def test_the_suggestion_is_used_and_said_and_the_user_can_override_it(own):
 
 # --- the models folder ------------------------------------------------------------------------------
 
-def test_a_models_folder_makes_a_file_loadable_by_name(own, tmp_path, monkeypatch):
+def cli(capsys, *argv: str) -> subprocess.CompletedProcess:
+    """``python -m vizcore ARGV`` through the CLI's main, in the test's process (the environment as set)."""
+    from vizcore.cli import main
+    try:
+        code = main(list(argv))
+    except SystemExit as exit:  # argparse
+        code = exit.code
+    out, err = capsys.readouterr()
+    return subprocess.CompletedProcess(["python", "-m", "vizcore", *argv], code, out, err)
+
+
+def test_a_models_folder_makes_a_file_loadable_by_name(own, tmp_path, monkeypatch, capsys):
     _, source = own.saved(shape_named("mobilenetv2_sequential_binary"))  # the transfer recipe: nested MobileNetV2, sigmoid head
     folder = tmp_path / "models"
     folder.mkdir()
@@ -381,9 +393,9 @@ def test_a_models_folder_makes_a_file_loadable_by_name(own, tmp_path, monkeypatc
     assert again.scaling == "unit" and again.labels == ("healthy", "blighted")
     assert vizcore.load_model("leaves", scaling="-1-1").scaling == "tf"  # the user can always override
 
-    runs = run_cli({"predict": ["predict", "leaves", str(SAMPLES / "cat.jpg"), "--json"],
-                    "layers": ["layers", "leaves.keras", "--json"],
-                    "unknown": ["layers", "ferns"]}, env={"VIZCORE_MODELS_DIR": str(folder)})
+    runs = {"predict": cli(capsys, "predict", "leaves", str(SAMPLES / "cat.jpg"), "--json"),
+            "layers": cli(capsys, "layers", "leaves.keras", "--json"),
+            "unknown": cli(capsys, "layers", "ferns")}  # VIZCORE_MODELS_DIR is the folder (monkeypatch above)
     result = runs["predict"]
     assert result.returncode == 0, result.stderr
     assert {p["label"] for p in json.loads(result.stdout)["predictions"]} == {"healthy", "blighted"}

@@ -293,10 +293,29 @@ def test_cli_bad_input_is_one_line_and_exit_2(capsys, extra, words):
     assert words in error and len(error.splitlines()) == 1
 
 
+@pytest.mark.parametrize("extra, words", [
+    (["--images", "/no/such/folder"], "No folder at"),
+    (["--audit", "/no/such/audit"], "/no/such/audit"),
+    (["--patches", "0"], "--patches must be at least 1"),
+])
+def test_cli_folders_and_counts_are_checked_before_the_model_loads(monkeypatch, capsys, extra, words):
+    from conftest import SAMPLES
+
+    from vizcore.commands import why as command
+
+    def no_model(_):
+        raise AssertionError("the model was loaded before the arguments were checked")
+
+    monkeypatch.setattr(command, "model_from_args", no_model)
+    assert main(["why", "efficientnet_lite0", str(SAMPLES / "cat.jpg"), *extra]) == 2
+    error = capsys.readouterr().err.strip()
+    assert words in error and len(error.splitlines()) == 1
+
+
 # --- the page (AppTest) ------------------------------------------------------------------------------
 
-def why_page(steps: int = 2, **query):
-    """A fresh session whose first run is the Why page, its feature pictures at ``steps`` steps."""
+def why_page(steps: int = 2, features: bool = True, **query):
+    """A fresh session whose first run is the Why page, its feature pictures at ``steps`` steps (or off)."""
     from pathlib import Path
 
     from streamlit.testing.v1 import AppTest
@@ -304,6 +323,7 @@ def why_page(steps: int = 2, **query):
     at = AppTest.from_file(str(Path(__file__).resolve().parent.parent / "app.py"), default_timeout=600)
     at.query_params.update(query)
     at.session_state["why_steps"] = steps
+    at.session_state["why_show_features"] = features
     at.switch_page("pages/why.py")
     return at.run()
 
@@ -328,7 +348,7 @@ def test_page_shows_a_row_per_top_channel_with_the_engines_numbers(lite0, sample
 
 
 def test_page_link_opens_a_contrast_on_a_layer():
-    at = why_page(photo="coffee", **{"class": "967"}, contrast="504", layer="block6a_expand_conv")
+    at = why_page(features=False, photo="coffee", **{"class": "967"}, contrast="504", layer="block6a_expand_conv")
     assert not at.exception and not at.warning, (at.exception, at.warning)
     assert at.selectbox(key="why_contrast").value == 504
     assert at.selectbox(key="why_layer").value == "block6a_expand_conv"

@@ -48,7 +48,11 @@ def run(args: argparse.Namespace) -> int:
 
     out, gif_path = writable_path(args.out, ".png"), writable_path(args.gif, ".gif") if args.gif else None
     frames_dir = _frames_dir(args.frames) if args.frames else None
-    image = _start_image(args, dream)
+    dream.check_settings(
+        steps=args.steps, lr=args.lr, octaves=args.octaves, octave_scale=args.octave_scale, max_loss=args.max_loss,
+        tile=args.tile, every=1,
+    )  # fmt: skip
+    image = _start_image(args, dream)  # checked, like the settings, before the model loads
     vm = model_from_args(args)
     layers = dream.parse_layer_mix(args.layers) if args.layers is not None else dream.default_layers(vm)
     request = dream.dream_request(

@@ -55,16 +55,11 @@ def run(args: argparse.Namespace) -> int:
     out = writable_path(args.out, ".png") if args.out else None
     whole_number("--patches", args.patches, 1)
     image = load_image(args.image)
+    files = _example_files(args)  # checked, like the photo, before the model loads
     vm = model_from_args(args)
     chosen = class_index(vm, args.class_name) if args.class_name is not None else None
     contrast = class_index(vm, args.contrast) if args.contrast is not None else None
     result = why.explain(vm, image, class_index=chosen, contrast=contrast, layer=args.layer, top=args.top)
-    if args.audit:
-        from ..audit import audited_photos
-
-        files = audited_photos(args.audit, examples.MAX_AUDITED) + examples.image_files(args.images)
-    else:
-        files = examples.image_files(examples.default_folders(args.images))
     found = _index(vm, result.layer, files)
     patches = {c.channel: examples.best_patches(vm, found, c.channel, args.patches) for c in result.channels}
     if out is not None:
@@ -76,6 +71,17 @@ def run(args: argparse.Namespace) -> int:
         out.write_bytes(png_bytes(why_drawing.panel(result, image, features=pictures, examples=crops)))
     _report(args, vm, result, found, patches, out)
     return 0
+
+
+def _example_files(args) -> list:
+    """The photos the example patches come from: an audit's (``--audit``) or the samples', with ``--images``."""
+    from .. import examples
+
+    if args.audit:
+        from ..audit import audited_photos
+
+        return audited_photos(args.audit, examples.MAX_AUDITED) + examples.image_files(args.images)
+    return examples.image_files(examples.default_folders(args.images))
 
 
 def _index(vm, layer: str, files):
