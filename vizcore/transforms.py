@@ -245,16 +245,17 @@ def random_crops(
     side: int, smallest: float, largest: float, noise: float, crops: int = 1, wrap: bool = False
 ) -> Transform:
     """MaCo's transform (Fel et al., 2023, Sec. 3; their ``optimization_step``): ``crops`` square crops of
-    each image, each one's side a uniform share in [``smallest``, ``largest``] of the picture's side and
-    its centre ~ N(0.5, ``CROP_CENTRE_SD``), bilinearly resized to ``side`` px, plus uniform noise of
-    standard deviation ``noise`` (in [0, 1] units). The output holds the crops crop by crop: (crops · N,
-    side, side, 3), crop j of image i at row j · N + i. As every transform here, crop j is the same for
-    every image of the batch (a chunk changes nothing).
+    each image, each one's side a uniform share in [``smallest``, ``largest``] of the picture's side (in
+    whole pixels) and its centre ~ N(0.5, ``CROP_CENTRE_SD``), bilinearly resized to ``side`` px (as
+    ``tf.image.resize``: half-pixel centres), plus uniform noise of standard deviation ``noise`` (in
+    [0, 1] units). The output holds the crops crop by crop: (crops · N, side, side, 3), crop j of image
+    i at row j · N + i. As every transform here, crop j is the same for every image of the batch (a
+    chunk changes nothing).
 
     A crop that would leave the picture is moved inside it; with ``wrap`` (a periodic picture, as
-    MaCo's, made by an inverse FFT) it wraps around instead, so the corners are climbed as often as
-    the rest of the border. Output pixel centres read the picture at half-pixel centres, as
-    ``tf.image.resize``; ``tf.image.crop_and_resize`` resamples (one op forward, one backward)."""
+    MaCo's, made by an inverse FFT) it wraps around instead (the picture rolled), so the corners are
+    climbed as often as the rest of the border. Crops start on whole pixels: a roll, a slice and one
+    resize each, about 1.5x as fast forward and backward on a CPU as ``tf.image.crop_and_resize``."""
     if not 0 < smallest <= largest <= 1:
         raise ValueError(f"crop shares must satisfy 0 < smallest <= largest <= 1, got {smallest}, {largest}")
     if side < 1 or noise < 0 or crops < 1:
@@ -262,33 +263,22 @@ def random_crops(
 
     def apply(images: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
         fold = tf.random.experimental.stateless_fold_in
-        shares = tf.random.stateless_uniform([crops, 1], fold(seed, 0), smallest, largest)
+        picture = tf.shape(images)[1]
+        size = tf.cast(picture, tf.float32)
+        shares = tf.random.stateless_uniform([crops], fold(seed, 0), smallest, largest)
+        lengths = tf.clip_by_value(tf.cast(tf.round(shares * size), tf.int32), 1, picture)  # whole pixels
         centres = 0.5 + CROP_CENTRE_SD * tf.random.stateless_normal([crops, 2], fold(seed, 1))  # (y, x)
+        corners = tf.cast(tf.round(centres * size), tf.int32) - lengths[:, None] // 2
         if not wrap:
-            centres = tf.clip_by_value(centres, shares / 2, 1 - shares / 2)
-        picture = tf.cast(tf.shape(images)[1], tf.float32)
-        corner = (centres - shares / 2) * picture  # (top, left) in picture pixels
-        if wrap:
-            corner = tf.math.floormod(corner, picture)
-        canvas = _wrapped(images) if wrap else tf.pad(images, [[0, 0], [1, 1], [1, 1], [0, 0]], "SYMMETRIC")
-        ratio = shares * picture / side  # picture pixels per crop pixel
-        first = corner + ratio / 2 - 0.5 + 1.0  # the first output pixel's centre, in canvas pixels
-        last = first + ratio * (side - 1)
-        extent = tf.cast(tf.shape(canvas)[1], tf.float32) - 1.0
-        boxes = tf.concat([first, last], axis=1) / extent  # (crops, 4): y1, x1, y2, x2 of crop_and_resize
-        batch = tf.shape(images)[0]
-        out = tf.image.crop_and_resize(
-            canvas, tf.repeat(boxes, batch, axis=0), tf.tile(tf.range(batch), [crops]), [side, side]
-        )
+            corners = tf.clip_by_value(corners, 0, picture - lengths[:, None])
+        cut = []
+        for j in range(crops):
+            image = tf.roll(images, -corners[j], axis=[1, 2]) if wrap else images
+            start = tf.stack([0, 0, 0, 0]) if wrap else tf.stack([0, corners[j, 0], corners[j, 1], 0])
+            part = tf.slice(image, start, tf.stack([-1, lengths[j], lengths[j], -1]))
+            cut.append(tf.image.resize(part, [side, side]))
+        out = tf.concat(cut, axis=0) if crops > 1 else cut[0]
         half_width = noise * math.sqrt(3.0)  # uniform noise of standard deviation ``noise`` (cheaper than normal)
         return out + tf.random.stateless_uniform(tf.shape(out), fold(seed, 2), -half_width, half_width)
 
     return apply
-
-
-def _wrapped(images: tf.Tensor) -> tf.Tensor:
-    """A periodic picture tiled to (2H + 1, 2W + 1): its last row and column, then the picture twice,
-    so that any crop of at most the picture's side, starting in [0, H), lies inside (one pixel up and
-    left of the picture's pixel grid)."""
-    images = tf.concat([images[:, -1:], images, images], axis=1)
-    return tf.concat([images[:, :, -1:], images, images], axis=2)
