@@ -143,7 +143,7 @@ def picture_scores(vm: VizModel, pictures: np.ndarray) -> np.ndarray:
     return np.asarray(vm.scores(vm.preprocess(np.stack([vm.resize_for_input(p) for p in pictures]))))
 
 
-def best_of_class(scored: np.ndarray | None, classes: Sequence[int]) -> np.ndarray:
+def best_of_class(scored: np.ndarray | None, classes: Sequence[int] | np.ndarray) -> np.ndarray:
     """Float (len(classes),): each class's highest score among the photos that show it, i.e. that the
     model puts it in its top ``TOP`` for; 0 where none does (a photo of something else scores a class
     low, and a picture over it would read thousands of percent)."""
