@@ -95,6 +95,19 @@ def tiny_model():
     return VizModel("tiny", model, (32, 32), ("zero", "one", "two", "three"), "unit")
 
 
+APP_TEST_TIMEOUT = 300  # s: TensorFlow import, model load and a short run on a cold process
+
+
+@pytest.fixture
+def filters_page():
+    """The app in Streamlit's AppTest, switched to the Filters page."""
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=APP_TEST_TIMEOUT)
+    at.run()
+    return at.switch_page("pages/filters.py").run()
+
+
 @pytest.fixture(scope="session")
 def grace_hopper() -> np.ndarray:
     import vizcore

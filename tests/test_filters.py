@@ -433,12 +433,8 @@ PAGE_TIMEOUT = 300  # TensorFlow import, model load and a short run on a cold pr
 
 
 @pytest.fixture
-def page():
-    from pathlib import Path
-    from streamlit.testing.v1 import AppTest
-    at = AppTest.from_file(str(Path(__file__).resolve().parent.parent / "app.py"), default_timeout=PAGE_TIMEOUT)
-    at.run()
-    return at.switch_page("pages/filters.py").run()
+def page(filters_page):
+    return filters_page
 
 
 def small_run(at, layer="block2a_expand_conv", seed=4321):

@@ -2,22 +2,14 @@
 as ``vizcore.plausibility`` measures on the grid's pictures, and a plain word where nothing is measured."""
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 
 from vizcore import examples, plausibility
 
-PAGE_TIMEOUT = 300  # TensorFlow import, model load and a short run on a cold process
-
-
 @pytest.fixture
-def page():
-    from streamlit.testing.v1 import AppTest
-    at = AppTest.from_file(str(Path(__file__).resolve().parent.parent / "app.py"), default_timeout=PAGE_TIMEOUT)
-    at.run()
-    return at.switch_page("pages/filters.py").run()
+def page(filters_page):
+    return filters_page
 
 
 def finished_run(at, show: str):
