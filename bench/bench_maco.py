@@ -11,7 +11,8 @@ as a run cuts them) against a bare compiled forward + backward of the model on a
 of the crops' side (goal ≤ 1.15×): in each of 9 rounds the fastest of 3 calls of each, back to back, as a
 ratio; the median of the 9 ratios (``--cost-only`` measures only that). The fastest call, not the median
 one: the step has more small ops than the bare pass, so other processes' bursts on these 2 shared cores
-inflate its median more than its cost. A sheet of the 20 classes (Fourier row, MaCo row) goes to bench/results/maco_sheet.png.
+inflate its median more than its cost. A sheet of the 20 classes (Fourier row, MaCo row) goes to
+bench/results/maco_sheet.png.
 Other processes share this machine's 2 cores, so the load average is printed too.
 
 Usage: python bench/bench_maco.py [--steps-share 0.5]  (a share < 1 runs fewer steps of each, to fit a busy machine)
@@ -25,7 +26,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from common import RESULTS, fastest_seconds, median_seconds, row, write_rows
+from common import RESULTS, fastest_seconds, row, write_rows
 from PIL import Image, ImageDraw
 
 import vizcore
