@@ -38,7 +38,7 @@ def test_the_difference_is_grey_where_nothing_changed(tiny_model):
 
 
 @pytest.mark.parametrize("options, words", [
-    ({"distance": 0}, "distance"), ({"steps": 0}, "steps"), ({"lr": -1}, "lr"),
+    ({"distance": 0}, "distance"), ({"steps": 0}, "steps"), ({"lr": -1}, "lr"), ({"smoothing": -1}, "smoothing"),
 ])
 def test_bad_settings_are_refused(tiny_model, options, words):
     with pytest.raises(RequestError, match=words):
@@ -48,3 +48,76 @@ def test_bad_settings_are_refused(tiny_model, options, words):
 def test_one_objective_row_only(tiny_model):
     with pytest.raises(RequestError, match="one objective"):
         accentuate.accentuate(tiny_model, photo(), objectives.channel("conv_3", [1, 2], border=0))
+
+
+def fine_share(change: np.ndarray) -> float:
+    """The share of a change's power above a quarter of the sampling rate (cycles per picture > side / 4)."""
+    side = change.shape[0]
+    power = np.abs(np.fft.rfft2(change - change.mean(axis=(0, 1)), axes=(0, 1))) ** 2
+    cycles = np.hypot(np.fft.fftfreq(side)[:, None] * side, np.fft.rfftfreq(side)[None, :] * side)
+    return float(power[cycles > side / 4].sum() / power.sum())
+
+
+@pytest.mark.parametrize("smoothing, fine", [(accentuate.SMOOTHING, False), (0.0, True)])
+def test_the_change_is_made_of_coarse_patterns_not_pixel_noise(tiny_model, smoothing, fine):
+    """The preconditioned change (1 / f ** SMOOTHING) keeps most of its power in coarse frequencies;
+    without it (smoothing 0, every frequency alike) the same climb is mostly fine noise."""
+    original = photo()
+    frames = list(accentuate.accentuate(tiny_model, original, objectives.channel("conv_3", 4, border=0),
+                                        distance=0.06, steps=12, smoothing=smoothing))
+    result = accentuate.finished(tiny_model, original, frames[-1])
+    change = result.picture.astype(np.float64) - result.photo.astype(np.float64)
+    assert result.after > result.before
+    assert (fine_share(change) > 0.2) is fine, fine_share(change)
+
+
+# --- the pages (AppTest) ------------------------------------------------------------------------------
+
+def opened(page: str, **state):
+    """A fresh session whose first run is ``page``, with ``state`` set before it."""
+    from pathlib import Path
+
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(Path(__file__).resolve().parent.parent / "app.py"), default_timeout=600)
+    for key, value in state.items():
+        at.session_state[key] = value
+    at.query_params.update({"show": "Accentuate"} if page == "filters" else {"photo": "coffee"})
+    at.switch_page(f"pages/{page}.py")
+    return at.run()
+
+
+def shown(at) -> dict[str, str]:
+    """Each accentuation image's caption → its kind (photo, picture, difference)."""
+    captions = [caption for image in at.get("image") for caption in image.captions]
+    return {caption: kind for caption in captions for kind, words in
+            (("photo", "the photo"), ("picture", "accentuated: "), ("difference", "what changed")) if words in caption}
+
+
+def test_filters_accentuate_view_shows_the_photo_the_picture_and_the_change():
+    at = opened("filters")
+    assert not at.exception and not at.error, (at.exception, at.error)
+    assert not shown(at) and any("Press **Run**" in info.value for info in at.info)
+    at.segmented_control(key="accentuate_distance").set_value("subtle")
+    at.button(key="accentuate_run").click().run()
+    assert not at.exception and not at.error, (at.exception, at.error)
+    captions = shown(at)
+    assert sorted(captions.values()) == ["difference", "photo", "picture"]
+    picture = next(caption for caption, kind in captions.items() if kind == "picture")
+    before, after = (float(number) for number in picture.split(": ")[1].split(" → "))
+    assert picture.startswith("channel 0 accentuated") and after > before
+    distance = float(next(caption for caption, kind in captions.items() if kind == "difference").split()[-1])
+    assert 0.02 < distance <= 0.04 + 1 / 255  # "subtle": went most of its way, never past it
+
+
+def test_why_rows_show_what_a_channel_sees_in_the_photo():
+    at = opened("why", why_steps=2, why_show_features=False)
+    assert not at.exception and not at.error, (at.exception, at.error)
+    switches = [switch for switch in at.toggle if switch.key.startswith("why_accentuate_")]
+    assert len(switches) == 8 and not shown(at)
+    switches[0].set_value(True).run()
+    assert not at.exception and not at.error, (at.exception, at.error)
+    captions = shown(at)
+    assert sorted(captions.values()) == ["difference", "photo", "picture"]
+    channel = int(switches[0].key.rsplit("_", 1)[1])
+    assert any(caption.startswith(f"channel {channel} accentuated") for caption in captions)

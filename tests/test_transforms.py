@@ -107,6 +107,19 @@ def test_frequency_scale_matches_numpy_fft_frequencies():
     np.testing.assert_allclose(param.frequency_scale(size), expected, rtol=1e-5)
 
 
+@pytest.mark.parametrize("power", [0.0, 0.75, 1.5])
+def test_low_pass_divides_each_frequency_by_its_cycles_as_numpy_does(power):
+    images = np.random.default_rng(3).normal(size=(2, 12, 12, 3)).astype(np.float32)
+    cycles = np.hypot(np.fft.fftfreq(12)[:, None] * 12, np.fft.rfftfreq(12)[None, :] * 12)
+    gain = 1 / np.maximum(cycles, 1) ** power
+    expected = np.fft.irfft2(np.fft.rfft2(images, axes=(1, 2)) * gain[None, :, :, None], s=(12, 12), axes=(1, 2))
+    smoothed = param.low_pass(tf.constant(images), power).numpy()
+    np.testing.assert_allclose(smoothed, expected, atol=1e-5)
+    np.testing.assert_allclose(smoothed.mean(axis=(1, 2)), images.mean(axis=(1, 2)), atol=1e-5)  # the mean kept
+    if power == 0:
+        np.testing.assert_allclose(smoothed, images, atol=1e-5)
+
+
 def test_a_random_spectrum_has_more_power_at_low_frequencies():
     image = param.to_rgb(10 * param.initial_spectrum(64, tf.constant([[1, 1]]))).numpy()[0].mean(axis=2)
     power = np.abs(np.fft.rfft2(image - image.mean())) ** 2

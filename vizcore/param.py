@@ -66,15 +66,29 @@ def spectrum_shape(size: int) -> tuple[int, int, int, int]:
     return (2, 3, size, size // 2 + 1)
 
 
-def frequency_scale(size: tf.Tensor) -> tf.Tensor:
-    """1 / f (clipped at the lowest frequency) times sqrt(H·W), shape (H, W // 2 + 1)."""
+def cycles(size: tf.Tensor) -> tf.Tensor:
+    """Each frequency of a square picture's rfft2, in cycles per picture, shape (H, W // 2 + 1)."""
     size = tf.cast(size, tf.int32)
     rows = tf.range(size)
     fy = tf.cast(tf.where(rows < (size + 1) // 2, rows, rows - size), tf.float32)  # np.fft.fftfreq · size
     fx = tf.cast(tf.range(size // 2 + 1), tf.float32)  # np.fft.rfftfreq · size
+    return tf.sqrt(fx[None, :] ** 2 + fy[:, None] ** 2)
+
+
+def frequency_scale(size: tf.Tensor) -> tf.Tensor:
+    """1 / f (clipped at the lowest frequency) times sqrt(H·W), shape (H, W // 2 + 1)."""
     n = tf.cast(size, tf.float32)
-    frequencies = tf.sqrt(fx[None, :] ** 2 + fy[:, None] ** 2) / n
+    frequencies = cycles(size) / n
     return n / tf.maximum(frequencies, 1.0 / n) ** DECAY_POWER
+
+
+def low_pass(images: tf.Tensor, power: float) -> tf.Tensor:
+    """Square images (N, H, W, C) with each frequency's amplitude divided by max(1, its cycles per
+    picture) ** ``power``: the mean and the lowest frequencies kept, finer ones damped (0: unchanged)."""
+    size = tf.shape(images)[1]
+    gain = tf.cast(1.0 / tf.maximum(cycles(size), 1.0) ** power, tf.complex64)
+    spectrum = tf.signal.rfft2d(tf.transpose(images, [0, 3, 1, 2])) * gain
+    return tf.transpose(tf.signal.irfft2d(spectrum, fft_length=tf.stack([size, size])), [0, 2, 3, 1])
 
 
 def initial_spectrum(size: int, seeds) -> tf.Tensor:
