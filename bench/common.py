@@ -1,4 +1,4 @@
-"""Shared bench helpers: timing by median of repeats, and writing result rows for run_all."""
+"""Shared bench helpers: timing by the median or the fastest of repeats, and writing result rows for run_all."""
 from __future__ import annotations
 
 import json
@@ -11,8 +11,8 @@ RESULTS = Path(__file__).resolve().parent / "results"
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 
-def median_seconds(fn, repeats: int = 5, warmup: int = 1) -> float:
-    """Median wall time of ``fn()`` over ``repeats`` calls after ``warmup`` calls."""
+def call_seconds(fn, repeats: int = 5, warmup: int = 1) -> list[float]:
+    """Wall time of each of ``repeats`` calls of ``fn()`` after ``warmup`` calls."""
     for _ in range(warmup):
         fn()
     times = []
@@ -20,20 +20,18 @@ def median_seconds(fn, repeats: int = 5, warmup: int = 1) -> float:
         start = time.perf_counter()
         fn()
         times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    return times
+
+
+def median_seconds(fn, repeats: int = 5, warmup: int = 1) -> float:
+    """Median wall time of ``fn()`` over ``repeats`` calls after ``warmup`` calls."""
+    return statistics.median(call_seconds(fn, repeats, warmup))
 
 
 def fastest_seconds(fn, repeats: int = 5, warmup: int = 1) -> float:
     """Shortest wall time of ``fn()`` over ``repeats`` calls after ``warmup`` calls: the time least
     inflated by other processes on a shared machine (as ``timeit`` advises), for costs compared as ratios."""
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
+    return min(call_seconds(fn, repeats, warmup))
 
 
 def row(figure: str, value: float, unit: str, goal: str, ok: bool) -> dict:
