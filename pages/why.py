@@ -17,7 +17,7 @@ import streamlit as st
 
 import vizcore
 from ui import audited, links, photos, predictions, runs, warm
-from ui.accentuation import what_it_sees_here
+from ui.accentuation import what_groups_see_here, what_it_sees_here
 from ui.cache_keys import HASH_FUNCS, array_digest, model_identity
 from ui.frame import page
 from ui.models import cached_spatial_layers
@@ -247,11 +247,14 @@ def groups_view(vm, image: np.ndarray, result: why.Why) -> None:
     with st.expander("Neuron groups: the layer's activations factorised into a few parts"):
         count = st.slider("Groups", 2, 8, 4, key="why_groups")
         found = neuron_groups.groups(result, count)
-        for column, group in zip(st.columns(len(found)), found):
+        columns = st.columns(len(found))
+        for number, (column, group) in enumerate(zip(columns, found), start=1):
             column.image(drawing.overlay(vm.as_seen(image), neuron_groups.group_map(result, group), cmap="viridis",
-                                         alpha=0.6), caption=f"{group.share:+.0%} of the score", width="stretch")
+                                         alpha=0.6), caption=f"group {number}: {group.share:+.0%} of the score",
+                         width="stretch")
         st.caption("Non-negative matrix factorisation of the activations (Building Blocks' neuron groups); "
                    "each group's share is computed as a channel's is.")
+        what_groups_see_here(columns, vm, image, result.layer, found)
 
 
 def main() -> None:

@@ -121,3 +121,16 @@ def test_why_rows_show_what_a_channel_sees_in_the_photo():
     assert sorted(captions.values()) == ["difference", "photo", "picture"]
     channel = int(switches[0].key.rsplit("_", 1)[1])
     assert any(caption.startswith(f"channel {channel} accentuated") for caption in captions)
+
+
+def test_why_neuron_groups_show_what_each_group_sees_in_the_photo():
+    at = opened("why", why_steps=2, why_show_features=False, why_groups=2)
+    assert not at.exception and not at.error, (at.exception, at.error)
+    at.toggle(key="why_groups_accentuate").set_value(True).run()
+    assert not at.exception and not at.error, (at.exception, at.error)
+    captions = [caption for image in at.get("image") for caption in image.captions]
+    pictures = [caption for caption in captions if caption.startswith("group ") and " accentuated: " in caption]
+    assert len(pictures) == 2 and captions.count("what changed") == 2
+    for picture in pictures:  # each group's mix of channels raised in the photo
+        before, after = (float(number) for number in picture.split(": ")[1].split(" → "))
+        assert after > before

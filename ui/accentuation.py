@@ -1,8 +1,9 @@
 """Feature accentuation in the app (``vizcore.accentuate``, Hamblin et al., 2024): what a channel or a
 class sees in the user's own photo, shown as the photo, the accentuated picture and their difference.
 
-``what_it_sees_here`` is the Why page's switch under a top channel's row; ``accentuation_view`` is
-the Filters page's "Accentuate" view (a photo, a layer and channel or a class, how far to go)."""
+``what_it_sees_here`` is the Why page's switch under a top channel's row, ``what_groups_see_here``
+its switch under the neuron groups; ``accentuation_view`` is the Filters page's "Accentuate" view
+(a photo, a layer and channel or a class, how far to go)."""
 from __future__ import annotations
 
 import numpy as np
@@ -19,9 +20,16 @@ DISTANCES = {"subtle": 0.04, "clear": 0.08, "strong": 0.16}  # RMS distance from
 
 
 @st.cache_data(max_entries=32, show_spinner="Accentuating the feature in the photo…", hash_funcs=HASH_FUNCS)
-def cached_accentuation(vm, photo: np.ndarray, layer: str, target: int, distance: float) -> accentuate.Accentuation:
-    """The finished accentuation of a channel of ``layer`` (or, with ``layer`` "", of class ``target``)."""
-    objective = objectives.channel(layer, target, border=0) if layer else objectives.class_logit(target)
+def cached_accentuation(vm, photo: np.ndarray, layer: str, target: int | tuple[float, ...],
+                        distance: float) -> accentuate.Accentuation:
+    """The finished accentuation of channel ``target`` of ``layer``, of a direction over its channels
+    (``target`` a tuple of weights: a neuron group), or with ``layer`` "", of class ``target``."""
+    if not layer:
+        objective = objectives.class_logit(target)
+    elif isinstance(target, tuple):
+        objective = objectives.direction(layer, np.asarray(target, np.float32))
+    else:
+        objective = objectives.channel(layer, target, border=0)
     frames = list(accentuate.accentuate(vm, photo, objective, distance=distance, every=accentuate.STEPS))
     return accentuate.finished(vm, photo, frames[-1])
 
@@ -45,6 +53,24 @@ def what_it_sees_here(place, vm, photo: np.ndarray, layer: str, channel: int) ->
             side_by_side(cached_accentuation(vm, photo, layer, channel, DISTANCES["clear"]), f"channel {channel}")
         except vizcore.VizcoreError as error:
             st.error(str(error))
+
+
+def what_groups_see_here(columns, vm, photo: np.ndarray, layer: str, groups) -> None:
+    """A switch; on, each neuron group (a mix of ``layer``'s channels) accentuated in the photo, under its column."""
+    if not st.toggle("What they see here", key="why_groups_accentuate",
+                     help="Start from this photo and strengthen each group's mix of channels, staying close to "
+                          "the photo (feature accentuation, Hamblin et al., 2024)."):
+        return
+    for number, (column, group) in enumerate(zip(columns, groups), start=1):
+        try:
+            weights = tuple(float(weight) for weight in group.channels)
+            result = cached_accentuation(vm, photo, layer, weights, DISTANCES["clear"])
+        except vizcore.VizcoreError as error:
+            st.error(str(error))
+            return
+        column.image(result.picture, width="stretch",
+                     caption=f"group {number} accentuated: {result.before:.3g} → {result.after:.3g}")
+        column.image(result.difference, width="stretch", caption="what changed")
 
 
 def accentuation_view(vm) -> None:
