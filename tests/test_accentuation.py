@@ -110,8 +110,8 @@ def test_filters_accentuate_view_shows_the_photo_the_picture_and_the_change():
     assert 0.02 < distance <= 0.04 + 1 / 255  # "subtle": went most of its way, never past it
 
 
-def test_why_rows_show_what_a_channel_sees_in_the_photo():
-    at = opened("why", why_steps=2, why_show_features=False)
+def test_why_shows_what_a_top_channel_and_each_neuron_group_see_in_the_photo():
+    at = opened("why", why_steps=2, why_show_features=False, why_groups=2)
     assert not at.exception and not at.error, (at.exception, at.error)
     switches = [switch for switch in at.toggle if switch.key.startswith("why_accentuate_")]
     assert len(switches) == 8 and not shown(at)
@@ -122,15 +122,11 @@ def test_why_rows_show_what_a_channel_sees_in_the_photo():
     channel = int(switches[0].key.rsplit("_", 1)[1])
     assert any(caption.startswith(f"channel {channel} accentuated") for caption in captions)
 
-
-def test_why_neuron_groups_show_what_each_group_sees_in_the_photo():
-    at = opened("why", why_steps=2, why_show_features=False, why_groups=2)
-    assert not at.exception and not at.error, (at.exception, at.error)
-    at.toggle(key="why_groups_accentuate").set_value(True).run()
+    at.toggle(key="why_groups_accentuate").set_value(True).run()  # under the neuron groups
     assert not at.exception and not at.error, (at.exception, at.error)
     captions = [caption for image in at.get("image") for caption in image.captions]
-    pictures = [caption for caption in captions if caption.startswith("group ") and " accentuated: " in caption]
-    assert len(pictures) == 2 and captions.count("what changed") == 2
-    for picture in pictures:  # each group's mix of channels raised in the photo
+    groups = [caption for caption in captions if caption.startswith("group ") and " accentuated: " in caption]
+    assert len(groups) == 2 and captions.count("what changed") == 2
+    for picture in groups:  # each group's mix of channels raised in the photo
         before, after = (float(number) for number in picture.split(": ")[1].split(" → "))
         assert after > before
