@@ -130,3 +130,64 @@ def test_why_shows_what_a_top_channel_and_each_neuron_group_see_in_the_photo():
     for picture in groups:  # each group's mix of channels raised in the photo
         before, after = (float(number) for number in picture.split(": ")[1].split(" → "))
         assert after > before
+
+
+# --- the CLI ------------------------------------------------------------------------------------------
+
+def test_cli_writes_the_three_side_by_side_the_picture_and_the_numbers(tmp_path, capsys):
+    import json
+
+    from conftest import SAMPLES
+    from PIL import Image
+
+    from vizcore.cli import main
+
+    side, alone = tmp_path / "side.png", tmp_path / "picture.png"
+    assert main(["accentuate", "efficientnet_lite0", str(SAMPLES / "cat.jpg"), "0.5*top_conv:3 + 0.5*top_conv:40",
+                 "--steps", "4", "--distance", "0.05", "--out", str(side), "--picture", str(alone), "--json"]) == 0
+    payload = json.loads(capsys.readouterr().out)
+    assert payload["after"] > payload["before"] and 0 < payload["distance_reached"] <= 0.05 + 1 / 255
+    assert payload["steps"] == 4 and payload["smoothing"] == accentuate.SMOOTHING
+    picture = np.asarray(Image.open(alone))
+    assert picture.shape == (224, 224, 3)
+    row = np.asarray(Image.open(side))
+    assert row.shape == (224, 3 * 224 + 2 * 5, 3)  # drawing.grid: 5 px between the three
+    assert np.array_equal(row[:, 229:453], picture)  # the middle one is the picture
+
+
+@pytest.mark.parametrize("extra, words", [
+    (["--distance", "0"], "distance must be a positive number"),
+    (["--smoothing", "9"], "smoothing must be between 0 and 3"),
+    (["--steps", "0"], "steps"),
+    (["--out", "side.jpg"], "should end in .png"),
+])
+def test_cli_bad_settings_are_one_line_before_the_model_loads(monkeypatch, capsys, extra, words):
+    from conftest import SAMPLES
+
+    from vizcore.cli import main
+    from vizcore.commands import accentuate as command
+
+    def no_model(_):
+        raise AssertionError("the model was loaded before the settings were checked")
+
+    monkeypatch.setattr(command, "model_from_args", no_model)
+    assert main(["accentuate", "efficientnet_lite0", str(SAMPLES / "cat.jpg"), "top_conv:3", *extra]) == 2
+    captured = capsys.readouterr()
+    error = captured.err.strip()
+    assert words in error and len(error.splitlines()) == 1 and captured.out == ""
+
+
+@pytest.mark.parametrize("image, expression, words", [
+    ("missing.jpg", "top_conv:3", "missing.jpg"),
+    ("cat.jpg", "no_such_layer:3", "no_such_layer"),
+    ("cat.jpg", "top_conv:99999", "99999"),
+])
+def test_cli_a_bad_photo_or_expression_is_one_line(capsys, image, expression, words):
+    from conftest import SAMPLES
+
+    from vizcore.cli import main
+
+    assert main(["accentuate", "efficientnet_lite0", str(SAMPLES / image), expression]) == 2
+    captured = capsys.readouterr()
+    error = captured.err.strip()
+    assert words in error and len(error.splitlines()) == 1 and error.startswith("vizcore: error: ")

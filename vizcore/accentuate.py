@@ -95,6 +95,10 @@ class Accentuation(NamedTuple):
     before: float  # the objective on the photo
     after: float  # the objective on the picture
 
+    def as_row(self) -> np.ndarray:
+        """The photo, the picture and the difference as a batch (3, H, W, 3), for a grid."""
+        return np.stack([self.photo, self.picture, self.difference])
+
 
 def accentuate(
     vm: VizModel,
@@ -114,10 +118,7 @@ def accentuate(
     Raises:
         RequestError: a bad distance, steps, lr or smoothing, or an objective of several rows.
     """
-    distance = positive_number("distance", distance)
-    smoothing = number_in("smoothing", smoothing, 0.0, MAX_SMOOTHING)
-    steps = whole_number("steps", steps, 1, MAX_STEPS)
-    lr = positive_number("lr (learning rate)", lr)
+    distance, steps, lr, smoothing = check_settings(distance, steps, lr, smoothing)
     objective = objective.checked(vm)
     if objective.rows() != 1:
         raise RequestError(f"Accentuation climbs one objective on one photo, got {objective.rows()} rows.")
@@ -130,6 +131,16 @@ def accentuate(
     method = Method(Accentuated(start, distance, smoothing), "adam", crops, ("accentuation crops", side, *CROP_SHARES))
     ascent_settings = AscentSettings("accentuate", steps, lr, size, int(seed))
     return ascent.climb(vm, objective, method, ascent_settings, np.array([[seed, 0]], np.int32), every=every)
+
+
+def check_settings(distance: float, steps: int, lr: float, smoothing: float) -> tuple[float, int, float, float]:
+    """(distance, steps, lr, smoothing), checked; RequestError in words otherwise."""
+    return (
+        positive_number("distance", distance),
+        whole_number("steps", steps, 1, MAX_STEPS),
+        positive_number("lr (learning rate)", lr),
+        number_in("smoothing", smoothing, 0.0, MAX_SMOOTHING),
+    )
 
 
 def finished(vm: VizModel, photo: np.ndarray, frame: ascent.Frame) -> Accentuation:

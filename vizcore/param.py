@@ -84,7 +84,20 @@ def frequency_scale(size: tf.Tensor) -> tf.Tensor:
 
 def low_pass(images: tf.Tensor, power: float) -> tf.Tensor:
     """Square images (N, H, W, C) with each frequency's amplitude divided by max(1, its cycles per
-    picture) ** ``power``: the mean and the lowest frequencies kept, finer ones damped (0: unchanged)."""
+    picture) ** ``power``: the mean and the lowest frequencies kept, finer ones damped (0: unchanged).
+
+    A convolution with a real, even kernel is its own adjoint, so its gradient is itself applied to
+    the incoming gradient (cheaper than differentiating the FFTs, whose int32 index ops made oneDNN
+    log an error line on CPUs without AVX-512)."""
+
+    @tf.custom_gradient
+    def damped(values):
+        return _low_pass(values, power), lambda upstream: _low_pass(upstream, power)
+
+    return damped(images)
+
+
+def _low_pass(images: tf.Tensor, power: float) -> tf.Tensor:
     size = tf.shape(images)[1]
     gain = tf.cast(1.0 / tf.maximum(cycles(size), 1.0) ** power, tf.complex64)
     spectrum = tf.signal.rfft2d(tf.transpose(images, [0, 3, 1, 2])) * gain
