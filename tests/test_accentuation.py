@@ -108,6 +108,8 @@ def test_filters_accentuate_view_shows_the_photo_the_picture_and_the_change():
     assert picture.startswith("channel 0 accentuated") and after > before
     distance = float(next(caption for caption, kind in captions.items() if kind == "difference").split()[-1])
     assert 0.02 < distance <= 0.04 + 1 / 255  # "subtle": went most of its way, never past it
+    downloads = [button.proto for button in at.get("download_button")]
+    assert [button.label for button in downloads] == ["Download PNG"]
 
 
 def test_why_shows_what_a_top_channel_and_each_neuron_group_see_in_the_photo():

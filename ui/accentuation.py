@@ -6,6 +6,8 @@ its switch under the neuron groups; ``accentuation_view`` is the Filters page's 
 (a photo, a layer and channel or a class, how far to go)."""
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import streamlit as st
 
@@ -14,7 +16,7 @@ from ui import photos
 from ui.cache_keys import HASH_FUNCS
 from ui.filter_pickers import layer_picker
 from ui.widgets import starting
-from vizcore import accentuate, objectives
+from vizcore import accentuate, drawing, objectives
 
 DISTANCES = {"subtle": 0.04, "clear": 0.08, "strong": 0.16}  # RMS distance from the photo, [0, 1] units
 
@@ -34,14 +36,19 @@ def cached_accentuation(vm, photo: np.ndarray, layer: str, target: int | tuple[f
     return accentuate.finished(vm, photo, frames[-1])
 
 
-def side_by_side(result: accentuate.Accentuation, what: str) -> None:
-    """The photo, the accentuated picture and their difference, in three columns."""
+def side_by_side(result: accentuate.Accentuation, what: str, key: str) -> None:
+    """The photo, the accentuated picture and their difference, in three columns, and the three as a PNG."""
     photo_col, picture_col, difference_col = st.columns(3)
     photo_col.image(result.photo, caption="the photo", width="stretch")
     picture_col.image(result.picture, caption=f"{what} accentuated: {result.before:.3g} → {result.after:.3g}",
                       width="stretch")
     difference_col.image(result.difference, width="stretch",
                          caption=f"what changed (grey: nothing), RMS distance {result.distance:.3f}")
+    name = re.sub(r"\W+", "-", what).strip("-")
+    st.download_button("Download PNG", drawing.png_bytes(drawing.grid(result.as_row(), cols=3)),
+                       file_name=f"accentuated-{name}.png", mime="image/png",
+                       icon=":material/download:", key=key, on_click="ignore",
+                       help="The photo, the accentuated picture and what changed, side by side.")
 
 
 def what_it_sees_here(place, vm, photo: np.ndarray, layer: str, channel: int) -> None:
@@ -50,7 +57,8 @@ def what_it_sees_here(place, vm, photo: np.ndarray, layer: str, channel: int) ->
                     help="Start from this photo and strengthen what the channel responds to, staying close to the "
                          "photo (feature accentuation, Hamblin et al., 2024)."):
         try:
-            side_by_side(cached_accentuation(vm, photo, layer, channel, DISTANCES["clear"]), f"channel {channel}")
+            side_by_side(cached_accentuation(vm, photo, layer, channel, DISTANCES["clear"]), f"channel {channel}",
+                         key=f"why_accentuate_png_{layer}_{channel}")
         except vizcore.VizcoreError as error:
             st.error(str(error))
 
@@ -95,6 +103,6 @@ def accentuation_view(vm) -> None:
         return
     what = f"channel {target}" if layer else vm.label(int(target))
     try:
-        side_by_side(cached_accentuation(vm, photo, layer, int(target), DISTANCES[how_far]), what)
+        side_by_side(cached_accentuation(vm, photo, layer, int(target), DISTANCES[how_far]), what, key="accentuate_png")
     except vizcore.VizcoreError as error:
         st.error(str(error))
