@@ -270,6 +270,16 @@ def run_cli(commands: dict[str, list[str]], env: dict | None = None) -> dict[str
                                               r["stdout"], r["stderr"]) for name, r in results.items()}
 
 
+def refuse_model_loading(monkeypatch, command) -> None:
+    """Make a CLI command module's model loading fail the test: what it checks must come before it
+    (an AssertionError inside ``main`` is an internal error, exit 3, not the user's exit 2)."""
+
+    def no_model(_):
+        raise AssertionError("the model was loaded before the arguments were checked")
+
+    monkeypatch.setattr(command, "model_from_args", no_model)
+
+
 def assert_one_line_error(result: subprocess.CompletedProcess, words: str) -> None:
     """Exit 2, nothing on stdout, exactly one line on stderr that says ``words``, no traceback."""
     assert "Traceback" not in result.stderr, result.stderr

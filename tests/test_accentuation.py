@@ -165,14 +165,12 @@ def test_cli_writes_the_three_side_by_side_the_picture_and_the_numbers(tmp_path,
 ])
 def test_cli_bad_settings_are_one_line_before_the_model_loads(monkeypatch, capsys, extra, words):
     from conftest import SAMPLES
+    from own_models import refuse_model_loading
 
     from vizcore.cli import main
     from vizcore.commands import accentuate as command
 
-    def no_model(_):
-        raise AssertionError("the model was loaded before the settings were checked")
-
-    monkeypatch.setattr(command, "model_from_args", no_model)
+    refuse_model_loading(monkeypatch, command)
     assert main(["accentuate", "efficientnet_lite0", str(SAMPLES / "cat.jpg"), "top_conv:3", *extra]) == 2
     captured = capsys.readouterr()
     error = captured.err.strip()

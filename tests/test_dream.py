@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 import conftest
-from own_models import run_cli
+from own_models import refuse_model_loading, run_cli
 from vizcore import drawing
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -471,10 +471,7 @@ def test_cli_settings_are_checked_before_the_model_loads(args, monkeypatch, caps
     from vizcore.cli import main
     from vizcore.commands import dream as command
 
-    def no_model(_):
-        raise AssertionError("the model was loaded before the settings were checked")
-
-    monkeypatch.setattr(command, "model_from_args", no_model)
+    refuse_model_loading(monkeypatch, command)
     photo, out = str(ROOT / "assets" / "samples" / "cat.jpg"), str(tmp_path / "unused.png")
     assert main(["dream", "efficientnet_lite0", photo, *args, "--out", out]) == 2
     assert "vizcore: error: " in capsys.readouterr().err

@@ -300,13 +300,11 @@ def test_cli_bad_input_is_one_line_and_exit_2(capsys, extra, words):
 ])
 def test_cli_folders_and_counts_are_checked_before_the_model_loads(monkeypatch, capsys, extra, words):
     from conftest import SAMPLES
+    from own_models import refuse_model_loading
 
     from vizcore.commands import why as command
 
-    def no_model(_):
-        raise AssertionError("the model was loaded before the arguments were checked")
-
-    monkeypatch.setattr(command, "model_from_args", no_model)
+    refuse_model_loading(monkeypatch, command)
     assert main(["why", "efficientnet_lite0", str(SAMPLES / "cat.jpg"), *extra]) == 2
     error = capsys.readouterr().err.strip()
     assert words in error and len(error.splitlines()) == 1

@@ -70,8 +70,8 @@ def what_groups_see_here(columns, vm, photo: np.ndarray, layer: str, groups) -> 
                           "the photo (feature accentuation, Hamblin et al., 2024)."):
         return
     for number, (column, group) in enumerate(zip(columns, groups), start=1):
+        weights = tuple(float(weight) for weight in group.channels)  # hashable: the cache's key
         try:
-            weights = tuple(float(weight) for weight in group.channels)
             result = cached_accentuation(vm, photo, layer, weights, DISTANCES["clear"])
         except vizcore.VizcoreError as error:
             st.error(str(error))

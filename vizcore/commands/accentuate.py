@@ -65,11 +65,11 @@ def run(args: argparse.Namespace) -> int:
         write_png(grid(result.as_row(), cols=3), out)
     if alone:
         write_png(result.picture, alone)
-    numbers = {"before": result.before, "after": result.after, "distance_reached": result.distance}
     if args.json:
         print_json({"model": vm.name, "image": str(args.image), "expression": args.expression,
-                    "objective": repr(objective), "distance": distance, "steps": steps,
-                    "lr": lr, "smoothing": smoothing, "seed": args.seed, **numbers,
+                    "objective": repr(objective), "distance": distance, "steps": steps, "lr": lr,
+                    "smoothing": smoothing, "seed": args.seed, "before": result.before, "after": result.after,
+                    "distance_reached": result.distance,
                     "out": str(out) if out else None, "picture": str(alone) if alone else None})  # fmt: skip
     else:
         wrote = "".join(f"; wrote {path}" for path in (out, alone) if path)
